@@ -1,0 +1,98 @@
+//! Command-line interface (clap derive). One struct per subcommand; the work is in `commands/`.
+
+use crate::core::duration::Dur;
+use crate::core::pki::KeyType;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  init, renew, rotate, rollback:  0 success · 1 failure (the bundle is unchanged or fully updated) · 2 bad input, nothing changed
+  check:                          0 OK · 1 WARNING · 2 CRITICAL · 3 UNKNOWN (monitoring-plugin convention)";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "provision",
+    version,
+    about = "Lock a Redis deployment down and keep it locked down: private CA, TLS certificates, ACL users with random passwords, hardened TLS-only redis.conf.",
+    after_help = EXIT_CODES,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Print the result as JSON on stdout (no progress, no human text).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print nothing but errors.
+    #[arg(long, short, global = true, conflicts_with = "json")]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a complete bundle: CA, server and client certificates, passwords, users.acl, redis.conf.
+    #[command(after_help = INIT_EXAMPLES)]
+    Init(InitArgs),
+}
+
+const INIT_EXAMPLES: &str = "\
+Examples:
+  provision init --dir ./secrets
+  provision init --dir /etc/redis/tls --host redis.internal --host 10.0.0.5 --app-keys 'app:*'
+  provision init --dir ./secrets --key-type rsa-4096 --cert-validity 90d
+  provision init --config provision.toml --force
+
+Files (modes): ca.crt 0644, ca.key 0600, redis.crt 0644, redis.key 0600, <user>.crt 0644,
+<user>.key 0600, <user>.password 0600, users.acl 0600, redis.conf 0600, renamed-commands 0600,
+manifest.json 0644; the directory is 0700.";
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Bundle directory (created 0700; its parent must exist). [default: ./secrets]
+    #[arg(long, env = "PROVISION_DIR")]
+    pub dir: Option<PathBuf>,
+    /// Read options and users from a TOML file; flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A DNS name or IP address for the server certificate's SANs (repeatable; replaces the defaults). [default: redis, localhost, 127.0.0.1, ::1]
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// TLS port Redis listens on (the plaintext port is disabled). [default: 6379]
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Address for redis.conf's `bind` (repeatable). [default: 127.0.0.1 -::1]
+    #[arg(long = "bind", value_name = "ADDR", allow_hyphen_values = true)]
+    pub bind: Vec<String>,
+    /// Key type for the CA and every certificate. [default: ecdsa-p256]
+    #[arg(long, value_enum)]
+    pub key_type: Option<KeyType>,
+    /// CA validity (s, m, h, d, w). [default: 3650d]
+    #[arg(long, value_name = "DURATION")]
+    pub ca_validity: Option<Dur>,
+    /// Server and client certificate validity; never longer than the CA's. [default: 365d]
+    #[arg(long, value_name = "DURATION")]
+    pub cert_validity: Option<Dur>,
+    /// Key pattern the app user may use (repeatable; replaces `*`).
+    #[arg(long = "app-keys", value_name = "PATTERN")]
+    pub app_keys: Vec<String>,
+    /// Pub/Sub channel pattern the app user may use (repeatable; replaces `*`).
+    #[arg(long = "app-channels", value_name = "PATTERN")]
+    pub app_channels: Vec<String>,
+    /// Disable the dangerous commands (rename to "") instead of renaming them to secret names.
+    /// Note: without CONFIG, `renew --reload` cannot hot-reload certificates.
+    #[arg(long)]
+    pub disable_commands: bool,
+    /// Transient data: no RDB snapshots, no AOF, no RDB left behind after a replica sync.
+    #[arg(long)]
+    pub no_persistence: bool,
+    /// Redis data directory (`dir` in redis.conf; absolute). [default: redis-server's working directory]
+    #[arg(long, value_name = "PATH")]
+    pub data_dir: Option<String>,
+    /// Replace an existing bundle (all or nothing; the old one is kept for `provision rollback`).
+    #[arg(long)]
+    pub force: bool,
+    /// How long to wait for another provision run on the same bundle.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub lock_timeout: Dur,
+}

@@ -1,0 +1,309 @@
+//! `provision init`: a complete, locked-down bundle in one all-or-nothing step.
+//!
+//! Everything that can be wrong with the input is found before the disk is touched; the
+//! bundle is generated in memory; then the store writes it as one new generation.
+
+use super::expiry_note;
+use crate::cli::InitArgs;
+use crate::core::bundle::{self, Files};
+use crate::core::spec::{ConfigFile, Role, Spec};
+use crate::error::{exit, Error, Result};
+use crate::output::Output;
+use crate::store::{self, Store};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Merges built-in defaults, the config file and the flags (flags win).
+pub fn resolve(args: &InitArgs) -> Result<(Spec, PathBuf)> {
+    let cfg = match &args.config {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).map_err(|e| Error::io("reading config file", p, e))?;
+            ConfigFile::parse(&text).map_err(|e| {
+                Error::input(
+                    format!("config file `{}` is invalid: {}", p.display(), e.trim_end()),
+                    "see provision.example.toml for every key and its type",
+                )
+            })?
+        }
+        None => ConfigFile::default(),
+    };
+    let d = Spec::default();
+    let mut spec = Spec {
+        key_type: args.key_type.or(cfg.key_type).unwrap_or(d.key_type),
+        ca_validity: args
+            .ca_validity
+            .or(cfg.ca_validity)
+            .unwrap_or(d.ca_validity),
+        cert_validity: args
+            .cert_validity
+            .or(cfg.cert_validity)
+            .unwrap_or(d.cert_validity),
+        hosts: pick(&args.hosts, cfg.hosts, d.hosts),
+        port: args.port.or(cfg.port).unwrap_or(d.port),
+        bind: pick(&args.bind, cfg.bind, d.bind),
+        disable_commands: args.disable_commands || cfg.disable_commands.unwrap_or(false),
+        no_persistence: args.no_persistence || cfg.no_persistence.unwrap_or(false),
+        data_dir: args.data_dir.clone().or(cfg.data_dir),
+        maxclients: cfg.maxclients.unwrap_or(d.maxclients),
+        timeout: cfg.timeout.unwrap_or(d.timeout),
+        users: cfg.users.unwrap_or(d.users),
+    };
+    for u in spec.users.iter_mut().filter(|u| u.role == Role::App) {
+        if !args.app_keys.is_empty() {
+            u.keys = Some(args.app_keys.clone());
+        }
+        if !args.app_channels.is_empty() {
+            u.channels = Some(args.app_channels.clone());
+        }
+    }
+    if !args.app_keys.is_empty() && !spec.users.iter().any(|u| u.role == Role::App) {
+        return Err(Error::input(
+            "--app-keys was given but no user has role `app`",
+            "add an app user in the config file, or drop --app-keys",
+        ));
+    }
+    spec.validate().map_err(|errs| {
+        let msg = if errs.len() == 1 {
+            errs[0].clone()
+        } else {
+            format!(
+                "{} problems with the options:\n  - {}",
+                errs.len(),
+                errs.join("\n  - ")
+            )
+        };
+        Error::input_only(msg)
+    })?;
+    let dir = args
+        .dir
+        .clone()
+        .or(cfg.dir)
+        .unwrap_or_else(|| PathBuf::from("secrets"));
+    Ok((spec, dir))
+}
+
+fn pick(flag: &[String], cfg: Option<Vec<String>>, default: Vec<String>) -> Vec<String> {
+    if !flag.is_empty() {
+        flag.to_vec()
+    } else {
+        cfg.unwrap_or(default)
+    }
+}
+
+/// The visible file names a bundle for `spec` has.
+pub fn bundle_names(spec: &Spec) -> Vec<String> {
+    let mut v: Vec<String> = [
+        bundle::CA_CRT,
+        bundle::CA_KEY,
+        bundle::SERVER_CRT,
+        bundle::SERVER_KEY,
+        bundle::USERS_ACL,
+        bundle::REDIS_CONF,
+        bundle::RENAMED,
+        bundle::MANIFEST,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for u in &spec.users {
+        v.extend([
+            bundle::user_crt(&u.name),
+            bundle::user_key(&u.name),
+            bundle::user_password(&u.name),
+        ]);
+    }
+    v
+}
+
+pub fn run(args: &InitArgs, out: Output) -> Result<u8> {
+    let started = Instant::now();
+    let (spec, dir) = resolve(args)?;
+    let store = Store::prepare(&dir)?;
+    let conf_dir = store.dir.to_string_lossy().into_owned();
+    crate::core::validate::conf_path(&conf_dir).map_err(Error::input_only)?;
+    let names = bundle_names(&spec);
+    let name_refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+    if !args.force && store.has_bundle(&name_refs) {
+        return Err(Error::Exists(store.dir.clone()));
+    }
+    store.check_targets(&name_refs)?;
+
+    // Generate everything in memory first: a failure here leaves the disk untouched.
+    let now = time::OffsetDateTime::now_utc();
+    let gen_id = store::new_generation_id(now);
+    let pb = out.progress(
+        names.len() as u64 / 3 + 4,
+        if spec.key_type.is_rsa() {
+            "generating RSA keys"
+        } else {
+            "generating"
+        },
+    );
+    let tick = |_: &str| pb.inc(1);
+    let files = bundle::generate(&spec, &conf_dir, &gen_id, now, &tick)
+        .map_err(|e| Error::failed(e.to_string(), None))?;
+    pb.finish_and_clear();
+
+    store.ensure_dir()?;
+    let _lock = store.lock(Duration::from_secs(args.lock_timeout.secs()))?;
+    if !args.force && store.current_generation().is_some() {
+        return Err(Error::Exists(store.dir.clone()));
+    }
+    store.cleanup();
+    let generation = store.commit(&files, &gen_id)?;
+    store.audit(&audit_entry("init", &gen_id, &files))?;
+    let elapsed = started.elapsed();
+
+    if out.json {
+        out.print_json(&summary_json(&store.dir, &gen_id, &files, elapsed));
+    } else if !out.quiet {
+        print_human(&store, &spec, &generation, &files, elapsed, args.force);
+    }
+    Ok(exit::OK)
+}
+
+/// An audit line: certificate serials and fingerprints, password hash prefixes; never a secret.
+pub fn audit_entry(action: &str, gen_id: &str, files: &Files) -> serde_json::Value {
+    let m: Option<bundle::Manifest> = files
+        .text(bundle::MANIFEST)
+        .and_then(|t| serde_json::from_str(t).ok());
+    let certs: Vec<_> = m
+        .iter()
+        .flat_map(|m| m.certificates.iter())
+        .map(|c| json!({"file": c.file, "serial": c.serial, "sha256": c.sha256_fingerprint, "not_after": c.not_after}))
+        .collect();
+    let hashes: serde_json::Map<String, serde_json::Value> = files
+        .0
+        .iter()
+        .filter_map(|f| f.name.strip_suffix(".password").map(|u| (u, f)))
+        .map(|(u, f)| {
+            (
+                u.to_string(),
+                json!(crate::core::password::sha256_hex(f.data.expose())[..12].to_string()),
+            )
+        })
+        .collect();
+    json!({
+        "time": bundle::rfc3339(time::OffsetDateTime::now_utc()),
+        "action": action,
+        "generation": gen_id,
+        "certificates": certs,
+        "password_hash_prefixes": hashes,
+        "tool_version": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+fn summary_json(dir: &Path, gen_id: &str, files: &Files, elapsed: Duration) -> serde_json::Value {
+    let m: serde_json::Value = files
+        .text(bundle::MANIFEST)
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_default();
+    json!({
+        "action": "init",
+        "dir": dir,
+        "generation": gen_id,
+        "elapsed_ms": elapsed.as_secs_f64() * 1000.0,
+        "files": files.0.iter().map(|f| json!({
+            "name": f.name,
+            "path": dir.join(&f.name),
+            "mode": format!("{:04o}", f.mode),
+            "sha256": crate::core::password::sha256_hex(f.data.expose()),
+        })).collect::<Vec<_>>(),
+        "certificates": m.get("certificates").cloned().unwrap_or_default(),
+        "redis_conf": dir.join(bundle::REDIS_CONF),
+    })
+}
+
+fn print_human(
+    store: &Store,
+    spec: &Spec,
+    generation: &str,
+    files: &Files,
+    elapsed: Duration,
+    replaced: bool,
+) {
+    let dir = &store.dir;
+    let now = time::OffsetDateTime::now_utc();
+    println!(
+        "{} a Redis TLS + ACL bundle in {} ({} files, {:.1} ms)",
+        if replaced { "Replaced with" } else { "Created" },
+        dir.display(),
+        files.0.len(),
+        elapsed.as_secs_f64() * 1000.0
+    );
+    if let Some(m) = store.tightened_from {
+        println!("  note: tightened the directory's mode from {m:04o} to 0700");
+    }
+    println!();
+    println!("  0700  {}/", dir.display());
+    for f in &files.0 {
+        let note = match f.name.as_str() {
+            bundle::CA_CRT => format!(
+                "CA, {}, {}",
+                spec.key_type,
+                expiry_note(f.data.expose(), now)
+            ),
+            bundle::SERVER_CRT => format!(
+                "server [{}], {}",
+                spec.hosts.join(", "),
+                expiry_note(f.data.expose(), now)
+            ),
+            n if n.ends_with(".crt") => format!(
+                "client {}, {}",
+                n.trim_end_matches(".crt"),
+                expiry_note(f.data.expose(), now)
+            ),
+            n if n.ends_with(".password") => {
+                format!("password of {}", n.trim_end_matches(".password"))
+            }
+            bundle::USERS_ACL => format!(
+                "default user off; {}",
+                spec.users
+                    .iter()
+                    .map(|u| format!("{} ({:?})", u.name, u.role).to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            bundle::REDIS_CONF => format!("TLS-only on port {}", spec.port),
+            bundle::RENAMED => {
+                if spec.disable_commands {
+                    "dangerous commands disabled".into()
+                } else {
+                    "secret names of CONFIG, FLUSHALL, KEYS, ...".into()
+                }
+            }
+            _ => String::new(),
+        };
+        println!("  {:04o}  {:<22} {}", f.mode, f.name, note);
+    }
+    let app = spec
+        .users
+        .iter()
+        .find(|u| u.role == Role::App)
+        .unwrap_or(spec.admin());
+    let p = |n: &str| dir.join(n).display().to_string();
+    println!();
+    println!(
+        "  generation {generation}; audit trail in {}",
+        p(store::AUDIT)
+    );
+    println!();
+    println!("Next steps:");
+    println!("  Start Redis:");
+    println!("    redis-server {}", p(bundle::REDIS_CONF));
+    println!(
+        "  Connect as `{}` (the password is read from its file, never put on the command line):",
+        app.name
+    );
+    println!(
+        "    REDISCLI_AUTH=\"$(cat {})\" redis-cli --tls -h 127.0.0.1 -p {} --cacert {} --cert {} --key {} --user {} PING",
+        p(&bundle::user_password(&app.name)),
+        spec.port,
+        p(bundle::CA_CRT),
+        p(&bundle::user_crt(&app.name)),
+        p(&bundle::user_key(&app.name)),
+        app.name
+    );
+}

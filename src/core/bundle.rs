@@ -1,0 +1,333 @@
+//! The bundle as a set of files in memory: what `init` generates and what every later command
+//! reads, changes and hands to the store as one new generation.
+
+use super::inspect;
+use super::password::{self, sha256_hex};
+use super::pki::{self, Leaf, BACKDATE};
+use super::render::{self, AclEntry, ConfPaths, Rename};
+use super::secret::Secret;
+use super::spec::{Spec, RENAMED_COMMANDS};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+pub const CA_CRT: &str = "ca.crt";
+pub const CA_KEY: &str = "ca.key";
+pub const SERVER_CRT: &str = "redis.crt";
+pub const SERVER_KEY: &str = "redis.key";
+pub const USERS_ACL: &str = "users.acl";
+pub const REDIS_CONF: &str = "redis.conf";
+pub const RENAMED: &str = "renamed-commands";
+pub const MANIFEST: &str = "manifest.json";
+
+pub const MODE_SECRET: u32 = 0o600;
+pub const MODE_PUBLIC: u32 = 0o644;
+
+pub fn user_crt(user: &str) -> String {
+    format!("{user}.crt")
+}
+pub fn user_key(user: &str) -> String {
+    format!("{user}.key")
+}
+pub fn user_password(user: &str) -> String {
+    format!("{user}.password")
+}
+
+/// One file of a bundle. Contents are held as a `Secret` whatever the file, so key material
+/// is zeroized on drop and nothing prints a file's bytes by accident.
+#[derive(Clone, Debug)]
+pub struct OutFile {
+    pub name: String,
+    pub mode: u32,
+    pub data: Secret,
+}
+
+impl OutFile {
+    pub fn public(name: impl Into<String>, data: impl Into<Vec<u8>>) -> Self {
+        OutFile {
+            name: name.into(),
+            mode: MODE_PUBLIC,
+            data: Secret::new(data.into()),
+        }
+    }
+    pub fn secret(name: impl Into<String>, data: Secret) -> Self {
+        OutFile {
+            name: name.into(),
+            mode: MODE_SECRET,
+            data,
+        }
+    }
+}
+
+/// A complete bundle: files by name, in a stable order.
+#[derive(Clone, Debug, Default)]
+pub struct Files(pub Vec<OutFile>);
+
+impl Files {
+    pub fn get(&self, name: &str) -> Option<&OutFile> {
+        self.0.iter().find(|f| f.name == name)
+    }
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.get(name).map(|f| f.data.expose_str())
+    }
+    pub fn put(&mut self, f: OutFile) {
+        match self.0.iter_mut().find(|o| o.name == f.name) {
+            Some(o) => *o = f,
+            None => self.0.push(f),
+        }
+    }
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|f| f.name.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Pki(#[from] pki::PkiError),
+    #[error("{0}")]
+    Render(String),
+    #[error("reading back {file}: {source}")]
+    Inspect {
+        file: String,
+        source: inspect::InspectError,
+    },
+}
+
+/// Where Redis will find the bundle's files: the bundle directory as an absolute path, as
+/// seen by redis-server (on the host, or inside a container).
+pub fn conf_paths(conf_dir: &str) -> ConfPaths {
+    let p = |n: &str| format!("{}/{n}", conf_dir.trim_end_matches('/'));
+    ConfPaths {
+        tls_cert_file: p(SERVER_CRT),
+        tls_key_file: p(SERVER_KEY),
+        tls_ca_cert_file: p(CA_CRT),
+        aclfile: p(USERS_ACL),
+    }
+}
+
+/// The CA's common name: unique per CA, so that an old and a new CA published side by side
+/// during a rollover are told apart by name as well as by key identifier.
+pub fn ca_common_name(now: OffsetDateTime) -> String {
+    format!(
+        "provision Redis CA {} {}",
+        now.date(),
+        password::random_token(8)
+    )
+}
+
+/// Progress callback: called once per finished step with a short label.
+pub type Tick<'a> = &'a (dyn Fn(&str) + Sync);
+
+/// Generates a complete new bundle for `spec` (already validated).
+pub fn generate(
+    spec: &Spec,
+    conf_dir: &str,
+    generation: &str,
+    now: OffsetDateTime,
+    tick: Tick<'_>,
+) -> Result<Files, BuildError> {
+    let nb = now - BACKDATE;
+    let ca_na = now + spec.ca_validity.as_time();
+    let leaf_na = (now + spec.cert_validity.as_time()).min(ca_na);
+
+    let mut keys =
+        pki::generate_keys(spec.key_type, 2 + spec.users.len(), &|| tick("key"))?.into_iter();
+    let ca_key = keys.next().expect("n keys");
+    let ca_params = pki::ca_params(&ca_common_name(now), nb, ca_na);
+    let ca_pem = pki::self_sign(&ca_params, &ca_key)?;
+    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+
+    let mut files = Files::default();
+    files.put(OutFile::public(CA_CRT, ca_pem));
+    files.put(OutFile::secret(CA_KEY, pki::key_pem(&ca_key)));
+
+    let server_key = keys.next().expect("n keys");
+    let server = Leaf::Server {
+        common_name: server_cn(spec),
+        hosts: spec.hosts.clone(),
+    };
+    let p = pki::leaf_params(&server, spec.key_type, nb, leaf_na)?;
+    files.put(OutFile::public(
+        SERVER_CRT,
+        pki::sign_leaf(&p, &server_key, &issuer)?,
+    ));
+    files.put(OutFile::secret(SERVER_KEY, pki::key_pem(&server_key)));
+    tick("server certificate");
+
+    let mut passwords = Vec::new();
+    for (u, key) in spec.users.iter().zip(keys) {
+        let p = pki::leaf_params(
+            &Leaf::Client {
+                user: u.name.clone(),
+            },
+            spec.key_type,
+            nb,
+            leaf_na,
+        )?;
+        files.put(OutFile::public(
+            user_crt(&u.name),
+            pki::sign_leaf(&p, &key, &issuer)?,
+        ));
+        files.put(OutFile::secret(user_key(&u.name), pki::key_pem(&key)));
+        let pw = password::generate();
+        passwords.push(sha256_hex(pw.expose()));
+        files.put(OutFile::secret(user_password(&u.name), pw));
+    }
+    tick("client certificates");
+
+    let entries: Vec<AclEntry<'_>> = spec
+        .users
+        .iter()
+        .zip(&passwords)
+        .map(|(u, h)| AclEntry {
+            user: u,
+            hashes: vec![h.clone()],
+        })
+        .collect();
+    let acl = render::users_acl(&entries).map_err(BuildError::Render)?;
+    files.put(OutFile::secret(USERS_ACL, Secret::from_string(acl)));
+
+    let renames = new_renames(spec.disable_commands);
+    let stamp = rfc3339(now);
+    let conf = render::redis_conf(spec, &conf_paths(conf_dir), &renames, &stamp)
+        .map_err(BuildError::Render)?;
+    files.put(OutFile::secret(REDIS_CONF, Secret::from_string(conf)));
+    files.put(OutFile::secret(
+        RENAMED,
+        Secret::from_string(render::rename_map(&renames)),
+    ));
+
+    let manifest = build_manifest(spec, &files, generation, now)?;
+    files.put(OutFile::public(MANIFEST, manifest));
+    Ok(files)
+}
+
+/// The server certificate's CN: the first DNS name among the hosts, else the first host.
+fn server_cn(spec: &Spec) -> String {
+    spec.hosts
+        .iter()
+        .find(|h| h.parse::<std::net::IpAddr>().is_err())
+        .unwrap_or(&spec.hosts[0])
+        .clone()
+}
+
+/// `ORIGINAL_<26 random chars>` for each dangerous command (about 134 bits), or "" to disable.
+pub fn new_renames(disable: bool) -> Vec<Rename> {
+    RENAMED_COMMANDS
+        .iter()
+        .map(|c| Rename {
+            from: c.to_string(),
+            to: if disable {
+                String::new()
+            } else {
+                format!("{c}_{}", password::random_token(26))
+            },
+        })
+        .collect()
+}
+
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub name: String,
+    pub mode: String,
+    pub sha256: String,
+    pub bytes: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CertRecord {
+    pub file: String,
+    pub role: String,
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub sha256_fingerprint: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sans: Vec<String>,
+}
+
+/// `manifest.json`: what was generated, from what options, with fingerprints. Never a secret:
+/// passwords, keys and the secret command names appear only as SHA-256 digests.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    pub tool: String,
+    pub version: String,
+    pub format: u32,
+    pub generation: String,
+    pub created_at: String,
+    pub spec: Spec,
+    pub files: Vec<FileRecord>,
+    pub certificates: Vec<CertRecord>,
+}
+
+pub fn cert_role(name: &str) -> &'static str {
+    match name {
+        CA_CRT => "ca",
+        SERVER_CRT => "server",
+        _ => "client",
+    }
+}
+
+/// Builds the manifest of `files` (which must not yet hold a manifest, or it is ignored).
+pub fn build_manifest(
+    spec: &Spec,
+    files: &Files,
+    generation: &str,
+    now: OffsetDateTime,
+) -> Result<String, BuildError> {
+    let mut recs = Vec::new();
+    let mut certs = Vec::new();
+    for f in files.0.iter().filter(|f| f.name != MANIFEST) {
+        recs.push(FileRecord {
+            name: f.name.clone(),
+            mode: format!("{:04o}", f.mode),
+            sha256: sha256_hex(f.data.expose()),
+            bytes: f.data.expose().len(),
+        });
+        if f.name.ends_with(".crt") {
+            let ders = inspect::pem_certificates(f.data.expose()).map_err(|source| {
+                BuildError::Inspect {
+                    file: f.name.clone(),
+                    source,
+                }
+            })?;
+            for der in ders {
+                let i = inspect::inspect(&der).map_err(|source| BuildError::Inspect {
+                    file: f.name.clone(),
+                    source,
+                })?;
+                certs.push(CertRecord {
+                    file: f.name.clone(),
+                    role: cert_role(&f.name).into(),
+                    subject: i.subject,
+                    issuer: i.issuer,
+                    serial: i.serial,
+                    not_before: rfc3339(i.not_before),
+                    not_after: rfc3339(i.not_after),
+                    sha256_fingerprint: i.sha256_fingerprint,
+                    sans: i.sans,
+                });
+            }
+        }
+    }
+    let m = Manifest {
+        tool: "provision".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        format: 1,
+        generation: generation.into(),
+        created_at: rfc3339(now),
+        spec: spec.clone(),
+        files: recs,
+        certificates: certs,
+    };
+    let mut s = serde_json::to_string_pretty(&m).expect("manifest serializes");
+    s.push('\n');
+    Ok(s)
+}

@@ -1,0 +1,163 @@
+//! Human durations for validity periods and thresholds (`3650d`, `90d`, `12h`, `30m`, `45s`, `2w`).
+//!
+//! Pure parsing: no clock. Zero, negative, fractional and overflowing values are rejected
+//! with a message that says what was wrong and what is accepted.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A positive whole number of seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Dur(u64);
+
+/// The longest duration accepted anywhere (100 years); certificates end before year 9999 anyway.
+pub const MAX_SECS: u64 = 100 * 366 * 86_400;
+
+impl Dur {
+    pub const fn from_secs(s: u64) -> Self {
+        Dur(s)
+    }
+    pub const fn days(d: u64) -> Self {
+        Dur(d * 86_400)
+    }
+    pub fn secs(self) -> u64 {
+        self.0
+    }
+    pub fn as_time(self) -> time::Duration {
+        time::Duration::seconds(self.0 as i64)
+    }
+}
+
+impl FromStr for Dur {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let hint = "use a whole number followed by a unit: s, m, h, d or w (for example 3650d, 90d, 12h, 30m)";
+        if t.is_empty() {
+            return Err(format!("empty duration; {hint}"));
+        }
+        if t.starts_with('-') {
+            return Err(format!("duration `{s}` is negative; {hint}"));
+        }
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        if num.is_empty() {
+            return Err(format!("duration `{s}` has no number; {hint}"));
+        }
+        let mult: u64 = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            "w" => 7 * 86_400,
+            "" => return Err(format!("duration `{s}` has no unit; {hint}")),
+            _ => {
+                return Err(format!(
+                    "duration `{s}` has an unknown unit `{unit}`; {hint}"
+                ))
+            }
+        };
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("duration `{s}` is too large; the maximum is 36600d"))?;
+        if n == 0 {
+            return Err(format!("duration `{s}` is zero; it must be positive"));
+        }
+        let secs = n
+            .checked_mul(mult)
+            .filter(|v| *v <= MAX_SECS)
+            .ok_or_else(|| format!("duration `{s}` is too large; the maximum is 36600d"))?;
+        Ok(Dur(secs))
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60)] {
+            if s % n == 0 {
+                return write!(f, "{}{unit}", s / n);
+            }
+        }
+        write!(f, "{s}s")
+    }
+}
+
+impl serde::Serialize for Dur {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Dur {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Formats a signed number of seconds for people: `364d 23h`, `5h 12m`, `expired 3d ago`.
+pub fn human(secs: i64) -> String {
+    let a = secs.unsigned_abs();
+    let body = if a >= 86_400 {
+        format!("{}d {}h", a / 86_400, (a % 86_400) / 3600)
+    } else if a >= 3600 {
+        format!("{}h {}m", a / 3600, (a % 3600) / 60)
+    } else if a >= 60 {
+        format!("{}m {}s", a / 60, a % 60)
+    } else {
+        format!("{a}s")
+    };
+    if secs < 0 {
+        format!("expired {body} ago")
+    } else {
+        body
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_units() {
+        assert_eq!("3650d".parse::<Dur>().unwrap().secs(), 3650 * 86_400);
+        assert_eq!("12h".parse::<Dur>().unwrap().secs(), 43_200);
+        assert_eq!("30m".parse::<Dur>().unwrap().secs(), 1800);
+        assert_eq!("45s".parse::<Dur>().unwrap().secs(), 45);
+        assert_eq!("2w".parse::<Dur>().unwrap().secs(), 14 * 86_400);
+    }
+
+    #[test]
+    fn rejects_bad_durations() {
+        for (bad, needle) in [
+            ("0d", "zero"),
+            ("-5d", "negative"),
+            ("", "empty"),
+            ("d", "no number"),
+            ("10", "no unit"),
+            ("10y", "unknown unit"),
+            ("1.5d", "unknown unit"),
+            ("99999999999999999999d", "too large"),
+            ("40000d", "too large"),
+        ] {
+            let e = bad.parse::<Dur>().unwrap_err();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for s in ["3650d", "12h", "30m", "45s", "90d"] {
+            assert_eq!(s.parse::<Dur>().unwrap().to_string(), s);
+        }
+        assert_eq!("2w".parse::<Dur>().unwrap().to_string(), "14d");
+    }
+
+    #[test]
+    fn human_formats() {
+        assert_eq!(human(90_000), "1d 1h");
+        assert_eq!(human(-3600), "expired 1h 0m ago");
+        assert_eq!(human(59), "59s");
+    }
+}

@@ -1,0 +1,12 @@
+//! The pure core: validation, durations, passwords, certificates, rendering, the bundle as a
+//! set of files in memory. Nothing here touches the filesystem or the network.
+
+pub mod bundle;
+pub mod duration;
+pub mod inspect;
+pub mod password;
+pub mod pki;
+pub mod render;
+pub mod secret;
+pub mod spec;
+pub mod validate;

@@ -1,0 +1,267 @@
+//! Certificate and key building with rcgen, on the aws-lc-rs backend.
+//!
+//! Pure apart from randomness: the caller passes the clock. Each builder bakes in the
+//! extensions its role needs, so a caller cannot forget one:
+//! - CA: basicConstraints CA:TRUE pathlen 0 (critical), keyCertSign + cRLSign, SKI;
+//! - server: SANs, EKU serverAuth + clientAuth (Redis presents its server certificate as a
+//!   client certificate on replication and cluster-bus links), AKI, CA:FALSE;
+//! - client: CN = the ACL user, EKU clientAuth, AKI, CA:FALSE.
+//!
+//! Serials are 128 random bits (positive). Certificates are X.509 v3.
+
+use super::secret::Secret;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType, SerialNumber,
+};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::IpAddr;
+use time::OffsetDateTime;
+
+/// Certificates start a few minutes in the past so that a peer whose clock lags a little
+/// still accepts them (as cfssl and step do).
+pub const BACKDATE: time::Duration = time::Duration::minutes(5);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum KeyType {
+    #[serde(rename = "ecdsa-p256")]
+    #[value(name = "ecdsa-p256")]
+    EcdsaP256,
+    #[serde(rename = "ecdsa-p384")]
+    #[value(name = "ecdsa-p384")]
+    EcdsaP384,
+    #[serde(rename = "ed25519")]
+    #[value(name = "ed25519")]
+    Ed25519,
+    #[serde(rename = "rsa-2048")]
+    #[value(name = "rsa-2048")]
+    Rsa2048,
+    #[serde(rename = "rsa-3072")]
+    #[value(name = "rsa-3072")]
+    Rsa3072,
+    #[serde(rename = "rsa-4096")]
+    #[value(name = "rsa-4096")]
+    Rsa4096,
+}
+
+impl KeyType {
+    pub fn is_rsa(self) -> bool {
+        matches!(self, KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096)
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyType::EcdsaP256 => "ecdsa-p256",
+            KeyType::EcdsaP384 => "ecdsa-p384",
+            KeyType::Ed25519 => "ed25519",
+            KeyType::Rsa2048 => "rsa-2048",
+            KeyType::Rsa3072 => "rsa-3072",
+            KeyType::Rsa4096 => "rsa-4096",
+        }
+    }
+}
+
+impl fmt::Display for KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{action}: {source}")]
+pub struct PkiError {
+    pub action: String,
+    #[source]
+    pub source: rcgen::Error,
+}
+
+fn ctx<T>(action: &str, r: Result<T, rcgen::Error>) -> Result<T, PkiError> {
+    r.map_err(|source| PkiError {
+        action: action.to_string(),
+        source,
+    })
+}
+
+/// A new private key of the given type.
+pub fn generate_key(kt: KeyType) -> Result<KeyPair, PkiError> {
+    use rcgen::{
+        RsaKeySize, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256,
+    };
+    let r = match kt {
+        KeyType::EcdsaP256 => KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256),
+        KeyType::EcdsaP384 => KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384),
+        KeyType::Ed25519 => KeyPair::generate_for(&PKCS_ED25519),
+        KeyType::Rsa2048 => KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_2048),
+        KeyType::Rsa3072 => KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_3072),
+        KeyType::Rsa4096 => KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_4096),
+    };
+    ctx(&format!("generating a {kt} key"), r)
+}
+
+/// Generates `n` keys, spread over the available cores (RSA-4096 takes a second or more each).
+pub fn generate_keys(
+    kt: KeyType,
+    n: usize,
+    tick: &(dyn Fn() + Sync),
+) -> Result<Vec<KeyPair>, PkiError> {
+    let threads = if kt.is_rsa() {
+        std::thread::available_parallelism()
+            .map_or(1, |p| p.get())
+            .min(n.max(1))
+    } else {
+        1
+    };
+    if threads <= 1 {
+        return (0..n)
+            .map(|_| {
+                let k = generate_key(kt);
+                tick();
+                k
+            })
+            .collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut slots: Vec<Option<Result<KeyPair, PkiError>>> = (0..n).map(|_| None).collect();
+    let results = std::sync::Mutex::new(&mut slots);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let k = generate_key(kt);
+                tick();
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(k);
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|k| k.expect("every slot is filled"))
+        .collect()
+}
+
+/// 128 random bits, top bit cleared so the DER INTEGER is positive, never zero.
+pub fn random_serial() -> SerialNumber {
+    use rand::{rngs::OsRng, TryRngCore};
+    let mut b = [0u8; 16];
+    OsRng.unwrap_err().try_fill_bytes(&mut b).expect("OS RNG");
+    b[0] &= 0x7f;
+    b[0] |= 0x01 << 6; // keep all 16 bytes significant (no leading zero byte)
+    SerialNumber::from_slice(&b)
+}
+
+/// The private key in PKCS#8 PEM, held as a secret.
+pub fn key_pem(key: &KeyPair) -> Secret {
+    Secret::from_string(key.serialize_pem())
+}
+
+/// Parameters of a private CA.
+pub fn ca_params(
+    common_name: &str,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> CertificateParams {
+    let mut p = CertificateParams::default();
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    p.distinguished_name
+        .push(DnType::OrganizationName, "provision");
+    p.distinguished_name.push(DnType::CommonName, common_name);
+    p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    p.not_before = not_before;
+    p.not_after = not_after;
+    p.serial_number = Some(random_serial());
+    p
+}
+
+/// What a leaf certificate is for.
+#[derive(Clone, Debug)]
+pub enum Leaf {
+    /// A Redis server: SANs from `hosts`, serverAuth + clientAuth.
+    Server {
+        common_name: String,
+        hosts: Vec<String>,
+    },
+    /// A client for one ACL user: CN = user, clientAuth.
+    Client { user: String },
+}
+
+/// Parameters of a leaf certificate. `hosts` must already be validated.
+pub fn leaf_params(
+    leaf: &Leaf,
+    key_type: KeyType,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<CertificateParams, PkiError> {
+    let mut p = CertificateParams::default();
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    p.distinguished_name
+        .push(DnType::OrganizationName, "provision");
+    match leaf {
+        Leaf::Server { common_name, hosts } => {
+            p.distinguished_name
+                .push(DnType::CommonName, common_name.as_str());
+            for h in hosts {
+                let san = match h.parse::<IpAddr>() {
+                    Ok(ip) => SanType::IpAddress(ip),
+                    Err(_) => SanType::DnsName(ctx(&format!("host `{h}`"), h.clone().try_into())?),
+                };
+                p.subject_alt_names.push(san);
+            }
+            p.extended_key_usages = vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ];
+        }
+        Leaf::Client { user } => {
+            p.distinguished_name.push(DnType::CommonName, user.as_str());
+            p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        }
+    }
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    if key_type.is_rsa() {
+        p.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+    }
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.use_authority_key_identifier_extension = true;
+    p.not_before = not_before;
+    p.not_after = not_after;
+    p.serial_number = Some(random_serial());
+    Ok(p)
+}
+
+/// A self-signed CA certificate (PEM).
+pub fn self_sign(params: &CertificateParams, key: &KeyPair) -> Result<String, PkiError> {
+    Ok(ctx("signing the CA certificate", params.self_signed(key))?.pem())
+}
+
+/// A leaf certificate signed by `issuer` (PEM).
+pub fn sign_leaf(
+    params: &CertificateParams,
+    leaf_key: &KeyPair,
+    issuer: &Issuer<'_, &KeyPair>,
+) -> Result<String, PkiError> {
+    Ok(ctx("signing a certificate", params.signed_by(leaf_key, issuer))?.pem())
+}
+
+/// An issuer built from an existing CA certificate and its key (for renewals).
+pub fn issuer_from_pem<'a>(
+    ca_pem: &str,
+    key: &'a KeyPair,
+) -> Result<Issuer<'a, &'a KeyPair>, PkiError> {
+    ctx(
+        "reading the CA certificate",
+        Issuer::from_ca_cert_pem(ca_pem, key),
+    )
+}
+
+/// Parses a PKCS#8 PEM private key.
+pub fn key_from_pem(pem: &str) -> Result<KeyPair, PkiError> {
+    ctx("reading a private key", KeyPair::from_pem(pem))
+}

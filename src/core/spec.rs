@@ -1,0 +1,293 @@
+//! What a bundle is made from: the resolved options of `init`, stored in `manifest.json` so that
+//! `renew`, `rotate` and `check` work from the same facts, and the `provision.toml` schema that
+//! feeds it.
+
+use super::duration::Dur;
+use super::pki::KeyType;
+use super::validate;
+use serde::{Deserialize, Serialize};
+
+/// The dangerous commands the security review disables; each gets an unguessable new name
+/// (or "" with `--disable-commands`).
+pub const RENAMED_COMMANDS: &[&str] = &[
+    "FLUSHDB",
+    "FLUSHALL",
+    "KEYS",
+    "CONFIG",
+    "SHUTDOWN",
+    "BGREWRITEAOF",
+    "BGSAVE",
+    "SAVE",
+    "DEBUG",
+];
+
+pub const DEFAULT_HOSTS: &[&str] = &["redis", "localhost", "127.0.0.1", "::1"];
+pub const DEFAULT_BIND: &[&str] = &["127.0.0.1", "-::1"];
+pub const DEFAULT_PORT: u16 = 6379;
+pub const DEFAULT_CA_VALIDITY: Dur = Dur::days(3650);
+pub const DEFAULT_CERT_VALIDITY: Dur = Dur::days(365);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything (`~* &* +@all`); reaches renamed commands through their new names.
+    Admin,
+    /// Data commands on its key and channel patterns; no admin, dangerous or scripting commands.
+    App,
+    /// PING, INFO, CLIENT LIST, SLOWLOG GET, LATENCY LATEST; no key access.
+    Monitor,
+    /// Exactly the `commands` given, on the given patterns.
+    Custom,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    pub name: String,
+    pub role: Role,
+    /// Key patterns (`app:*`). Default for app and custom users: `*`. Ignored for admin and monitor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<Vec<String>>,
+    /// Channel patterns. Default for app and custom users: `*`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<String>>,
+    /// ACL command rules for a custom user (`+get`, `+@read`, `-flushall`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<String>,
+}
+
+impl UserSpec {
+    pub fn new(name: &str, role: Role) -> Self {
+        UserSpec {
+            name: name.into(),
+            role,
+            keys: None,
+            channels: None,
+            commands: vec![],
+        }
+    }
+    pub fn key_patterns(&self) -> Vec<String> {
+        self.keys.clone().unwrap_or_else(|| vec!["*".into()])
+    }
+    pub fn channel_patterns(&self) -> Vec<String> {
+        self.channels.clone().unwrap_or_else(|| vec!["*".into()])
+    }
+}
+
+pub fn default_users() -> Vec<UserSpec> {
+    vec![
+        UserSpec::new("admin", Role::Admin),
+        UserSpec::new("app", Role::App),
+        UserSpec::new("monitor", Role::Monitor),
+    ]
+}
+
+/// The complete, validated description of a bundle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub key_type: KeyType,
+    pub ca_validity: Dur,
+    pub cert_validity: Dur,
+    pub hosts: Vec<String>,
+    pub port: u16,
+    pub bind: Vec<String>,
+    pub disable_commands: bool,
+    pub no_persistence: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<String>,
+    pub maxclients: u32,
+    pub timeout: u32,
+    pub users: Vec<UserSpec>,
+}
+
+impl Default for Spec {
+    fn default() -> Self {
+        Spec {
+            key_type: KeyType::EcdsaP256,
+            ca_validity: DEFAULT_CA_VALIDITY,
+            cert_validity: DEFAULT_CERT_VALIDITY,
+            hosts: DEFAULT_HOSTS.iter().map(|s| s.to_string()).collect(),
+            port: DEFAULT_PORT,
+            bind: DEFAULT_BIND.iter().map(|s| s.to_string()).collect(),
+            disable_commands: false,
+            no_persistence: false,
+            data_dir: None,
+            maxclients: 10_000,
+            timeout: 300,
+            users: default_users(),
+        }
+    }
+}
+
+impl Spec {
+    /// Checks every value that reaches a certificate, users.acl or redis.conf. Returns every
+    /// problem found, not just the first.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut errs = Vec::new();
+        let mut push = |r: Result<(), String>| {
+            if let Err(e) = r {
+                errs.push(e)
+            }
+        };
+        if self.cert_validity > self.ca_validity {
+            push(Err(format!(
+                "the certificate validity ({}) is longer than the CA validity ({}); a leaf never outlives its CA: shorten --cert-validity or lengthen --ca-validity",
+                self.cert_validity, self.ca_validity
+            )));
+        }
+        if self.hosts.is_empty() {
+            push(Err(
+                "no host names for the server certificate; give at least one --host".into(),
+            ));
+        }
+        for h in &self.hosts {
+            push(validate::host(h));
+        }
+        if self.port == 0 {
+            push(Err(
+                "port 0 is not a valid TLS port; give --port 1-65535".into()
+            ));
+        }
+        if self.bind.is_empty() {
+            push(Err("no bind address; give at least one --bind".into()));
+        }
+        for b in &self.bind {
+            push(validate::bind_addr(b));
+        }
+        if let Some(d) = &self.data_dir {
+            push(validate::conf_path(d));
+            if !d.starts_with('/') {
+                push(Err(format!("data dir `{d}` must be an absolute path")));
+            }
+        }
+        if self.maxclients == 0 {
+            push(Err("maxclients must be at least 1".into()));
+        }
+        if self.users.is_empty() {
+            push(Err("no users; define at least one admin user".into()));
+        }
+        if !self.users.iter().any(|u| u.role == Role::Admin) {
+            push(Err(
+                "no user has role `admin`; provision needs one to reload certificates and rotate passwords"
+                    .into(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for u in &self.users {
+            push(validate::user_name(&u.name));
+            if !seen.insert(u.name.to_ascii_lowercase()) {
+                push(Err(format!(
+                    "user `{}` is defined twice; user names must be unique",
+                    u.name
+                )));
+            }
+            for k in u.keys.iter().flatten() {
+                push(validate::pattern("key", k));
+            }
+            for c in u.channels.iter().flatten() {
+                push(validate::pattern("channel", c));
+            }
+            for c in &u.commands {
+                push(validate::command_rule(c));
+            }
+            match u.role {
+                Role::Custom if u.commands.is_empty() => push(Err(format!(
+                    "custom user `{}` has no `commands`; list its ACL rules, for example [\"+get\", \"+@read\"]",
+                    u.name
+                ))),
+                Role::Admin | Role::App | Role::Monitor if !u.commands.is_empty() => push(Err(format!(
+                    "user `{}` has role `{:?}`, whose rules are fixed; use role = \"custom\" to list commands",
+                    u.name, u.role
+                ).to_lowercase())),
+                _ => {}
+            }
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs)
+        }
+    }
+
+    pub fn admin(&self) -> &UserSpec {
+        self.users
+            .iter()
+            .find(|u| u.role == Role::Admin)
+            .expect("validated spec has an admin")
+    }
+}
+
+/// `provision.toml`: every field optional; flags override it.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub dir: Option<std::path::PathBuf>,
+    pub key_type: Option<KeyType>,
+    pub ca_validity: Option<Dur>,
+    pub cert_validity: Option<Dur>,
+    pub hosts: Option<Vec<String>>,
+    pub port: Option<u16>,
+    pub bind: Option<Vec<String>>,
+    pub disable_commands: Option<bool>,
+    pub no_persistence: Option<bool>,
+    pub data_dir: Option<String>,
+    pub maxclients: Option<u32>,
+    pub timeout: Option<u32>,
+    pub users: Option<Vec<UserSpec>>,
+}
+
+impl ConfigFile {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_spec_is_valid() {
+        Spec::default().validate().unwrap();
+    }
+
+    #[test]
+    fn reports_every_problem() {
+        let mut s = Spec::default();
+        s.hosts = vec!["bad host".into()];
+        s.users.push(UserSpec::new("app", Role::App));
+        s.users.push(UserSpec::new("default", Role::App));
+        s.cert_validity = Dur::days(4000);
+        let errs = s.validate().unwrap_err();
+        assert_eq!(errs.len(), 4, "{errs:#?}");
+    }
+
+    #[test]
+    fn needs_an_admin() {
+        let s = Spec {
+            users: vec![UserSpec::new("app", Role::App)],
+            ..Spec::default()
+        };
+        assert!(s.validate().unwrap_err()[0].contains("admin"));
+    }
+
+    #[test]
+    fn config_file_rejects_unknown_keys_and_wrong_types() {
+        assert!(ConfigFile::parse("colour = 1")
+            .unwrap_err()
+            .contains("unknown field"));
+        assert!(ConfigFile::parse("port = \"x\"").is_err());
+        assert!(ConfigFile::parse("ca_validity = \"0d\"")
+            .unwrap_err()
+            .contains("zero"));
+        let c = ConfigFile::parse(
+            "hosts = [\"redis\"]\n[[users]]\nname = \"ja4proxy\"\nrole = \"app\"\nkeys = [\"ja4:*\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.users.unwrap()[0].keys.as_deref(),
+            Some(&["ja4:*".to_string()][..])
+        );
+    }
+}

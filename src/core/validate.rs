@@ -1,0 +1,294 @@
+//! Validation of every value that reaches `users.acl`, `redis.conf` or a certificate.
+//!
+//! Redis parses `users.acl` and `redis.conf` by splitting on whitespace; one stray space, `>`
+//! or newline in a user name or key pattern would grant rights nobody declared
+//! (`app on nopass ~* +@all` as a user name). So every value is checked against a closed
+//! alphabet here, before it can reach a template, and the error says what is wrong.
+
+use std::net::IpAddr;
+
+/// ACL keywords that cannot be user names without making a rule line ambiguous.
+const ACL_KEYWORDS: &[&str] = &[
+    "on",
+    "off",
+    "nopass",
+    "reset",
+    "resetpass",
+    "resetkeys",
+    "resetchannels",
+    "allkeys",
+    "allchannels",
+    "allcommands",
+    "nocommands",
+    "skip-sanitize-payload",
+    "sanitize-payload",
+    "user",
+];
+
+/// Names that would collide with the bundle's own files (`ca.crt`, `redis.key`, ...).
+const RESERVED_NAMES: &[&str] = &["default", "ca", "redis", "users", "manifest", "audit"];
+
+fn show(v: &str) -> String {
+    let mut s: String = v
+        .chars()
+        .take(64)
+        .collect::<String>()
+        .escape_debug()
+        .to_string();
+    if v.chars().count() > 64 {
+        s.push('…');
+    }
+    s
+}
+
+/// A user name: a letter, then letters, digits, `_`, `-` or `.`; at most 64 characters.
+pub fn user_name(v: &str) -> Result<(), String> {
+    let ok_chars = v.len() <= 64
+        && v.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !ok_chars {
+        return Err(format!(
+            "invalid user name `{}`: use 1-64 characters, a letter first, then letters, digits, `_`, `-` or `.`",
+            show(v)
+        ));
+    }
+    let lower = v.to_ascii_lowercase();
+    if RESERVED_NAMES.contains(&lower.as_str()) {
+        return Err(format!(
+            "user name `{v}` is reserved (`default` is the Redis default user, which provision always disables; the others are bundle file names); choose another name"
+        ));
+    }
+    if ACL_KEYWORDS.contains(&lower.as_str()) {
+        return Err(format!(
+            "user name `{v}` is an ACL keyword; choose another name"
+        ));
+    }
+    Ok(())
+}
+
+/// A key or channel glob pattern: printable ASCII without whitespace, quotes, backslashes or
+/// parentheses (selectors), at most 256 characters.
+pub fn pattern(kind: &str, v: &str) -> Result<(), String> {
+    if v.is_empty() || v.len() > 256 {
+        return Err(format!(
+            "invalid {kind} pattern `{}`: it must be 1-256 characters long",
+            show(v)
+        ));
+    }
+    if let Some(c) = v
+        .chars()
+        .find(|c| !c.is_ascii_graphic() || matches!(c, '"' | '\'' | '\\' | '(' | ')' | '`'))
+    {
+        return Err(format!(
+            "invalid {kind} pattern `{}`: character {:?} is not allowed; use printable ASCII without spaces, quotes, backslashes or parentheses (for example `app:*`)",
+            show(v),
+            c
+        ));
+    }
+    if v.starts_with(['~', '&', '%', '+', '-', '>', '<', '#', '!']) {
+        return Err(format!(
+            "invalid {kind} pattern `{}`: give the pattern alone, without an ACL prefix such as `~` or `&` (for example `app:*`)",
+            show(v)
+        ));
+    }
+    Ok(())
+}
+
+/// One ACL command rule for a custom user: `+get`, `-flushall`, `+@read`, `+client|list`.
+pub fn command_rule(v: &str) -> Result<(), String> {
+    let body = v.strip_prefix(['+', '-']);
+    let ok = body.is_some_and(|b| {
+        let b = b.strip_prefix('@').unwrap_or(b);
+        !b.is_empty()
+            && b.len() <= 64
+            && b.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+            && b.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '|')
+            })
+            && b.matches('|').count() <= 1
+            && !b.ends_with('|')
+    });
+    if !ok {
+        return Err(format!(
+            "invalid command rule `{}`: use `+name`, `-name`, `+@category` or `+name|subcommand` in lower case (for example `+get` or `+@read`)",
+            show(v)
+        ));
+    }
+    Ok(())
+}
+
+/// A host for the server certificate's SANs: an IP address, or a DNS name (RFC 1123 labels,
+/// optionally a leading `*.` wildcard).
+pub fn host(v: &str) -> Result<(), String> {
+    if v.parse::<IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let name = v.strip_prefix("*.").unwrap_or(v);
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if v.len() > 253 || name.is_empty() || !name.split('.').all(label_ok) {
+        return Err(format!(
+            "invalid host `{}`: give a DNS name (letters, digits, `-` and `.`, for example `redis.internal`) or an IP address (for example `10.0.0.5` or `::1`)",
+            show(v)
+        ));
+    }
+    if name.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(format!(
+            "invalid host `{}`: it looks like an IP address but does not parse as one",
+            show(v)
+        ));
+    }
+    Ok(())
+}
+
+/// A `bind` address for redis.conf: an IP address, optionally prefixed with `-` (Redis's
+/// "skip if unavailable"), or `*`.
+pub fn bind_addr(v: &str) -> Result<(), String> {
+    let a = v.strip_prefix('-').unwrap_or(v);
+    if a == "*" || a == "::*" || a.parse::<IpAddr>().is_ok() {
+        return Ok(());
+    }
+    Err(format!(
+        "invalid bind address `{}`: give an IP address such as `127.0.0.1`, `-::1` or `0.0.0.0`",
+        show(v)
+    ))
+}
+
+/// A filesystem path written into redis.conf (quoted there): no control characters, quotes or
+/// backslashes.
+pub fn conf_path(v: &str) -> Result<(), String> {
+    if let Some(c) = v
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '"' | '\'' | '\\'))
+    {
+        return Err(format!(
+            "path `{}` contains {:?}, which cannot be written safely into redis.conf; choose a path without quotes, backslashes or control characters",
+            show(v),
+            c
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names() {
+        for ok in ["admin", "app", "ja4proxy", "svc.read-only_2"] {
+            user_name(ok).unwrap();
+        }
+        for bad in [
+            "",
+            "app on nopass ~* +@all",
+            "a b",
+            "a\nuser x on",
+            ">pw",
+            "#hash",
+            "~key",
+            "&ch",
+            "nopass",
+            "on",
+            "default",
+            "Default",
+            "ca",
+            "redis",
+            "1abc",
+            "a\0b",
+            &"a".repeat(65),
+            "é",
+        ] {
+            assert!(user_name(bad).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn patterns() {
+        for ok in ["*", "app:*", "ja4:*", "rate:[a-z]*", "user:{id}:x"] {
+            pattern("key", ok).unwrap();
+        }
+        for bad in [
+            "",
+            "a *",
+            "a\tb",
+            "app:* +@all",
+            "~*",
+            "&*",
+            "%R~x",
+            "a\nb",
+            "x(y",
+            "x\"",
+            "\u{0}",
+            &"k".repeat(257),
+            "ключ",
+        ] {
+            assert!(pattern("key", bad).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn command_rules() {
+        for ok in ["+get", "-flushall", "+@read", "+client|list", "-@dangerous"] {
+            command_rule(ok).unwrap();
+        }
+        for bad in [
+            "get",
+            "+",
+            "+@",
+            "+GET",
+            "+get nopass",
+            "+a|b|c",
+            "+get|",
+            ">x",
+            "+@all on",
+        ] {
+            assert!(command_rule(bad).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        for ok in [
+            "redis",
+            "localhost",
+            "127.0.0.1",
+            "::1",
+            "redis.internal",
+            "*.redis.svc",
+        ] {
+            host(ok).unwrap();
+        }
+        for bad in [
+            "",
+            "a b",
+            "-x",
+            "x-",
+            "a..b",
+            "256.1.1.1",
+            "red_is",
+            "a\nb",
+            &"a".repeat(64),
+            "*",
+        ] {
+            assert!(host(bad).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn bind_and_paths() {
+        for ok in ["127.0.0.1", "-::1", "0.0.0.0", "*"] {
+            bind_addr(ok).unwrap();
+        }
+        assert!(bind_addr("localhost").is_err());
+        conf_path("/srv/redis secrets/x").unwrap();
+        assert!(conf_path("/a\"b").is_err());
+        assert!(conf_path("/a\nb").is_err());
+    }
+}

@@ -1,0 +1,46 @@
+//! `provision`: one binary that locks a Redis deployment down and keeps it locked down.
+//!
+//! `core` is pure (certificates, passwords, rules, templates); `store` is the only writer of
+//! bundle files; `commands` holds one file per subcommand.
+
+pub mod cli;
+pub mod commands;
+pub mod core;
+pub mod error;
+pub mod output;
+pub mod store;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// Parses the command line, runs the command, prints any error with its hint, and returns
+/// the exit code.
+pub fn main_entry() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => error::exit::USAGE,
+            });
+        }
+    };
+    let out = output::Output {
+        json: cli.json,
+        quiet: cli.quiet,
+    };
+    let result = match &cli.command {
+        cli::Command::Init(a) => commands::init::run(a, out),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            if let Some(h) = e.hint() {
+                eprintln!("  hint: {h}");
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

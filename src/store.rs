@@ -1,0 +1,472 @@
+//! The bundle directory on disk, and the only code that writes into it.
+//!
+//! Layout (the Kubernetes AtomicWriter scheme):
+//! ```text
+//! DIR/                      0700
+//!   ..gen-<id>/             0700, one complete generation: every file of the bundle
+//!   ..data -> ..gen-<id>    the current generation; replacing this link is the commit
+//!   ..previous -> ..gen-<id> the generation before, for `provision rollback`
+//!   ca.crt -> ..data/ca.crt one permanent link per bundle file; paths in redis.conf use these
+//!   audit.log               0600, append-only JSON lines (history spans generations)
+//!   .lock                   0600, flock'ed by every command that changes the bundle
+//! ```
+//! A new generation is written to a fresh directory (each file created with its final mode,
+//! written, fsynced), then `..data` is replaced by `rename(2)`. Before that rename the old
+//! bundle is untouched; after it the new one is complete. Readers never see a mix.
+
+use crate::core::bundle::{Files, OutFile};
+use crate::core::password::random_token;
+use crate::core::secret::Secret;
+use crate::error::{Error, Result};
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub const DATA: &str = "..data";
+pub const PREVIOUS: &str = "..previous";
+const DATA_TMP: &str = "..data_tmp";
+const PREVIOUS_TMP: &str = "..previous_tmp";
+const GEN_PREFIX: &str = "..gen-";
+pub const LOCK: &str = ".lock";
+pub const AUDIT: &str = "audit.log";
+
+pub struct Store {
+    pub dir: PathBuf,
+    /// Set when an existing directory had group/other permissions and was tightened to 0700.
+    pub tightened_from: Option<u32>,
+}
+
+/// Creates `path` with exactly `mode`, writes `data`, fsyncs. Refuses to follow or replace
+/// anything already at `path` (O_CREAT|O_EXCL). The mode is set on the open descriptor before
+/// the first byte is written, so the umask cannot widen or narrow it and there is no window
+/// in which the content is readable with another mode.
+pub fn write_new(path: &Path, mode: u32, data: &[u8]) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(rustix::fs::OFlags::CLOEXEC.bits() as i32)
+        .open(path)
+        .map_err(|e| Error::io("creating", path, e))?;
+    f.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io("setting the mode of", path, e))?;
+    f.write_all(data)
+        .map_err(|e| Error::io("writing", path, e))?;
+    f.sync_all().map_err(|e| Error::io("syncing", path, e))?;
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("syncing directory", dir, e))
+}
+
+/// Replaces (or creates) the symlink `at` so that it points to `target`, atomically.
+fn replace_link(dir: &Path, at: &str, tmp: &str, target: &str) -> Result<()> {
+    let tmp_path = dir.join(tmp);
+    let _ = fs::remove_file(&tmp_path);
+    std::os::unix::fs::symlink(target, &tmp_path)
+        .map_err(|e| Error::io("creating link", &tmp_path, e))?;
+    fs::rename(&tmp_path, dir.join(at)).map_err(|e| {
+        let _ = fs::remove_file(&tmp_path);
+        Error::io("replacing", dir.join(at), e)
+    })
+}
+
+/// A generation id: UTC time to the nanosecond plus a random suffix; sorts by time.
+pub fn new_generation_id(now: time::OffsetDateTime) -> String {
+    let fmt = time::macros::format_description!(
+        "[year][month][day]T[hour][minute][second].[subsecond digits:9]Z"
+    );
+    format!(
+        "{}-{}",
+        now.to_offset(time::UtcOffset::UTC)
+            .format(&fmt)
+            .unwrap_or_default(),
+        random_token(4)
+    )
+}
+
+fn check_dir_meta(dir: &Path, meta: &fs::Metadata) -> Result<()> {
+    if meta.file_type().is_symlink() {
+        return Err(Error::input(
+            format!(
+                "`{}` is a symbolic link; provision does not write through links",
+                dir.display()
+            ),
+            "pass the real directory path as --dir",
+        ));
+    }
+    if !meta.is_dir() {
+        return Err(Error::input(
+            format!("`{}` exists and is not a directory", dir.display()),
+            "choose another --dir",
+        ));
+    }
+    let me = rustix::process::getuid().as_raw();
+    if meta.uid() != me {
+        return Err(Error::input(
+            format!(
+                "`{}` is owned by uid {}, not by the current user (uid {me})",
+                dir.display(),
+                meta.uid()
+            ),
+            "run provision as the directory's owner, or use a directory you own",
+        ));
+    }
+    if meta.mode() & 0o002 != 0 {
+        return Err(Error::input(
+            format!(
+                "`{}` is world-writable (mode {:04o}); anyone could replace the bundle's files",
+                dir.display(),
+                meta.mode() & 0o7777
+            ),
+            format!(
+                "use a private directory, or run `chmod 700 {}` first",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn absolute(dir: &Path) -> Result<PathBuf> {
+    let abs = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| Error::io("reading the current directory", ".", e))?
+            .join(dir)
+    };
+    // Normalise `.` and `..` components lexically: the directory may not exist yet.
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    Ok(out)
+}
+
+impl Store {
+    /// Opens an existing bundle directory for reading or changing.
+    pub fn open(dir: &Path) -> Result<Store> {
+        let dir = absolute(dir)?;
+        let meta = fs::symlink_metadata(&dir).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::input(
+                    format!(
+                        "no bundle at `{}`: the directory does not exist",
+                        dir.display()
+                    ),
+                    "create one with `provision init --dir DIR`",
+                )
+            } else {
+                Error::io("reading", &dir, e)
+            }
+        })?;
+        check_dir_meta(&dir, &meta)?;
+        Ok(Store {
+            dir,
+            tightened_from: None,
+        })
+    }
+
+    /// Checks (or creates, 0700) the directory for a new bundle. Writes nothing else.
+    /// The parent must exist.
+    pub fn prepare(dir: &Path) -> Result<Store> {
+        let dir = absolute(dir)?;
+        match fs::symlink_metadata(&dir) {
+            Ok(meta) => {
+                check_dir_meta(&dir, &meta)?;
+                let mode = meta.mode() & 0o7777;
+                Ok(Store {
+                    dir,
+                    tightened_from: (mode & 0o077 != 0).then_some(mode),
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let parent = dir.parent().unwrap_or(Path::new("/"));
+                if !parent.is_dir() {
+                    return Err(Error::input(
+                        format!(
+                            "cannot create `{}`: its parent `{}` does not exist",
+                            dir.display(),
+                            parent.display()
+                        ),
+                        format!("create the parent first (mkdir -p {})", parent.display()),
+                    ));
+                }
+                Ok(Store {
+                    dir,
+                    tightened_from: None,
+                })
+            }
+            Err(e) => Err(Error::io("reading", &dir, e)),
+        }
+    }
+
+    /// Creates the directory with mode 0700 if it does not exist, or tightens it to 0700.
+    pub fn ensure_dir(&self) -> Result<()> {
+        match DirBuilder::new().mode(0o700).create(&self.dir) {
+            Ok(()) => {
+                fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
+                    .map_err(|e| Error::io("setting the mode of", &self.dir, e))?;
+                if let Some(p) = self.dir.parent() {
+                    let _ = sync_dir(p);
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if self.tightened_from.is_some() {
+                    fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
+                        .map_err(|e| Error::io("setting the mode of", &self.dir, e))?;
+                }
+                Ok(())
+            }
+            Err(e) => Err(Error::io("creating directory", &self.dir, e)),
+        }
+    }
+
+    /// True if the directory holds a bundle (or any file a bundle would use).
+    pub fn has_bundle(&self, names: &[&str]) -> bool {
+        fs::symlink_metadata(self.dir.join(DATA)).is_ok()
+            || names
+                .iter()
+                .any(|n| fs::symlink_metadata(self.dir.join(n)).is_ok())
+    }
+
+    /// Files already in the directory that would be replaced but are not provision's links
+    /// (a directory there is an error: it would make the commit fail half-way).
+    pub fn check_targets(&self, names: &[&str]) -> Result<()> {
+        for n in names {
+            let p = self.dir.join(n);
+            if let Ok(m) = fs::symlink_metadata(&p) {
+                if m.is_dir() {
+                    return Err(Error::input(
+                        format!(
+                            "`{}` is a directory, where the bundle needs a file",
+                            p.display()
+                        ),
+                        "move it out of the bundle directory",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the bundle lock, waiting at most `wait`.
+    pub fn lock(&self, wait: Duration) -> Result<Lock> {
+        let path = self.dir.join(LOCK);
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(
+                (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC).bits() as i32,
+            )
+            .open(&path)
+            .map_err(|e| Error::io("opening the lock file", &path, e))?;
+        let start = Instant::now();
+        loop {
+            match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return Ok(Lock { _file: f }),
+                Err(rustix::io::Errno::WOULDBLOCK) | Err(rustix::io::Errno::INTR) => {
+                    if start.elapsed() >= wait {
+                        return Err(Error::Locked {
+                            dir: self.dir.clone(),
+                            waited_secs: wait.as_secs(),
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                Err(e) => return Err(Error::io("locking", &path, e.into())),
+            }
+        }
+    }
+
+    fn link_target(&self, name: &str) -> Option<String> {
+        fs::read_link(self.dir.join(name))
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned())
+    }
+
+    /// The directory name of the current generation, if any.
+    pub fn current_generation(&self) -> Option<String> {
+        self.link_target(DATA)
+            .filter(|t| t.starts_with(GEN_PREFIX) && !t.contains('/'))
+    }
+
+    pub fn previous_generation(&self) -> Option<String> {
+        self.link_target(PREVIOUS)
+            .filter(|t| t.starts_with(GEN_PREFIX) && !t.contains('/'))
+    }
+
+    /// Reads every file of a generation (the current one when `generation` is None).
+    pub fn read_generation(&self, generation: Option<&str>) -> Result<Files> {
+        let gen = match generation {
+            Some(g) => g.to_string(),
+            None => self.current_generation().ok_or_else(|| {
+                Error::input(
+                    format!("no bundle at `{}` (no `{DATA}` link)", self.dir.display()),
+                    "create one with `provision init --dir DIR`",
+                )
+            })?,
+        };
+        let gdir = self.dir.join(&gen);
+        let mut names: Vec<String> = fs::read_dir(&gdir)
+            .map_err(|e| Error::io("reading", &gdir, e))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let mut files = Files::default();
+        for n in names {
+            let p = gdir.join(&n);
+            let meta = fs::symlink_metadata(&p).map_err(|e| Error::io("reading", &p, e))?;
+            if !meta.is_file() {
+                return Err(Error::failed(
+                    format!("`{}` is not a regular file", p.display()),
+                    None,
+                ));
+            }
+            let mut buf = Vec::with_capacity(meta.len() as usize);
+            File::open(&p)
+                .and_then(|mut f| f.read_to_end(&mut buf))
+                .map_err(|e| Error::io("reading", &p, e))?;
+            files.0.push(OutFile {
+                name: n,
+                mode: meta.mode() & 0o7777,
+                data: Secret::new(buf),
+            });
+        }
+        Ok(files)
+    }
+
+    /// Writes `files` as a new generation `gen_id` and makes it current, all or nothing.
+    /// Returns the generation's directory name.
+    pub fn commit(&self, files: &Files, gen_id: &str) -> Result<String> {
+        let gen = format!("{GEN_PREFIX}{gen_id}");
+        let gdir = self.dir.join(&gen);
+        DirBuilder::new()
+            .mode(0o700)
+            .create(&gdir)
+            .map_err(|e| Error::io("creating generation directory", &gdir, e))?;
+        let written = (|| {
+            fs::set_permissions(&gdir, fs::Permissions::from_mode(0o700))
+                .map_err(|e| Error::io("setting the mode of", &gdir, e))?;
+            for f in &files.0 {
+                write_new(&gdir.join(&f.name), f.mode, f.data.expose())?;
+            }
+            sync_dir(&gdir)?;
+            // Permanent links for every name, pointing through ..data; harmless before the
+            // swap (they resolve into the old generation, or dangle on a first init).
+            for f in &files.0 {
+                let want = format!("{DATA}/{}", f.name);
+                if self.link_target(&f.name).as_deref() != Some(want.as_str()) {
+                    replace_link(
+                        &self.dir,
+                        &f.name,
+                        &format!(".{}.tmp-{}", f.name, random_token(6)),
+                        &want,
+                    )?;
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_dir_all(&gdir);
+            return Err(e);
+        }
+        let old = self.current_generation();
+        // The commit point.
+        if let Err(e) =
+            replace_link(&self.dir, DATA, DATA_TMP, &gen).and_then(|_| sync_dir(&self.dir))
+        {
+            if self.current_generation().as_deref() != Some(gen.as_str()) {
+                let _ = fs::remove_dir_all(&gdir);
+            }
+            return Err(e);
+        }
+        if let Some(old) = old.filter(|o| *o != gen) {
+            let _ = replace_link(&self.dir, PREVIOUS, PREVIOUS_TMP, &old);
+        }
+        self.prune_links(files);
+        self.cleanup();
+        let _ = sync_dir(&self.dir);
+        Ok(gen)
+    }
+
+    /// Removes visible links into ..data whose file is not in the current generation.
+    fn prune_links(&self, files: &Files) {
+        let Ok(rd) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in rd.filter_map(|e| e.ok()) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(t) = self.link_target(&name) {
+                if let Some(rest) = t.strip_prefix(&format!("{DATA}/")) {
+                    if files.get(rest).is_none() {
+                        let _ = fs::remove_file(e.path());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes what a killed run may have left: generation directories that neither `..data`
+    /// nor `..previous` points to, and temporary links.
+    pub fn cleanup(&self) {
+        let keep = [self.current_generation(), self.previous_generation()];
+        let Ok(rd) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in rd.filter_map(|e| e.ok()) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let is_tmp_link = name == DATA_TMP
+                || name == PREVIOUS_TMP
+                || (name.starts_with('.') && name.contains(".tmp-"));
+            if name.starts_with(GEN_PREFIX) && !keep.iter().flatten().any(|k| *k == name) {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            } else if is_tmp_link && e.file_type().is_ok_and(|t| t.is_symlink()) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+
+    /// Appends one JSON line to `audit.log` (created 0600).
+    pub fn audit(&self, entry: &serde_json::Value) -> Result<()> {
+        let path = self.dir.join(AUDIT);
+        let mut f = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(
+                (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC).bits() as i32,
+            )
+            .open(&path)
+            .map_err(|e| Error::io("opening", &path, e))?;
+        let mut line = serde_json::to_vec(entry).expect("audit entry serializes");
+        line.push(b'\n');
+        f.write_all(&line)
+            .map_err(|e| Error::io("writing", &path, e))?;
+        f.sync_data().map_err(|e| Error::io("syncing", &path, e))
+    }
+}
+
+/// Held while a command changes the bundle; released on drop (and by the kernel on a crash).
+pub struct Lock {
+    _file: File,
+}
