@@ -153,8 +153,38 @@ pub fn random_serial() -> SerialNumber {
 }
 
 /// The private key in PKCS#8 PEM, held as a secret.
+///
+/// Ed25519 keys are written as PKCS#8 v1 (RFC 8410): aws-lc emits v2 (with the public key
+/// attached), which OpenSSL 3.0 — and so Debian's redis-server — refuses to load.
 pub fn key_pem(key: &KeyPair) -> Secret {
-    Secret::from_string(key.serialize_pem())
+    let der = key.serialized_der();
+    match ed25519_v1(der) {
+        Some(v1) => {
+            let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", v1.to_vec()));
+            Secret::from_string(pem)
+        }
+        None => Secret::from_string(key.serialize_pem()),
+    }
+}
+
+/// PKCS#8 v2 Ed25519 (`30 51 02 01 01 30 05 06 03 2b 65 70 04 22 04 20 <seed> 81 21 00 <pub>`)
+/// re-encoded as v1 (`30 2e 02 01 00 ... 04 22 04 20 <seed>`). None for any other key.
+fn ed25519_v1(der: &[u8]) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    const V2_PREFIX: &[u8] = &[
+        0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    const V1_PREFIX: &[u8] = &[
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    if der.len() != 83 || !der.starts_with(V2_PREFIX) {
+        return None;
+    }
+    let mut v1 = zeroize::Zeroizing::new(Vec::with_capacity(48));
+    v1.extend_from_slice(V1_PREFIX);
+    v1.extend_from_slice(&der[16..48]);
+    Some(v1)
 }
 
 /// Parameters of a private CA.

@@ -1,0 +1,299 @@
+//! Shared test harness: run the built binary in a scrubbed environment, snapshot bundle
+//! directories, and start a real redis-server from a bundle.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_provision"))
+}
+
+/// The result of one run of the binary, with everything needed to explain a failure.
+pub struct Run {
+    pub args: Vec<String>,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn describe(&self) -> String {
+        format!(
+            "command: provision {}\nexit: {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.args.join(" "),
+            self.code,
+            self.stdout,
+            self.stderr
+        )
+    }
+    #[track_caller]
+    pub fn success(self) -> Self {
+        assert_eq!(self.code, 0, "expected success\n{}", self.describe());
+        self
+    }
+    #[track_caller]
+    pub fn code(self, want: i32) -> Self {
+        assert_eq!(self.code, want, "expected exit {want}\n{}", self.describe());
+        self
+    }
+    #[track_caller]
+    pub fn stderr_has(self, needle: &str) -> Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n{}",
+            self.describe()
+        );
+        self
+    }
+    #[track_caller]
+    pub fn stdout_has(self, needle: &str) -> Self {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n{}",
+            self.describe()
+        );
+        self
+    }
+}
+
+/// Runs `provision ARGS` in `cwd` with an empty environment (PATH only).
+pub fn run_in(cwd: &Path, args: &[&str]) -> Run {
+    let out: Output = Command::new(bin())
+        .args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run provision");
+    Run {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn run(args: &[&str]) -> Run {
+    run_in(&std::env::temp_dir(), args)
+}
+
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("provision-test-")
+        .tempdir()
+        .expect("tempdir")
+}
+
+/// Everything in a directory tree: path -> (mode, link target or content).
+pub fn snapshot(dir: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
+    let mut out = BTreeMap::new();
+    fn walk(base: &Path, p: &Path, out: &mut BTreeMap<String, (u32, Vec<u8>)>) {
+        let Ok(rd) = std::fs::read_dir(p) else { return };
+        for e in rd.flatten() {
+            let path = e.path();
+            let rel = path
+                .strip_prefix(base)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let m = std::fs::symlink_metadata(&path).unwrap();
+            if m.file_type().is_symlink() {
+                let t = std::fs::read_link(&path).unwrap();
+                out.insert(rel, (0, t.to_string_lossy().as_bytes().to_vec()));
+            } else if m.is_dir() {
+                out.insert(rel.clone(), (m.permissions().mode() & 0o7777, vec![]));
+                walk(base, &path, out);
+            } else {
+                out.insert(
+                    rel,
+                    (
+                        m.permissions().mode() & 0o7777,
+                        std::fs::read(&path).unwrap(),
+                    ),
+                );
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out
+}
+
+pub fn mode_of(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+pub fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("read {name}: {e}"))
+}
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Fails loudly when an external program is missing: a skipped live test proves nothing.
+#[track_caller]
+pub fn require(program: &str) {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "`{program}` is required by this test and is not installed; run scripts/test.sh (it installs redis-server, redis-tools and openssl) or `apt-get install -y redis-server redis-tools openssl`"
+    );
+}
+
+/// A redis-server started from a bundle's redis.conf; killed on drop.
+pub struct Redis {
+    pub child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Redis {
+    /// Starts redis-server with `DIR/redis.conf`, only overriding where it logs.
+    pub fn start(dir: &Path, port: u16, workdir: &Path) -> Redis {
+        require("redis-server");
+        let log = workdir.join("redis.log");
+        let child = Command::new("redis-server")
+            .arg(dir.join("redis.conf"))
+            .arg("--logfile")
+            .arg(&log)
+            .current_dir(workdir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let mut r = Redis {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+            log,
+        };
+        r.wait_ready();
+        r
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "redis-server exited with {status} before accepting connections; log:\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if log.contains("Ready to accept connections") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server not ready after 10s; log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Runs redis-cli over TLS as `user` (certificate and password from the bundle; the
+    /// password through REDISCLI_AUTH, never argv) and returns its output, trimmed.
+    pub fn cli_as(&self, user: &str, args: &[&str]) -> String {
+        let password = read(&self.dir, &format!("{user}.password"));
+        self.cli_raw(Some((user, &password)), Some(user), args)
+    }
+
+    /// redis-cli over TLS with explicit credentials and client certificate (None = none).
+    pub fn cli_raw(
+        &self,
+        auth: Option<(&str, &str)>,
+        cert_of: Option<&str>,
+        args: &[&str],
+    ) -> String {
+        require("redis-cli");
+        let mut c = Command::new("redis-cli");
+        c.env_clear()
+            .arg("--tls")
+            .arg("-h")
+            .arg("127.0.0.1")
+            .arg("-p")
+            .arg(self.port.to_string())
+            .arg("--cacert")
+            .arg(self.dir.join("ca.crt"));
+        if let Some(u) = cert_of {
+            c.arg("--cert").arg(self.dir.join(format!("{u}.crt")));
+            c.arg("--key").arg(self.dir.join(format!("{u}.key")));
+        }
+        if let Some((user, pw)) = auth {
+            c.arg("--user").arg(user).env("REDISCLI_AUTH", pw);
+        }
+        let out = c
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run redis-cli");
+        let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
+        s.push_str(&String::from_utf8_lossy(&out.stderr));
+        s.trim().to_string()
+    }
+
+    pub fn info_field(&self, field: &str) -> String {
+        let info = self.cli_as("admin", &["INFO", "server"]);
+        info.lines()
+            .find_map(|l| {
+                l.trim_matches('"')
+                    .split_once(&format!("{field}:"))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_else(|| panic!("no {field} in INFO: {info}"))
+    }
+
+    /// The renamed name of `command` from the bundle's rename map.
+    pub fn renamed(&self, command: &str) -> String {
+        read(&self.dir, "renamed-commands")
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{command} ")).map(str::to_string))
+            .unwrap_or_else(|| panic!("{command} not in renamed-commands"))
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Creates a bundle for live tests on a free port and returns (tempdir, bundle dir, port).
+pub fn live_bundle(extra: &[&str]) -> (tempfile::TempDir, PathBuf, u16) {
+    let t = tempdir();
+    let dir = t.path().join("secrets");
+    let port = free_port();
+    let port_s = port.to_string();
+    let mut args = vec![
+        "init",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--port",
+        &port_s,
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    run(&args).success();
+    (t, dir, port)
+}
