@@ -68,10 +68,10 @@ pub struct InitArgs {
     #[arg(long, value_enum)]
     pub key_type: Option<KeyType>,
     /// CA validity (s, m, h, d, w). [default: 3650d]
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub ca_validity: Option<Dur>,
     /// Server and client certificate validity; never longer than the CA's. [default: 365d]
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub cert_validity: Option<Dur>,
     /// Key pattern the app user may use (repeatable; replaces `*`).
     #[arg(long = "app-keys", value_name = "PATTERN")]

@@ -192,7 +192,7 @@ impl Store {
                     tightened_from: (mode & 0o077 != 0).then_some(mode),
                 })
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(20) => {
                 let parent = dir.parent().unwrap_or(Path::new("/"));
                 if !parent.is_dir() {
                     return Err(Error::input(

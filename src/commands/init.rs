@@ -18,8 +18,12 @@ use std::time::{Duration, Instant};
 pub fn resolve(args: &InitArgs) -> Result<(Spec, PathBuf)> {
     let cfg = match &args.config {
         Some(p) => {
-            let text =
-                std::fs::read_to_string(p).map_err(|e| Error::io("reading config file", p, e))?;
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                Error::input(
+                    format!("reading config file `{}`: {e}", p.display()),
+                    "check the --config path (provision.example.toml in the repository shows the format)",
+                )
+            })?;
             ConfigFile::parse(&text).map_err(|e| {
                 Error::input(
                     format!("config file `{}` is invalid: {}", p.display(), e.trim_end()),

@@ -254,11 +254,13 @@ mod tests {
 
     #[test]
     fn reports_every_problem() {
-        let mut s = Spec::default();
-        s.hosts = vec!["bad host".into()];
+        let mut s = Spec {
+            hosts: vec!["bad host".into()],
+            cert_validity: Dur::days(4000),
+            ..Spec::default()
+        };
         s.users.push(UserSpec::new("app", Role::App));
         s.users.push(UserSpec::new("default", Role::App));
-        s.cert_validity = Dur::days(4000);
         let errs = s.validate().unwrap_err();
         assert_eq!(errs.len(), 4, "{errs:#?}");
     }

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every check of the project on a fresh Debian machine: installs what the tests need
+# (redis-server, redis-tools, openssl), then formatting, clippy, and all test suites
+# (unit, certificate round-trips, OpenSSL verification, CLI, and live redis-server tests).
+# A missing dependency is an error, never a skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "==> installing ${need[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+for p in redis-server redis-cli openssl; do
+  command -v "$p" >/dev/null 2>&1 || { echo "error: $p is required and could not be installed" >&2; exit 1; }
+done
+# The packaged service is not needed (tests start their own servers on free ports).
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet redis-server 2>/dev/null; then
+  systemctl stop redis-server || true
+fi
+redis-server --version
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+echo "==> tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --locked --no-fail-fast
+  # nextest does not run doctests
+  cargo test --locked --doc
+else
+  cargo test --locked --no-fail-fast
+fi

@@ -1,0 +1,378 @@
+//! The binary as a user meets it: file modes, --force, --json, help, and bad input that must
+//! fail with a clear message, exit 2, and leave an existing bundle byte-for-byte unchanged.
+
+mod common;
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+fn init_with_umask(umask: &str, dir: &Path) {
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "umask {umask}; exec \"$0\" init --dir \"$1\" --quiet"
+        ))
+        .arg(bin())
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[track_caller]
+fn assert_modes(dir: &Path) {
+    assert_eq!(mode_of(dir), 0o700, "directory mode");
+    let gen = dir.join("..data");
+    for e in std::fs::read_dir(&gen).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        let want = if name.ends_with(".crt") || name == "manifest.json" {
+            0o644
+        } else {
+            0o600
+        };
+        assert_eq!(
+            e.metadata().unwrap().permissions().mode() & 0o7777,
+            want,
+            "{name}"
+        );
+    }
+    assert_eq!(mode_of(&dir.join("..data")), 0o700, "generation directory");
+    assert_eq!(mode_of(&dir.join("audit.log")), 0o600);
+    assert_eq!(mode_of(&dir.join(".lock")), 0o600);
+}
+
+#[test]
+fn modes_are_exact_whatever_the_umask() {
+    for umask in ["000", "022", "077"] {
+        let t = tempdir();
+        let dir = t.path().join("s");
+        init_with_umask(umask, &dir);
+        assert_modes(&dir);
+    }
+}
+
+#[test]
+fn bundle_has_every_file_and_no_secret_reaches_output() {
+    let t = tempdir();
+    let dir = t.path().join("s");
+    let human = run(&["init", "--dir", dir.to_str().unwrap()]).success();
+    let names = [
+        "ca.crt",
+        "ca.key",
+        "redis.crt",
+        "redis.key",
+        "users.acl",
+        "redis.conf",
+        "renamed-commands",
+        "manifest.json",
+        "admin.crt",
+        "admin.key",
+        "admin.password",
+        "app.crt",
+        "app.key",
+        "app.password",
+        "monitor.crt",
+        "monitor.key",
+        "monitor.password",
+    ];
+    for n in names {
+        assert!(dir.join(n).is_file(), "{n} missing");
+        assert!(human.stdout.contains(n), "summary does not list {n}");
+    }
+    assert!(human.stdout.contains("redis-server "), "next steps");
+    assert!(
+        human.stdout.contains("REDISCLI_AUTH=\"$(cat "),
+        "next steps read the password from its file"
+    );
+    assert!(!human.stdout.contains(" -a "), "never suggests -a");
+    let json_dir = t.path().join("j");
+    let json = run(&["init", "--dir", json_dir.to_str().unwrap(), "--json"]).success();
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).expect("--json prints JSON");
+    assert_eq!(v["files"].as_array().unwrap().len(), names.len());
+    assert_eq!(v["certificates"].as_array().unwrap().len(), 5);
+    assert!(
+        json.stderr.is_empty(),
+        "--json writes nothing to stderr: {}",
+        json.stderr
+    );
+    let quiet = run(&[
+        "init",
+        "--dir",
+        t.path().join("q").to_str().unwrap(),
+        "--quiet",
+    ])
+    .success();
+    assert!(quiet.stdout.is_empty() && quiet.stderr.is_empty());
+
+    // Every secret of both bundles: passwords, key bodies, secret command names.
+    for (d, outputs) in [(&dir, &human), (&json_dir, &json)] {
+        let audit = read(d, "audit.log");
+        let manifest = read(d, "manifest.json");
+        let mut secrets: Vec<String> = ["admin", "app", "monitor"]
+            .iter()
+            .map(|u| read(d, &format!("{u}.password")))
+            .collect();
+        for k in ["ca.key", "redis.key", "app.key"] {
+            secrets.extend(
+                read(d, k)
+                    .lines()
+                    .filter(|l| !l.starts_with("-----"))
+                    .map(str::to_string),
+            );
+        }
+        secrets.extend(
+            read(d, "renamed-commands")
+                .lines()
+                .map(|l| l.split(' ').nth(1).unwrap().to_string()),
+        );
+        for s in &secrets {
+            for (what, text) in [
+                ("stdout", &outputs.stdout),
+                ("stderr", &outputs.stderr),
+                ("audit.log", &audit),
+                ("manifest.json", &manifest),
+            ] {
+                assert!(!text.contains(s.as_str()), "a secret leaked into {what}");
+            }
+        }
+        assert!(
+            !read(d, "redis.conf").contains(&read(d, "app.password")),
+            "password in redis.conf"
+        );
+        assert!(
+            !read(d, "users.acl").contains(&read(d, "app.password")),
+            "plaintext password in users.acl"
+        );
+    }
+}
+
+#[test]
+fn existing_bundle_needs_force_and_force_keeps_the_previous_generation() {
+    let t = tempdir();
+    let dir = t.path().join("s");
+    let d = dir.to_str().unwrap();
+    run(&["init", "--dir", d, "-q"]).success();
+    let before = snapshot(&dir);
+    run(&["init", "--dir", d])
+        .code(2)
+        .stderr_has("already holds a bundle")
+        .stderr_has("--force");
+    assert_eq!(snapshot(&dir), before, "refused init changed the bundle");
+
+    let old_gen = std::fs::read_link(dir.join("..data")).unwrap();
+    let old_pw = read(&dir, "app.password");
+    let old_ca = read(&dir, "ca.crt");
+    run(&["init", "--dir", d, "--force", "-q"]).success();
+    assert_ne!(read(&dir, "app.password"), old_pw);
+    assert_ne!(read(&dir, "ca.crt"), old_ca);
+    assert_eq!(
+        std::fs::read_link(dir.join("..previous")).unwrap(),
+        old_gen,
+        "previous generation kept"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("..previous/app.password")).unwrap(),
+        old_pw
+    );
+    assert_modes(&dir);
+    // A third run prunes the oldest generation: only current and previous remain.
+    run(&["init", "--dir", d, "--force", "-q"]).success();
+    let gens = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("..gen-")
+        })
+        .count();
+    assert_eq!(gens, 2);
+    assert_eq!(
+        read(&dir, "audit.log").lines().count(),
+        3,
+        "one audit line per init"
+    );
+}
+
+#[test]
+fn force_with_fewer_users_removes_their_links() {
+    let t = tempdir();
+    let dir = t.path().join("s");
+    let cfg = t.path().join("c.toml");
+    std::fs::write(&cfg, "[[users]]\nname = \"admin\"\nrole = \"admin\"\n").unwrap();
+    run(&["init", "--dir", dir.to_str().unwrap(), "-q"]).success();
+    run(&[
+        "init",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--force",
+        "-q",
+    ])
+    .success();
+    assert!(
+        !dir.join("app.password").exists()
+            && std::fs::symlink_metadata(dir.join("app.password")).is_err()
+    );
+    assert!(read(&dir, "users.acl").lines().count() == 2);
+}
+
+#[test]
+fn bad_input_fails_clearly_and_changes_nothing() {
+    let t = tempdir();
+    let dir = t.path().join("s");
+    let d = dir.to_str().unwrap();
+    run(&["init", "--dir", d, "-q"]).success();
+    let cfg = |name: &str, body: &str| {
+        let p = t.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let injection = cfg("inj.toml", "[[users]]\nname = \"app on nopass ~* +@all\"\nrole = \"app\"\n[[users]]\nname = \"admin\"\nrole = \"admin\"\n");
+    let default_user = cfg(
+        "def.toml",
+        "[[users]]\nname = \"default\"\nrole = \"admin\"\n",
+    );
+    let unknown = cfg("unk.toml", "colour = \"blue\"\n");
+    let wrong_type = cfg("type.toml", "port = \"six\"\n");
+    let dup = cfg("dup.toml", "[[users]]\nname = \"admin\"\nrole = \"admin\"\n[[users]]\nname = \"admin\"\nrole = \"app\"\n");
+    let newline_pat = cfg("nl.toml", "[[users]]\nname = \"admin\"\nrole = \"admin\"\n[[users]]\nname = \"a\"\nrole = \"app\"\nkeys = [\"x\\nuser evil on nopass +@all\"]\n");
+    let nul_pat = cfg("nul.toml", "[[users]]\nname = \"admin\"\nrole = \"admin\"\n[[users]]\nname = \"a\"\nrole = \"app\"\nkeys = [\"x\\u0000y\"]\n");
+    let bad_cmd = cfg("cmd.toml", "[[users]]\nname = \"admin\"\nrole = \"admin\"\n[[users]]\nname = \"r\"\nrole = \"custom\"\ncommands = [\"+get nopass\"]\n");
+    let no_admin = cfg("noadm.toml", "[[users]]\nname = \"a\"\nrole = \"app\"\n");
+    let a_file = cfg("plainfile", "x");
+    let ww = t.path().join("ww");
+    std::fs::create_dir(&ww).unwrap();
+    std::fs::set_permissions(&ww, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let link = t.path().join("link");
+    std::os::unix::fs::symlink(&dir, &link).unwrap();
+
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--host", "bad host"], "invalid host `bad host`"),
+        (vec!["--host", "256.1.1.1"], "invalid host"),
+        (vec!["--host", "redis\nx"], "invalid host"),
+        (vec!["--app-keys", "app:* +@all"], "invalid key pattern"),
+        (vec!["--app-keys", "~*"], "invalid key pattern"),
+        (vec!["--app-keys", "a\u{1}b"], "invalid key pattern"),
+        (vec!["--config", &nul_pat], "invalid key pattern"),
+        (vec!["--app-channels", "x y"], "invalid channel pattern"),
+        (vec!["--cert-validity", "0d"], "zero"),
+        (vec!["--ca-validity", "-5d"], "negative"),
+        (vec!["--ca-validity", "99999999999999999999d"], "too large"),
+        (
+            vec!["--ca-validity", "30d", "--cert-validity", "365d"],
+            "longer than the CA",
+        ),
+        (vec!["--key-type", "dsa"], "invalid value 'dsa'"),
+        (vec!["--port", "0"], "port 0"),
+        (vec!["--bind", "localhost"], "invalid bind address"),
+        (vec!["--config", &injection], "invalid user name"),
+        (vec!["--config", &default_user], "reserved"),
+        (vec!["--config", &unknown], "unknown field `colour`"),
+        (vec!["--config", &wrong_type], "invalid type"),
+        (vec!["--config", &dup], "defined twice"),
+        (vec!["--config", &newline_pat], "invalid key pattern"),
+        (vec!["--config", &bad_cmd], "invalid command rule"),
+        (vec!["--config", &no_admin], "role `admin`"),
+        (
+            vec!["--config", "/nonexistent/provision.toml"],
+            "reading config file",
+        ),
+    ];
+    let before = snapshot(t.path());
+    for (extra, needle) in &cases {
+        let mut args = vec!["init", "--dir", d, "--force"];
+        args.extend(extra.iter().copied());
+        run(&args).code(2).stderr_has(needle);
+        assert_eq!(
+            snapshot(t.path()),
+            before,
+            "case {extra:?} changed the disk"
+        );
+    }
+    // Directory problems: each a clear error, nothing written.
+    let dir_cases: Vec<(String, &str, i32)> = vec![
+        (a_file.clone(), "not a directory", 2),
+        (format!("{a_file}/sub"), "does not exist", 2),
+        (ww.to_string_lossy().into_owned(), "world-writable", 2),
+        (link.to_string_lossy().into_owned(), "symbolic link", 2),
+        ("/nonexistent-parent/secrets".into(), "does not exist", 2),
+    ];
+    let before = snapshot(t.path());
+    for (target, needle, code) in &dir_cases {
+        run(&["init", "--dir", target, "--force"])
+            .code(*code)
+            .stderr_has(needle)
+            .stderr_has("hint:");
+        assert_eq!(
+            snapshot(t.path()),
+            before,
+            "dir case {target} changed the disk"
+        );
+    }
+    eprintln!(
+        "{} bad-input cases checked",
+        cases.len() + dir_cases.len() + 1
+    );
+}
+
+#[test]
+fn a_directory_where_a_file_belongs_is_refused() {
+    let t = tempdir();
+    let dir = t.path().join("s");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::create_dir(dir.join("users.acl")).unwrap();
+    run(&["init", "--dir", dir.to_str().unwrap(), "--force"])
+        .code(2)
+        .stderr_has("is a directory");
+    assert!(std::fs::symlink_metadata(dir.join("..data")).is_err());
+}
+
+#[test]
+fn existing_open_directory_is_tightened() {
+    let t = tempdir();
+    let dir = t.path().join("s");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    run(&["init", "--dir", dir.to_str().unwrap()])
+        .success()
+        .stdout_has("from 0755 to 0700");
+    assert_eq!(mode_of(&dir), 0o700);
+}
+
+#[test]
+fn help_documents_exit_codes_and_examples() {
+    let h = run(&["init", "--help"]).success();
+    assert!(h.stdout.contains("provision init --dir ./secrets"));
+    assert!(h.stdout.contains("--key-type"));
+    assert!(h.stdout.contains("ecdsa-p256") && h.stdout.contains("rsa-4096"));
+    let top = run(&["--help"]).success();
+    assert!(top.stdout.contains("Exit codes") && top.stdout.contains("3 UNKNOWN"));
+    run(&["no-such-command"]).code(2);
+}
+
+#[test]
+fn example_config_file_is_valid() {
+    let t = tempdir();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("provision.example.toml");
+    let dir = t.path().join("s");
+    run(&[
+        "init",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--config",
+        example.to_str().unwrap(),
+        "-q",
+    ])
+    .success();
+    let acl = read(&dir, "users.acl");
+    assert!(
+        acl.contains("user ja4proxy on #") && acl.contains("~ja4:* ~rate:* ~enforcement:*"),
+        "{acl}"
+    );
+}
