@@ -34,6 +34,48 @@ pub enum Command {
     /// Create a complete bundle: CA, server and client certificates, passwords, users.acl, redis.conf.
     #[command(after_help = INIT_EXAMPLES)]
     Init(InitArgs),
+    /// Check expiry and consistency of a bundle (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+    #[command(after_help = CHECK_HELP)]
+    Check(CheckArgs),
+}
+
+const CHECK_HELP: &str = "\
+Checks every certificate (parse, validity, time left, chain to ca.crt, EKUs, SANs), that each
+private key matches its certificate, file modes, users.acl against the password files
+(`user default off`, no plaintext passwords), and that redis.conf points at existing files and
+matches renamed-commands. Reports every problem, not just the first.
+
+Default thresholds: WARNING when less than max(1/3 of the lifetime, 30d) is left (renewal is
+due); CRITICAL when less than min(7d, 1/10 of the lifetime) is left, or expired.
+
+Exit codes: 0 OK · 1 WARNING · 2 CRITICAL · 3 UNKNOWN (bundle missing or unreadable)
+
+Examples:
+  provision check --dir ./secrets
+  provision check --dir /etc/redis/tls --format prometheus > /var/lib/node_exporter/textfile/provision.prom
+  provision check --dir ./secrets --warn 60d --crit 14d --json";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
+    Prometheus,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Bundle directory. [default: ./secrets]
+    #[arg(long, env = "PROVISION_DIR")]
+    pub dir: Option<PathBuf>,
+    /// WARNING when a certificate has less than this left. [default: max(1/3 of lifetime, 30d)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    pub warn: Option<Dur>,
+    /// CRITICAL when a certificate has less than this left. [default: min(7d, 1/10 of lifetime)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    pub crit: Option<Dur>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: CheckFormat,
 }
 
 const INIT_EXAMPLES: &str = "\

@@ -20,8 +20,11 @@ pub fn main_entry() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
+            // `check` speaks the monitoring-plugin convention: a usage error is UNKNOWN (3).
+            let is_check = std::env::args().nth(1).as_deref() == Some("check");
             return ExitCode::from(match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ if is_check => 3,
                 _ => error::exit::USAGE,
             });
         }
@@ -32,6 +35,7 @@ pub fn main_entry() -> ExitCode {
     };
     let result = match &cli.command {
         cli::Command::Init(a) => commands::init::run(a, out),
+        cli::Command::Check(a) => commands::check::run(a, out),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -179,6 +179,23 @@ impl Store {
         })
     }
 
+    /// Opens a bundle for reading only: the directory must not be a symlink, but may belong to
+    /// another user (a monitoring job may check a bundle it does not own).
+    pub fn open_readonly(dir: &Path) -> Result<Store> {
+        let dir = absolute(dir)?;
+        let meta = fs::symlink_metadata(&dir).map_err(|e| Error::io("reading", &dir, e))?;
+        if meta.file_type().is_symlink() || !meta.is_dir() {
+            return Err(Error::input_only(format!(
+                "`{}` is not a directory",
+                dir.display()
+            )));
+        }
+        Ok(Store {
+            dir,
+            tightened_from: None,
+        })
+    }
+
     /// Checks (or creates, 0700) the directory for a new bundle. Writes nothing else.
     /// The parent must exist.
     pub fn prepare(dir: &Path) -> Result<Store> {

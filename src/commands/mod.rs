@@ -1,6 +1,7 @@
 //! One file per subcommand. Each takes its parsed arguments and the output settings, does the
 //! I/O, and returns an exit code or an `Error`.
 
+pub mod check;
 pub mod init;
 
 use crate::core::bundle::{self, Files, Manifest};

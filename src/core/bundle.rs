@@ -265,6 +265,17 @@ pub struct Manifest {
     pub spec: Spec,
     pub files: Vec<FileRecord>,
     pub certificates: Vec<CertRecord>,
+    /// Old CAs still published in `ca.crt` after a rollover, and until when.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_cas: Vec<RetiredCa>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetiredCa {
+    pub sha256_fingerprint: String,
+    pub subject: String,
+    /// The old CA leaves `ca.crt` once every certificate it issued has expired.
+    pub keep_until: String,
 }
 
 pub fn cert_role(name: &str) -> &'static str {
@@ -281,6 +292,17 @@ pub fn build_manifest(
     files: &Files,
     generation: &str,
     now: OffsetDateTime,
+) -> Result<String, BuildError> {
+    build_manifest_with(spec, files, generation, now, Vec::new())
+}
+
+/// The manifest, recording old CAs still published after a rollover.
+pub fn build_manifest_with(
+    spec: &Spec,
+    files: &Files,
+    generation: &str,
+    now: OffsetDateTime,
+    retired_cas: Vec<RetiredCa>,
 ) -> Result<String, BuildError> {
     let mut recs = Vec::new();
     let mut certs = Vec::new();
@@ -326,6 +348,7 @@ pub fn build_manifest(
         spec: spec.clone(),
         files: recs,
         certificates: certs,
+        retired_cas,
     };
     let mut s = serde_json::to_string_pretty(&m).expect("manifest serializes");
     s.push('\n');

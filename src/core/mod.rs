@@ -2,6 +2,7 @@
 //! set of files in memory. Nothing here touches the filesystem or the network.
 
 pub mod bundle;
+pub mod checkup;
 pub mod duration;
 pub mod inspect;
 pub mod password;

@@ -1,0 +1,254 @@
+//! `provision check`: expiry and consistency of a bundle, for people (`text`), machines
+//! (`json`) and Prometheus (`prometheus`, for node_exporter's textfile collector).
+//! Exit codes follow the monitoring-plugin convention: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+
+use crate::cli::{CheckArgs, CheckFormat};
+use crate::core::checkup::{self, Finding, Report, Status, Thresholds};
+use crate::core::duration::human;
+use crate::error::Result;
+use crate::output::Output;
+use crate::store::{Store, DATA};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Instant;
+
+pub fn run(args: &CheckArgs, out: Output) -> Result<u8> {
+    let started = Instant::now();
+    let dir = args.dir.clone().unwrap_or_else(|| "secrets".into());
+    let format = if out.json {
+        CheckFormat::Json
+    } else {
+        args.format
+    };
+    let th = Thresholds {
+        warn: args.warn,
+        crit: args.crit,
+    };
+    let (report, generation, abs) = match audit(&dir, th) {
+        Ok(x) => x,
+        Err(msg) => {
+            let r = Report {
+                status: Status::Unknown,
+                certificates: vec![],
+                findings: vec![Finding {
+                    status: Status::Unknown,
+                    file: dir.display().to_string(),
+                    message: msg,
+                }],
+                rotations_in_progress: vec![],
+            };
+            (r, String::new(), dir.clone())
+        }
+    };
+    let elapsed = started.elapsed();
+    match format {
+        CheckFormat::Json => out.print_json(&serde_json::json!({
+            "dir": abs,
+            "generation": generation,
+            "status": report.status,
+            "exit_code": report.status.code(),
+            "elapsed_ms": elapsed.as_secs_f64() * 1000.0,
+            "certificates": report.certificates,
+            "findings": report.findings,
+            "rotations_in_progress": report.rotations_in_progress,
+        })),
+        CheckFormat::Prometheus => print!("{}", prometheus(&abs, &report)),
+        CheckFormat::Text if !out.quiet => print_text(&abs, &generation, &report),
+        CheckFormat::Text => {}
+    }
+    Ok(report.status.code())
+}
+
+/// Reads the bundle and audits it; Err = UNKNOWN (missing or unreadable).
+fn audit(
+    dir: &Path,
+    th: Thresholds,
+) -> std::result::Result<(Report, String, std::path::PathBuf), String> {
+    let store = Store::open_readonly(dir).map_err(|e| e.to_string())?;
+    let generation = store.current_generation().ok_or_else(|| {
+        format!(
+            "no bundle in `{}` (no `{DATA}` link); create one with `provision init`",
+            store.dir.display()
+        )
+    })?;
+    let files = store
+        .read_generation(Some(&generation))
+        .map_err(|e| e.to_string())?;
+    let now = time::OffsetDateTime::now_utc();
+    let mut report = checkup::check(&files, now, th, &|p| Path::new(p).exists());
+    // What Redis reads goes through the visible names: they must be the generation's files.
+    for f in &files.0 {
+        let visible = store.dir.join(&f.name);
+        match std::fs::read(&visible) {
+            Ok(b) if b == f.data.expose() => {}
+            Ok(_) => report.findings.push(Finding {
+                status: Status::Critical,
+                file: f.name.clone(),
+                message: "differs from the bundle's current generation (edited or replaced by hand?); run `provision check` after `provision init --force` or restore the link".into(),
+            }),
+            Err(e) => report.findings.push(Finding { status: Status::Critical, file: f.name.clone(), message: format!("unreadable: {e}") }),
+        }
+    }
+    if let Ok(m) = std::fs::metadata(&store.dir) {
+        if m.mode() & 0o077 != 0 {
+            report.findings.push(Finding {
+                status: Status::Warning,
+                file: store.dir.display().to_string(),
+                message: format!(
+                    "directory mode {:04o}; it should be 0700 (chmod 700)",
+                    m.mode() & 0o7777
+                ),
+            });
+        }
+        let gen_dir = store.dir.join(&generation);
+        if let Ok(g) = std::fs::metadata(&gen_dir) {
+            if g.uid() != m.uid() {
+                report.findings.push(Finding {
+                    status: Status::Warning,
+                    file: generation.clone(),
+                    message: format!(
+                        "owned by uid {}, the bundle directory by uid {}",
+                        g.uid(),
+                        m.uid()
+                    ),
+                });
+            }
+        }
+    }
+    report.status = report
+        .findings
+        .iter()
+        .map(|f| f.status)
+        .chain(report.certificates.iter().map(|c| c.status))
+        .max()
+        .unwrap_or(Status::Ok);
+    Ok((report, generation, store.dir))
+}
+
+fn print_text(dir: &Path, generation: &str, r: &Report) {
+    println!(
+        "provision check: {} — {}{}",
+        r.status.label(),
+        dir.display(),
+        if generation.is_empty() {
+            String::new()
+        } else {
+            format!(" ({generation})")
+        }
+    );
+    if !r.certificates.is_empty() {
+        println!();
+        println!(
+            "  {:<20} {:<7} {:<11} {:<18} {:>5}  STATUS",
+            "FILE", "ROLE", "EXPIRES", "LEFT", "LIFE"
+        );
+        for c in &r.certificates {
+            println!(
+                "  {:<20} {:<7} {:<11} {:<18} {:>4.0}%  {}",
+                c.file,
+                c.role,
+                &c.not_after[..10.min(c.not_after.len())],
+                human(c.seconds_left),
+                c.fraction_left * 100.0,
+                c.status.label()
+            );
+        }
+    }
+    if !r.rotations_in_progress.is_empty() {
+        println!();
+        println!(
+            "  password rotation in progress for: {} (finish with `provision rotate --finish`)",
+            r.rotations_in_progress.join(", ")
+        );
+    }
+    if !r.findings.is_empty() {
+        println!();
+        println!("Problems:");
+        let mut f = r.findings.clone();
+        f.sort_by_key(|x| std::cmp::Reverse(x.status));
+        for x in f {
+            println!("  {:<8}  {}: {}", x.status.label(), x.file, x.message);
+        }
+    }
+}
+
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Text exposition format for node_exporter's textfile collector.
+pub fn prometheus(dir: &Path, r: &Report) -> String {
+    let b = esc(&dir.display().to_string());
+    let mut s = String::new();
+    let mut metric = |name: &str, help: &str, rows: Vec<(String, String)>| {
+        s.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        for (labels, v) in rows {
+            s.push_str(&format!("{name}{{{labels}}} {v}\n"));
+        }
+    };
+    let cert_labels = |c: &checkup::CertStatus| {
+        format!(
+            "bundle=\"{b}\",file=\"{}\",role=\"{}\",serial=\"{}\"",
+            esc(&c.file),
+            esc(&c.role),
+            esc(&c.serial)
+        )
+    };
+    metric(
+        "provision_certificate_expiry_timestamp_seconds",
+        "Unix time at which the certificate expires.",
+        r.certificates
+            .iter()
+            .map(|c| (cert_labels(c), c.not_after_unix.to_string()))
+            .collect(),
+    );
+    metric(
+        "provision_certificate_seconds_left",
+        "Seconds until the certificate expires (negative once expired).",
+        r.certificates
+            .iter()
+            .map(|c| (cert_labels(c), c.seconds_left.to_string()))
+            .collect(),
+    );
+    metric(
+        "provision_check_status",
+        "Result of provision check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+        vec![(format!("bundle=\"{b}\""), r.status.code().to_string())],
+    );
+    metric(
+        "provision_check_problems",
+        "Problems found by provision check, by severity.",
+        [Status::Warning, Status::Critical, Status::Unknown]
+            .iter()
+            .map(|sev| {
+                (
+                    format!("bundle=\"{b}\",severity=\"{}\"", sev.label().to_lowercase()),
+                    r.findings
+                        .iter()
+                        .filter(|f| f.status == *sev)
+                        .count()
+                        .to_string(),
+                )
+            })
+            .collect(),
+    );
+    metric(
+        "provision_password_rotation_in_progress",
+        "Users whose ACL line holds two passwords (1 while a rotation is unfinished).",
+        vec![(
+            format!("bundle=\"{b}\""),
+            r.rotations_in_progress.len().to_string(),
+        )],
+    );
+    metric(
+        "provision_check_timestamp_seconds",
+        "Unix time at which provision check ran.",
+        vec![(
+            format!("bundle=\"{b}\""),
+            time::OffsetDateTime::now_utc().unix_timestamp().to_string(),
+        )],
+    );
+    s
+}

@@ -1,0 +1,688 @@
+//! The consistency and expiry audit behind `provision check`: pure, over a bundle's files
+//! in memory, reporting every problem (not just the first) with the file it concerns.
+
+use super::bundle::{self, Files, Manifest};
+use super::duration::{human, Dur};
+use super::inspect::{self, CertInfo};
+use super::password::{is_acl_hash, sha256_hex};
+use super::render;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// Monitoring-plugin states; the order is the severity order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    Ok = 0,
+    Warning = 1,
+    Critical = 2,
+    Unknown = 3,
+}
+
+impl Status {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::Warning => "WARNING",
+            Status::Critical => "CRITICAL",
+            Status::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    pub status: Status,
+    pub file: String,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CertStatus {
+    pub file: String,
+    pub role: String,
+    pub subject: String,
+    pub serial: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub not_after_unix: i64,
+    pub seconds_left: i64,
+    pub fraction_left: f64,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sans: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub status: Status,
+    pub certificates: Vec<CertStatus>,
+    pub findings: Vec<Finding>,
+    /// Users whose ACL line holds more than one password (a rotation in progress).
+    pub rotations_in_progress: Vec<String>,
+}
+
+/// Expiry thresholds. `None` means the default for the certificate's lifetime:
+/// WARNING when less than max(1/3 of the lifetime, 30 days) is left — the point where
+/// `renew` already re-issues (cert-manager's and step's rule), with a 30-day floor for long
+/// lifetimes; CRITICAL when less than min(7 days, 1/10 of the lifetime) is left, so a
+/// short-lived CI certificate is not critical from birth.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Thresholds {
+    pub warn: Option<Dur>,
+    pub crit: Option<Dur>,
+}
+
+impl Thresholds {
+    pub fn warn_secs(&self, lifetime: i64) -> i64 {
+        self.warn
+            .map_or((lifetime / 3).max(30 * 86_400), |d| d.secs() as i64)
+    }
+    pub fn crit_secs(&self, lifetime: i64) -> i64 {
+        self.crit
+            .map_or((lifetime / 10).min(7 * 86_400), |d| d.secs() as i64)
+    }
+}
+
+struct Ctx {
+    findings: Vec<Finding>,
+}
+
+impl Ctx {
+    fn add(&mut self, status: Status, file: &str, message: impl Into<String>) {
+        self.findings.push(Finding {
+            status,
+            file: file.into(),
+            message: message.into(),
+        });
+    }
+}
+
+fn certs_of(ctx: &mut Ctx, files: &Files, name: &str) -> Vec<CertInfo> {
+    let Some(f) = files.get(name) else {
+        ctx.add(Status::Critical, name, "missing");
+        return vec![];
+    };
+    match inspect::pem_certificates(f.data.expose()) {
+        Ok(ders) => {
+            let mut out = Vec::new();
+            for d in ders {
+                match inspect::inspect(&d) {
+                    Ok(i) => out.push(i),
+                    Err(e) => ctx.add(
+                        Status::Critical,
+                        name,
+                        format!("unreadable certificate: {e}"),
+                    ),
+                }
+            }
+            out
+        }
+        Err(e) => {
+            ctx.add(
+                Status::Critical,
+                name,
+                format!("not a PEM certificate: {e}"),
+            );
+            vec![]
+        }
+    }
+}
+
+/// Audits a bundle. `exists` answers whether a path named in redis.conf exists on disk.
+pub fn check(
+    files: &Files,
+    now: OffsetDateTime,
+    th: Thresholds,
+    exists: &dyn Fn(&str) -> bool,
+) -> Report {
+    let mut ctx = Ctx {
+        findings: Vec::new(),
+    };
+    let manifest: Option<Manifest> = match files.text(bundle::MANIFEST) {
+        None => {
+            ctx.add(Status::Critical, bundle::MANIFEST, "missing");
+            None
+        }
+        Some(t) => match serde_json::from_str(t) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                ctx.add(Status::Critical, bundle::MANIFEST, format!("invalid: {e}"));
+                None
+            }
+        },
+    };
+    let users: Vec<String> = match &manifest {
+        Some(m) => m.spec.users.iter().map(|u| u.name.clone()).collect(),
+        None => files
+            .names()
+            .filter_map(|n| n.strip_suffix(".password"))
+            .map(str::to_string)
+            .collect(),
+    };
+    for rec in manifest.iter().flat_map(|m| m.files.iter()) {
+        if files.get(&rec.name).is_none() {
+            ctx.add(
+                Status::Critical,
+                &rec.name,
+                "missing (listed in manifest.json)",
+            );
+        }
+    }
+
+    // Modes: anything secret must be 0600 (or stricter).
+    for f in &files.0 {
+        let secret = !(f.name.ends_with(".crt") || f.name == bundle::MANIFEST);
+        if secret && f.mode & 0o077 != 0 {
+            ctx.add(
+                Status::Critical,
+                &f.name,
+                format!(
+                    "mode {:04o} lets other users read a secret; it must be 0600 (chmod 600)",
+                    f.mode
+                ),
+            );
+        }
+    }
+
+    // Certificates, expiry and the chain.
+    let cas = certs_of(&mut ctx, files, bundle::CA_CRT);
+    let mut statuses = Vec::new();
+    for ca in &cas {
+        if !ca.is_ca || !ca.key_cert_sign {
+            ctx.add(
+                Status::Critical,
+                bundle::CA_CRT,
+                format!(
+                    "`{}` is not a CA certificate (CA:TRUE and keyCertSign required)",
+                    ca.subject
+                ),
+            );
+        }
+        if inspect::verify_signed_by(&ca.der, &ca.der).is_err() {
+            ctx.add(
+                Status::Critical,
+                bundle::CA_CRT,
+                format!("`{}` is not validly self-signed", ca.subject),
+            );
+        }
+    }
+    let retired: Vec<String> = manifest
+        .iter()
+        .flat_map(|m| m.retired_cas.iter().map(|r| r.sha256_fingerprint.clone()))
+        .collect();
+    for (i, ca) in cas.iter().enumerate() {
+        // During a CA rollover, old CAs stay in ca.crt; their expiry is informational.
+        let is_retired = i > 0 && retired.contains(&ca.sha256_fingerprint);
+        statuses.push(expiry(
+            &mut ctx,
+            bundle::CA_CRT,
+            "ca",
+            ca,
+            now,
+            th,
+            is_retired,
+        ));
+    }
+    if let (Some(key), Some(ca)) = (files.text(bundle::CA_KEY), cas.first()) {
+        key_matches(&mut ctx, bundle::CA_KEY, key, ca);
+    }
+    let mut leaves = vec![(
+        bundle::SERVER_CRT.to_string(),
+        bundle::SERVER_KEY.to_string(),
+        "server",
+    )];
+    for u in &users {
+        leaves.push((bundle::user_crt(u), bundle::user_key(u), "client"));
+    }
+    for (crt, key, role) in &leaves {
+        let certs = certs_of(&mut ctx, files, crt);
+        let Some(c) = certs.first() else { continue };
+        statuses.push(expiry(&mut ctx, crt, role, c, now, th, false));
+        if !cas
+            .iter()
+            .any(|ca| inspect::verify_signed_by(&c.der, &ca.der).is_ok())
+        {
+            ctx.add(
+                Status::Critical,
+                crt,
+                "not signed by any CA in ca.crt (a certificate from a foreign CA?)",
+            );
+        }
+        if c.is_ca {
+            ctx.add(
+                Status::Critical,
+                crt,
+                "is a CA certificate; a leaf must have CA:FALSE",
+            );
+        }
+        if *role == "server" {
+            if !(c.server_auth && c.client_auth) {
+                ctx.add(Status::Critical, crt, "needs EKU serverAuth and clientAuth (Redis presents it on replication and cluster links)");
+            }
+            if c.sans.is_empty() {
+                ctx.add(
+                    Status::Critical,
+                    crt,
+                    "has no subjectAltName; clients that verify hostnames will refuse it",
+                );
+            }
+        } else if !c.client_auth {
+            ctx.add(Status::Critical, crt, "lacks EKU clientAuth");
+        }
+        match files.text(key) {
+            Some(k) => key_matches(&mut ctx, key, k, c),
+            None => ctx.add(Status::Critical, key, "missing"),
+        }
+    }
+
+    // users.acl against the password files.
+    let mut rotations = Vec::new();
+    match files.text(bundle::USERS_ACL) {
+        None => ctx.add(Status::Critical, bundle::USERS_ACL, "missing"),
+        Some(acl) => {
+            let lines: Vec<Vec<&str>> = acl
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| l.split_ascii_whitespace().collect())
+                .collect();
+            if !lines
+                .iter()
+                .any(|t| t.len() >= 3 && t[0] == "user" && t[1] == "default" && t[2] == "off")
+            {
+                ctx.add(Status::Critical, bundle::USERS_ACL, "has no `user default off` line: Redis would leave the default user open without a password");
+            }
+            for t in &lines {
+                if t.first() != Some(&"user") {
+                    ctx.add(
+                        Status::Critical,
+                        bundle::USERS_ACL,
+                        format!(
+                            "line does not start with `user` (Redis refuses to start): {}",
+                            t.join(" ")
+                        ),
+                    );
+                    continue;
+                }
+                let name = t.get(1).copied().unwrap_or("");
+                if t.iter().skip(2).any(|x| x.starts_with('>')) {
+                    ctx.add(
+                        Status::Critical,
+                        bundle::USERS_ACL,
+                        format!(
+                            "user `{name}` has a plaintext password; store only #<sha256> hashes"
+                        ),
+                    );
+                }
+                if t.contains(&"nopass") {
+                    ctx.add(
+                        Status::Critical,
+                        bundle::USERS_ACL,
+                        format!("user `{name}` has nopass"),
+                    );
+                }
+                for h in t.iter().filter_map(|x| x.strip_prefix('#')) {
+                    if !is_acl_hash(h) {
+                        ctx.add(
+                            Status::Critical,
+                            bundle::USERS_ACL,
+                            format!("user `{name}` has a malformed hash (Redis refuses to start)"),
+                        );
+                    }
+                }
+            }
+            for u in &users {
+                let pw_file = bundle::user_password(u);
+                let Some(pw) = files.get(&pw_file) else {
+                    ctx.add(Status::Critical, &pw_file, "missing");
+                    continue;
+                };
+                let Some(line) = lines.iter().find(|t| t.get(1) == Some(&u.as_str())) else {
+                    ctx.add(
+                        Status::Critical,
+                        bundle::USERS_ACL,
+                        format!("has no line for user `{u}`"),
+                    );
+                    continue;
+                };
+                let hashes: Vec<&str> = line.iter().filter_map(|x| x.strip_prefix('#')).collect();
+                if !hashes.contains(&sha256_hex(pw.data.expose()).as_str()) {
+                    ctx.add(Status::Critical, bundle::USERS_ACL, format!("the hash for `{u}` does not match {pw_file}: that password would be refused"));
+                }
+                if hashes.len() > 1 {
+                    rotations.push(u.clone());
+                }
+            }
+        }
+    }
+
+    // redis.conf: referenced files exist, rename map matches.
+    match files.text(bundle::REDIS_CONF) {
+        None => ctx.add(Status::Critical, bundle::REDIS_CONF, "missing"),
+        Some(conf) => {
+            for key in [
+                "tls-cert-file",
+                "tls-key-file",
+                "tls-ca-cert-file",
+                "aclfile",
+            ] {
+                match conf_value(conf, key) {
+                    Some(p) if !exists(&p) => ctx.add(
+                        Status::Critical,
+                        bundle::REDIS_CONF,
+                        format!("{key} points at `{p}`, which does not exist"),
+                    ),
+                    None => ctx.add(
+                        Status::Critical,
+                        bundle::REDIS_CONF,
+                        format!("has no {key}"),
+                    ),
+                    _ => {}
+                }
+            }
+            if conf_value(conf, "port").as_deref() != Some("0") {
+                ctx.add(
+                    Status::Critical,
+                    bundle::REDIS_CONF,
+                    "does not disable the plaintext port (`port 0`)",
+                );
+            }
+            let in_conf: Vec<(String, String)> = conf
+                .lines()
+                .filter_map(|l| l.strip_prefix("rename-command "))
+                .filter_map(|r| r.split_once(' '))
+                .map(|(a, b)| (a.to_string(), b.trim_matches('"').to_string()))
+                .collect();
+            match files.text(bundle::RENAMED).map(render::parse_rename_map) {
+                None => ctx.add(Status::Critical, bundle::RENAMED, "missing"),
+                Some(Err(e)) => ctx.add(Status::Critical, bundle::RENAMED, e),
+                Some(Ok(map)) => {
+                    let map: Vec<(String, String)> =
+                        map.into_iter().map(|r| (r.from, r.to)).collect();
+                    if map != in_conf {
+                        ctx.add(
+                            Status::Critical,
+                            bundle::RENAMED,
+                            "does not match the rename-command lines of redis.conf",
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    let status = ctx
+        .findings
+        .iter()
+        .map(|f| f.status)
+        .chain(statuses.iter().map(|s| s.status))
+        .max()
+        .unwrap_or(Status::Ok);
+    Report {
+        status,
+        certificates: statuses,
+        findings: ctx.findings,
+        rotations_in_progress: rotations,
+    }
+}
+
+fn expiry(
+    ctx: &mut Ctx,
+    file: &str,
+    role: &str,
+    c: &CertInfo,
+    now: OffsetDateTime,
+    th: Thresholds,
+    informational: bool,
+) -> CertStatus {
+    let lifetime = (c.not_after - c.not_before).whole_seconds().max(1);
+    let left = (c.not_after - now).whole_seconds();
+    let status = if informational {
+        Status::Ok
+    } else if left <= 0 {
+        ctx.add(
+            Status::Critical,
+            file,
+            format!("`{}` expired on {}", c.common_name, c.not_after.date()),
+        );
+        Status::Critical
+    } else if c.not_before > now {
+        ctx.add(
+            Status::Critical,
+            file,
+            format!("`{}` is not valid before {}", c.common_name, c.not_before),
+        );
+        Status::Critical
+    } else if left < th.crit_secs(lifetime) {
+        ctx.add(
+            Status::Critical,
+            file,
+            format!("`{}` expires in {}", c.common_name, human(left)),
+        );
+        Status::Critical
+    } else if left < th.warn_secs(lifetime) {
+        ctx.add(
+            Status::Warning,
+            file,
+            format!(
+                "`{}` expires in {}; renewal is due (`provision renew`)",
+                c.common_name,
+                human(left)
+            ),
+        );
+        Status::Warning
+    } else {
+        Status::Ok
+    };
+    CertStatus {
+        file: file.into(),
+        role: role.into(),
+        subject: c.subject.clone(),
+        serial: c.serial.clone(),
+        not_before: bundle::rfc3339(c.not_before),
+        not_after: bundle::rfc3339(c.not_after),
+        not_after_unix: c.not_after.unix_timestamp(),
+        seconds_left: left,
+        fraction_left: (left as f64 / lifetime as f64).clamp(0.0, 1.0),
+        status,
+        sans: c.sans.clone(),
+    }
+}
+
+fn key_matches(ctx: &mut Ctx, key_file: &str, key_pem: &str, cert: &CertInfo) {
+    match inspect::key_spki(key_pem) {
+        Ok(spki) if spki == cert.spki_der => {}
+        Ok(_) => ctx.add(
+            Status::Critical,
+            key_file,
+            format!(
+                "does not match the certificate `{}` (swapped or replaced key?)",
+                cert.common_name
+            ),
+        ),
+        Err(e) => ctx.add(
+            Status::Critical,
+            key_file,
+            format!("unreadable private key: {e}"),
+        ),
+    }
+}
+
+/// The value of a directive in redis.conf, unquoted.
+pub fn conf_value(conf: &str, key: &str) -> Option<String> {
+    conf.lines().find_map(|l| {
+        let l = l.trim();
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().trim_matches('"').to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::bundle::OutFile;
+    use crate::core::secret::Secret;
+    use crate::core::spec::Spec;
+
+    fn fresh(spec: &Spec) -> Files {
+        bundle::generate(spec, "/b", "g", OffsetDateTime::now_utc(), &|_| {}).unwrap()
+    }
+    fn run(f: &Files) -> Report {
+        check(f, OffsetDateTime::now_utc(), Thresholds::default(), &|p| {
+            p.starts_with("/b/")
+        })
+    }
+
+    #[test]
+    fn fresh_bundle_is_ok() {
+        let r = run(&fresh(&Spec::default()));
+        assert_eq!(r.status, Status::Ok, "{:#?}", r.findings);
+        assert_eq!(r.certificates.len(), 5);
+    }
+
+    #[test]
+    fn short_lived_is_warning_by_default_and_critical_with_crit() {
+        let f = fresh(&Spec {
+            cert_validity: "1h".parse().unwrap(),
+            ..Spec::default()
+        });
+        assert_eq!(run(&f).status, Status::Warning);
+        let r = check(
+            &f,
+            OffsetDateTime::now_utc(),
+            Thresholds {
+                warn: None,
+                crit: Some("2h".parse().unwrap()),
+            },
+            &|_| true,
+        );
+        assert_eq!(r.status, Status::Critical);
+        let later = OffsetDateTime::now_utc() + time::Duration::hours(2);
+        let r = check(&f, later, Thresholds::default(), &|_| true);
+        assert_eq!(r.status, Status::Critical);
+        assert!(r
+            .findings
+            .iter()
+            .any(|x| x.message.contains("expired") && x.file == "redis.crt"));
+    }
+
+    #[test]
+    fn each_defect_is_named() {
+        let base = fresh(&Spec::default());
+        let other = fresh(&Spec::default());
+        type Mutation = Box<dyn Fn(&mut Files)>;
+        let cases: Vec<(&str, Mutation, &str)> = vec![
+            (
+                "swapped key",
+                Box::new(|f: &mut Files| {
+                    let k = f.get("app.key").unwrap().clone();
+                    f.put(OutFile {
+                        name: "redis.key".into(),
+                        ..k
+                    });
+                }),
+                "redis.key",
+            ),
+            (
+                "foreign cert",
+                Box::new(move |f: &mut Files| {
+                    f.put(other.get("app.crt").unwrap().clone());
+                }),
+                "app.crt",
+            ),
+            (
+                "0644 key",
+                Box::new(|f: &mut Files| {
+                    let mut k = f.get("app.key").unwrap().clone();
+                    k.mode = 0o644;
+                    f.put(k);
+                }),
+                "app.key",
+            ),
+            (
+                "tampered hash",
+                Box::new(|f: &mut Files| {
+                    let h = crate::core::password::sha256_hex(
+                        f.get("app.password").unwrap().data.expose(),
+                    );
+                    let acl = f.text("users.acl").unwrap().replace(&h, &"a".repeat(64));
+                    f.put(OutFile::secret("users.acl", Secret::from_string(acl)));
+                }),
+                "users.acl",
+            ),
+            (
+                "missing file",
+                Box::new(|f: &mut Files| f.0.retain(|x| x.name != "monitor.crt")),
+                "monitor.crt",
+            ),
+            (
+                "default user open",
+                Box::new(|f: &mut Files| {
+                    let a = f
+                        .text("users.acl")
+                        .unwrap()
+                        .lines()
+                        .skip(1)
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    f.put(OutFile::secret("users.acl", Secret::from_string(a)));
+                }),
+                "users.acl",
+            ),
+            (
+                "garbage cert",
+                Box::new(|f: &mut Files| f.put(OutFile::public("ca.crt", "garbage"))),
+                "ca.crt",
+            ),
+            (
+                "rename mismatch",
+                Box::new(|f: &mut Files| {
+                    f.put(OutFile::secret(
+                        "renamed-commands",
+                        Secret::from_string("CONFIG x\n".into()),
+                    ))
+                }),
+                "renamed-commands",
+            ),
+        ];
+        for (what, mutate, file) in cases {
+            let mut f = base.clone();
+            mutate(&mut f);
+            let r = run(&f);
+            assert_eq!(r.status, Status::Critical, "{what}: {:#?}", r.findings);
+            assert!(
+                r.findings.iter().any(|x| x.file == file),
+                "{what}: no finding names {file}: {:#?}",
+                r.findings
+            );
+        }
+    }
+
+    #[test]
+    fn missing_conf_paths_are_critical() {
+        let f = fresh(&Spec::default());
+        let r = check(
+            &f,
+            OffsetDateTime::now_utc(),
+            Thresholds::default(),
+            &|_| false,
+        );
+        assert_eq!(r.status, Status::Critical);
+        assert!(r
+            .findings
+            .iter()
+            .any(|x| x.message.contains("tls-cert-file")));
+    }
+
+    #[test]
+    fn default_thresholds() {
+        let t = Thresholds::default();
+        assert_eq!(t.warn_secs(365 * 86_400), 365 * 86_400 / 3);
+        assert_eq!(t.warn_secs(3600), 30 * 86_400);
+        assert_eq!(t.crit_secs(365 * 86_400), 7 * 86_400);
+        assert_eq!(t.crit_secs(3600), 360);
+    }
+}
