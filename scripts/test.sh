@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every check of the project on a fresh Debian machine: installs what the tests need
-# (redis-server, redis-tools, openssl), then formatting, clippy, and all test suites
+# (redis-server, redis-tools, openssl, prometheus for promtool), then formatting, clippy, and all test suites
 # (unit, certificate round-trips, OpenSSL verification, CLI, and live redis-server tests).
 # A missing dependency is an error, never a skip.
 set -euo pipefail
@@ -10,14 +10,15 @@ need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)   # promtool validates `check --format prometheus`
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing ${need[*]}"
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-for p in redis-server redis-cli openssl; do
+for p in redis-server redis-cli openssl promtool; do
   command -v "$p" >/dev/null 2>&1 || { echo "error: $p is required and could not be installed" >&2; exit 1; }
 done
 # The packaged service is not needed (tests start their own servers on free ports).

@@ -37,6 +37,78 @@ pub enum Command {
     /// Check expiry and consistency of a bundle (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
     #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
+    /// Re-issue certificates that are due (cron/systemd friendly), optionally hot-reloading Redis.
+    #[command(after_help = RENEW_HELP)]
+    Renew(RenewArgs),
+    /// Make the previous generation of the bundle current again.
+    Rollback(RollbackArgs),
+}
+
+const RENEW_HELP: &str = "\
+A certificate is due when less than --within is left (default: a third of its lifetime, the
+cert-manager and step rule). Due leaves get a fresh key (--reuse-key keeps it) from the same
+CA. When the CA itself is due (or with --rollover-ca), a new CA is made and published in
+ca.crt together with the old one, every leaf is re-issued from the new CA, and the old CA is
+dropped from ca.crt once every certificate it issued has expired.
+
+All or nothing: the new files replace the old as one generation; the old one is kept for
+`provision rollback`. Exit 0 whether or not something was renewed; non-zero only on error.
+
+--reload / --redis HOST:PORT log in over TLS as the admin user (credentials from the bundle)
+and run the renamed CONFIG command: SET tls-cert-file tls-key-file tls-ca-cert-file; then a
+fresh handshake must show the new certificate. Open connections stay up. With nothing due,
+--reload still brings any node that serves an older certificate up to date.
+
+Examples:
+  provision renew --dir /etc/redis/tls --reload
+  provision renew --dir ./secrets --dry-run
+  provision renew --dir ./secrets --force --redis 10.0.0.5:6379 --redis 10.0.0.6:6379";
+
+#[derive(Args, Debug)]
+pub struct RenewArgs {
+    /// Bundle directory. [default: ./secrets]
+    #[arg(long, env = "PROVISION_DIR")]
+    pub dir: Option<PathBuf>,
+    /// Renew certificates with less than this left. [default: 1/3 of each certificate's lifetime]
+    #[arg(long, value_name = "DURATION")]
+    pub within: Option<Dur>,
+    /// Renew every leaf certificate now.
+    #[arg(long)]
+    pub force: bool,
+    /// Roll the CA over now (new CA published next to the old one; all leaves re-issued).
+    #[arg(long)]
+    pub rollover_ca: bool,
+    /// Keep each leaf's private key instead of generating a fresh one.
+    #[arg(long)]
+    pub reuse_key: bool,
+    /// Say what would be renewed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Hot-reload the bundle's own Redis (127.0.0.1 on the bundle's port).
+    #[arg(long)]
+    pub reload: bool,
+    /// Hot-reload this Redis node (repeatable).
+    #[arg(long = "redis", value_name = "HOST:PORT")]
+    pub redis: Vec<String>,
+    /// How long to wait for another provision run on the same bundle.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub lock_timeout: Dur,
+}
+
+#[derive(Args, Debug)]
+pub struct RollbackArgs {
+    /// Bundle directory. [default: ./secrets]
+    #[arg(long, env = "PROVISION_DIR")]
+    pub dir: Option<PathBuf>,
+    /// Hot-reload the bundle's own Redis afterwards.
+    #[arg(long)]
+    pub reload: bool,
+    /// Hot-reload this Redis node afterwards (repeatable).
+    #[arg(long = "redis", value_name = "HOST:PORT")]
+    pub redis: Vec<String>,
+    /// How long to wait for another provision run on the same bundle.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub lock_timeout: Dur,
 }
 
 const CHECK_HELP: &str = "\

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod core;
 pub mod error;
+pub mod live;
 pub mod output;
 pub mod store;
 
@@ -36,6 +37,8 @@ pub fn main_entry() -> ExitCode {
     let result = match &cli.command {
         cli::Command::Init(a) => commands::init::run(a, out),
         cli::Command::Check(a) => commands::check::run(a, out),
+        cli::Command::Renew(a) => commands::renew::run(a, out),
+        cli::Command::Rollback(a) => commands::rollback::run(a, out),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -424,6 +424,40 @@ impl Store {
         Ok(gen)
     }
 
+    /// Makes the previous generation current again (and the current one previous).
+    pub fn rollback(&self) -> Result<String> {
+        let cur = self
+            .current_generation()
+            .ok_or_else(|| Error::input_only(format!("no bundle at `{}`", self.dir.display())))?;
+        let prev = self.previous_generation().ok_or_else(|| {
+            Error::input(
+                format!(
+                    "`{}` has no previous generation to roll back to",
+                    self.dir.display()
+                ),
+                "a previous generation exists after `init --force`, `renew` or `rotate`",
+            )
+        })?;
+        let files = self.read_generation(Some(&prev))?;
+        for f in &files.0 {
+            let want = format!("{DATA}/{}", f.name);
+            if self.link_target(&f.name).as_deref() != Some(want.as_str()) {
+                replace_link(
+                    &self.dir,
+                    &f.name,
+                    &format!(".{}.tmp-{}", f.name, random_token(6)),
+                    &want,
+                )?;
+            }
+        }
+        replace_link(&self.dir, DATA, DATA_TMP, &prev)?;
+        sync_dir(&self.dir)?;
+        let _ = replace_link(&self.dir, PREVIOUS, PREVIOUS_TMP, &cur);
+        self.prune_links(&files);
+        let _ = sync_dir(&self.dir);
+        Ok(prev)
+    }
+
     /// Removes visible links into ..data whose file is not in the current generation.
     fn prune_links(&self, files: &Files) {
         let Ok(rd) = fs::read_dir(&self.dir) else {

@@ -157,7 +157,7 @@ pub fn run(args: &InitArgs, out: Output) -> Result<u8> {
     }
     store.cleanup();
     let generation = store.commit(&files, &gen_id)?;
-    store.audit(&audit_entry("init", &gen_id, &files))?;
+    store.audit(&super::audit_entry("init", &gen_id, &files))?;
     let elapsed = started.elapsed();
 
     if out.json {
@@ -166,37 +166,6 @@ pub fn run(args: &InitArgs, out: Output) -> Result<u8> {
         print_human(&store, &spec, &generation, &files, elapsed, args.force);
     }
     Ok(exit::OK)
-}
-
-/// An audit line: certificate serials and fingerprints, password hash prefixes; never a secret.
-pub fn audit_entry(action: &str, gen_id: &str, files: &Files) -> serde_json::Value {
-    let m: Option<bundle::Manifest> = files
-        .text(bundle::MANIFEST)
-        .and_then(|t| serde_json::from_str(t).ok());
-    let certs: Vec<_> = m
-        .iter()
-        .flat_map(|m| m.certificates.iter())
-        .map(|c| json!({"file": c.file, "serial": c.serial, "sha256": c.sha256_fingerprint, "not_after": c.not_after}))
-        .collect();
-    let hashes: serde_json::Map<String, serde_json::Value> = files
-        .0
-        .iter()
-        .filter_map(|f| f.name.strip_suffix(".password").map(|u| (u, f)))
-        .map(|(u, f)| {
-            (
-                u.to_string(),
-                json!(crate::core::password::sha256_hex(f.data.expose())[..12].to_string()),
-            )
-        })
-        .collect();
-    json!({
-        "time": bundle::rfc3339(time::OffsetDateTime::now_utc()),
-        "action": action,
-        "generation": gen_id,
-        "certificates": certs,
-        "password_hash_prefixes": hashes,
-        "tool_version": env!("CARGO_PKG_VERSION"),
-    })
 }
 
 fn summary_json(dir: &Path, gen_id: &str, files: &Files, elapsed: Duration) -> serde_json::Value {

@@ -3,10 +3,13 @@
 
 pub mod check;
 pub mod init;
+pub mod renew;
+pub mod rollback;
 
 use crate::core::bundle::{self, Files, Manifest};
 use crate::core::inspect;
 use crate::error::{Error, Result};
+use serde_json::json;
 use std::path::Path;
 
 /// Reads and parses the manifest of a bundle.
@@ -38,4 +41,174 @@ pub fn expiry_note(pem: &[u8], now: time::OffsetDateTime) -> String {
         ),
         None => String::new(),
     }
+}
+
+/// The admin user's login material from a bundle generation, trusting `extra_ca` too.
+pub fn admin_creds(files: &Files, m: &Manifest, extra_ca: &[u8]) -> Result<crate::live::Creds> {
+    let admin = &m.spec.admin().name;
+    let get = |n: &str| {
+        files
+            .get(n)
+            .map(|f| f.data.clone())
+            .ok_or_else(|| Error::failed(format!("the bundle has no {n}"), None))
+    };
+    let mut ca = get(bundle::CA_CRT)?.expose().to_vec();
+    ca.extend_from_slice(extra_ca);
+    Ok(crate::live::Creds {
+        user: admin.clone(),
+        password: get(&bundle::user_password(admin))?,
+        cert_pem: get(&bundle::user_crt(admin))?.expose().to_vec(),
+        key_pem: get(&bundle::user_key(admin))?,
+        ca_pem: ca,
+    })
+}
+
+/// Hot-reloads every node in `nodes` from the bundle `now` (`before` = the generation the
+/// nodes may still be serving). Returns per-node results; nodes already serving the current
+/// server certificate are only verified.
+pub fn reload_nodes(
+    nodes: &[String],
+    before: &Files,
+    now: &Files,
+    m: &Manifest,
+) -> Result<Vec<crate::live::NodeResult>> {
+    use crate::core::checkup::conf_value;
+    if nodes.is_empty() {
+        return Ok(vec![]);
+    }
+    let renames = crate::core::render::parse_rename_map(now.text(bundle::RENAMED).unwrap_or(""))
+        .map_err(|e| Error::failed(e, None))?;
+    let config = renames
+        .iter()
+        .find(|r| r.from == "CONFIG")
+        .map(|r| r.to.clone())
+        .unwrap_or_else(|| "CONFIG".into());
+    if config.is_empty() {
+        return Err(Error::failed(
+            "CONFIG is disabled in this bundle (--disable-commands), so Redis cannot hot-reload certificates",
+            Some("restart redis-server to load the new files".into()),
+        ));
+    }
+    let conf = now.text(bundle::REDIS_CONF).unwrap_or("");
+    let path = |k: &str| {
+        conf_value(conf, k).ok_or_else(|| Error::failed(format!("redis.conf has no {k}"), None))
+    };
+    let paths = [
+        path("tls-cert-file")?,
+        path("tls-key-file")?,
+        path("tls-ca-cert-file")?,
+    ];
+    let old_ca = before
+        .get(bundle::CA_CRT)
+        .map(|f| f.data.expose().to_vec())
+        .unwrap_or_default();
+    let new_ca = now
+        .get(bundle::CA_CRT)
+        .map(|f| f.data.expose().to_vec())
+        .unwrap_or_default();
+    let login = admin_creds(before, m, &new_ca)?;
+    let after = admin_creds(now, m, &old_ca)?;
+    let want = inspect::pem_certificates(
+        now.get(bundle::SERVER_CRT)
+            .map(|f| f.data.expose())
+            .unwrap_or(b""),
+    )
+    .ok()
+    .and_then(|d| d.into_iter().next())
+    .map(|d| crate::core::password::sha256_hex(&d))
+    .unwrap_or_default();
+    Ok(nodes
+        .iter()
+        .map(|n| {
+            let serving = crate::live::presented_certificate(n, &after)
+                .ok()
+                .map(|d| crate::core::password::sha256_hex(&d));
+            if serving.as_deref() == Some(want.as_str())
+                && before.get(bundle::CA_CRT).map(|f| &f.data)
+                    == now.get(bundle::CA_CRT).map(|f| &f.data)
+            {
+                crate::live::NodeResult {
+                    node: n.clone(),
+                    ok: true,
+                    presented_serial: None,
+                    presented_sha256: serving,
+                    error: None,
+                }
+            } else {
+                crate::live::reload_tls(
+                    n,
+                    &config,
+                    [&paths[0], &paths[1], &paths[2]],
+                    &login,
+                    &after,
+                    &want,
+                )
+            }
+        })
+        .collect())
+}
+
+/// The nodes a command should reload: the bundle's own Redis with `--reload`, plus `--redis`.
+pub fn nodes(reload: bool, extra: &[String], m: &Manifest) -> Result<Vec<String>> {
+    let mut v = Vec::new();
+    if reload {
+        v.push(format!("127.0.0.1:{}", m.spec.port));
+    }
+    for n in extra {
+        crate::live::parse_node(n).map_err(|e| {
+            Error::input(
+                e,
+                "give nodes as HOST:PORT, for example 10.0.0.5:6379 or [::1]:6379",
+            )
+        })?;
+        v.push(n.clone());
+    }
+    Ok(v)
+}
+
+/// Fails with a message naming every node that did not take the change.
+pub fn node_failures(results: &[crate::live::NodeResult], what: &str) -> Result<()> {
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| !r.ok)
+        .map(|r| format!("{}: {}", r.node, r.error.clone().unwrap_or_default()))
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(Error::failed(
+        format!("{what} on disk, but {} node(s) did not reload:\n  - {}", failed.len(), failed.join("\n  - ")),
+        Some("the bundle on disk is complete and consistent; fix the node and run the same command with --reload again (it reloads only nodes serving an older certificate), or restart redis-server".into()),
+    ))
+}
+
+/// An audit line: certificate serials and fingerprints, password hash prefixes; never a secret.
+pub fn audit_entry(action: &str, gen_id: &str, files: &Files) -> serde_json::Value {
+    let m: Option<bundle::Manifest> = files
+        .text(bundle::MANIFEST)
+        .and_then(|t| serde_json::from_str(t).ok());
+    let certs: Vec<_> = m
+        .iter()
+        .flat_map(|m| m.certificates.iter())
+        .map(|c| json!({"file": c.file, "serial": c.serial, "sha256": c.sha256_fingerprint, "not_after": c.not_after}))
+        .collect();
+    let hashes: serde_json::Map<String, serde_json::Value> = files
+        .0
+        .iter()
+        .filter_map(|f| f.name.strip_suffix(".password").map(|u| (u, f)))
+        .map(|(u, f)| {
+            (
+                u.to_string(),
+                json!(crate::core::password::sha256_hex(f.data.expose())[..12].to_string()),
+            )
+        })
+        .collect();
+    json!({
+        "time": bundle::rfc3339(time::OffsetDateTime::now_utc()),
+        "action": action,
+        "generation": gen_id,
+        "certificates": certs,
+        "password_hash_prefixes": hashes,
+        "tool_version": env!("CARGO_PKG_VERSION"),
+    })
 }

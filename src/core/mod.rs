@@ -8,6 +8,7 @@ pub mod inspect;
 pub mod password;
 pub mod pki;
 pub mod render;
+pub mod renewal;
 pub mod secret;
 pub mod spec;
 pub mod validate;

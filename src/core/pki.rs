@@ -159,12 +159,34 @@ pub fn random_serial() -> SerialNumber {
 pub fn key_pem(key: &KeyPair) -> Secret {
     let der = key.serialized_der();
     match ed25519_v1(der) {
-        Some(v1) => {
-            let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", v1.to_vec()));
-            Secret::from_string(pem)
-        }
+        Some(v1) => Secret::from_string(pem_lf("PRIVATE KEY", &v1)),
         None => Secret::from_string(key.serialize_pem()),
     }
+}
+
+/// PEM with LF line endings (the `pem` crate defaults to CRLF).
+pub fn pem_lf(label: &str, der: &[u8]) -> String {
+    pem::encode_config(
+        &pem::Pem::new(label, der.to_vec()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
+}
+
+/// The `-----BEGIN ...-----` ... `-----END ...-----` blocks of a PEM text, verbatim.
+pub fn pem_blocks(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in text.lines() {
+        if line.starts_with("-----BEGIN ") {
+            cur.clear();
+        }
+        cur.push_str(line);
+        cur.push('\n');
+        if line.starts_with("-----END ") {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    out
 }
 
 /// PKCS#8 v2 Ed25519 (`30 51 02 01 01 30 05 06 03 2b 65 70 04 22 04 20 <seed> 81 21 00 <pub>`)

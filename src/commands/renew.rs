@@ -1,0 +1,140 @@
+//! `provision renew`: re-issue what is due, as one new generation; optionally hot-reload.
+
+use super::{manifest_of, node_failures, nodes, reload_nodes};
+use crate::cli::RenewArgs;
+use crate::core::renewal;
+use crate::error::{exit, Error, Result};
+use crate::output::Output;
+use crate::store::{self, Store};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+pub fn run(args: &RenewArgs, out: Output) -> Result<u8> {
+    let started = Instant::now();
+    let store = Store::open(args.dir.as_deref().unwrap_or("secrets".as_ref()))?;
+    let _lock = store.lock(Duration::from_secs(args.lock_timeout.secs()))?;
+    store.cleanup();
+    let before = store.read_generation(None)?;
+    let m = manifest_of(&before, &store.dir)?;
+    let nodes = nodes(args.reload, &args.redis, &m)?;
+    let now = time::OffsetDateTime::now_utc();
+    let plan = renewal::plan(&before, &m, now, args.within, args.force, args.rollover_ca).map_err(
+        |e| {
+            Error::failed(
+                format!("reading the bundle: {e}"),
+                Some("run `provision check` to see what is wrong".into()),
+            )
+        },
+    )?;
+
+    if args.dry_run || plan.is_empty() {
+        let results = if args.dry_run {
+            vec![]
+        } else {
+            reload_nodes(&nodes, &before, &before, &m)?
+        };
+        if out.json {
+            out.print_json(&json!({"action": "renew", "dir": store.dir, "dry_run": args.dry_run, "changed": false, "due": plan, "nodes": results}));
+        } else if !out.quiet {
+            if plan.is_empty() {
+                println!("Nothing to renew in {}: every certificate has more than its renewal threshold left.", store.dir.display());
+            } else {
+                println!(
+                    "Would renew in {} (dry run, nothing changed):",
+                    store.dir.display()
+                );
+                print_plan(&plan);
+            }
+            print_nodes(&results);
+        }
+        node_failures(&results, "nothing was due")?;
+        return Ok(exit::OK);
+    }
+
+    let gen_id = store::new_generation_id(now);
+    let (files, renewed) = renewal::apply(&before, &m, &plan, now, args.reuse_key, &gen_id)
+        .map_err(|e| Error::failed(format!("renewing: {e}"), None))?;
+    let generation = store.commit(&files, &gen_id)?;
+    let mut entry = super::audit_entry("renew", &gen_id, &files);
+    entry["renewed"] = json!(renewed);
+    entry["dropped_cas"] = json!(plan.drop_cas);
+    store.audit(&entry)?;
+    let results = reload_nodes(&nodes, &before, &files, &m)?;
+
+    if out.json {
+        out.print_json(&json!({
+            "action": "renew", "dir": store.dir, "dry_run": false, "changed": true, "generation": gen_id,
+            "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0,
+            "renewed": renewed, "ca_rollover": plan.ca.is_some(), "dropped_cas": plan.drop_cas, "nodes": results,
+        }));
+    } else if !out.quiet {
+        println!(
+            "Renewed in {} (generation {generation}):",
+            store.dir.display()
+        );
+        for r in &renewed {
+            println!(
+                "  {:<20} serial {} -> {}, expires {}",
+                r.file,
+                short(&r.old_serial),
+                short(&r.new_serial),
+                &r.not_after[..10]
+            );
+        }
+        if plan.ca.is_some() {
+            println!("  CA rolled over: ca.crt now holds the new and the old CA until the old CA's certificates expire.");
+            println!(
+                "  Clients must reload ca.crt from the bundle to trust the new server certificate."
+            );
+        }
+        if !plan.drop_cas.is_empty() {
+            println!(
+                "  dropped {} old CA(s) from ca.crt: nothing they issued is valid any more",
+                plan.drop_cas.len()
+            );
+        }
+        print_nodes(&results);
+        if nodes.is_empty() {
+            println!("  Redis still serves the old certificate until reloaded: run with --reload (or --redis HOST:PORT), or restart it.");
+        }
+    }
+    node_failures(&results, "certificates were renewed")?;
+    Ok(exit::OK)
+}
+
+fn short(serial: &str) -> &str {
+    &serial[..serial.len().min(12)]
+}
+
+fn print_plan(p: &renewal::Plan) {
+    if let Some(ca) = &p.ca {
+        println!("  {:<20} CA rollover: {}", ca.file, ca.reason);
+    }
+    for d in &p.leaves {
+        println!("  {:<20} {}", d.file, d.reason);
+    }
+    for c in &p.drop_cas {
+        println!("  ca.crt               drop old CA {}", short(c));
+    }
+}
+
+pub fn print_nodes(results: &[crate::live::NodeResult]) {
+    for r in results {
+        if r.ok {
+            println!(
+                "  reloaded {:<22} now serving serial {}",
+                r.node,
+                r.presented_serial
+                    .as_deref()
+                    .map(short)
+                    .unwrap_or("(unchanged)")
+            );
+        } else {
+            println!(
+                "  FAILED   {:<22} {}",
+                r.node,
+                r.error.as_deref().unwrap_or("")
+            );
+        }
+    }
+}

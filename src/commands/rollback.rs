@@ -1,0 +1,32 @@
+//! `provision rollback`: make the previous generation current again (all or nothing).
+
+use super::{manifest_of, node_failures, nodes, reload_nodes};
+use crate::cli::RollbackArgs;
+use crate::error::{exit, Result};
+use crate::output::Output;
+use crate::store::Store;
+use serde_json::json;
+use std::time::Duration;
+
+pub fn run(args: &RollbackArgs, out: Output) -> Result<u8> {
+    let store = Store::open(args.dir.as_deref().unwrap_or("secrets".as_ref()))?;
+    let _lock = store.lock(Duration::from_secs(args.lock_timeout.secs()))?;
+    store.cleanup();
+    let before = store.read_generation(None)?;
+    let from = store.current_generation().unwrap_or_default();
+    let to = store.rollback()?;
+    let now = store.read_generation(None)?;
+    let m = manifest_of(&now, &store.dir)?;
+    let mut entry = super::audit_entry("rollback", to.trim_start_matches("..gen-"), &now);
+    entry["from_generation"] = json!(from);
+    store.audit(&entry)?;
+    let results = reload_nodes(&nodes(args.reload, &args.redis, &m)?, &before, &now, &m)?;
+    if out.json {
+        out.print_json(&json!({"action": "rollback", "dir": store.dir, "from": from, "to": to, "nodes": results}));
+    } else if !out.quiet {
+        println!("Rolled {} back from {from} to {to}.", store.dir.display());
+        super::renew::print_nodes(&results);
+    }
+    node_failures(&results, "the rollback is complete")?;
+    Ok(exit::OK)
+}

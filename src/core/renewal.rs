@@ -1,0 +1,445 @@
+//! Certificate renewal, pure: which certificates are due, and the bundle that re-issues them.
+//!
+//! A leaf is due when less than `within` (default: a third of its lifetime, the cert-manager
+//! and step rule) is left. The CA is due by the same rule; a CA rollover never replaces the
+//! CA silently: the new CA is published in `ca.crt` together with the old one, every leaf is
+//! re-issued from the new CA, and the old CA stays in `ca.crt` until every certificate it
+//! issued has expired, so peers still holding old-CA certificates keep working meanwhile.
+
+use super::bundle::{self, BuildError, Files, Manifest, OutFile, RetiredCa};
+use super::duration::Dur;
+use super::inspect::{self, CertInfo};
+use super::pki::{self, Leaf, BACKDATE};
+use super::secret::Secret;
+use super::spec::Spec;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Due {
+    pub file: String,
+    pub role: String,
+    pub old_serial: String,
+    pub not_after: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Plan {
+    /// Set when the CA rolls over.
+    pub ca: Option<Due>,
+    pub leaves: Vec<Due>,
+    /// Old CAs whose certificates have all expired: dropped from ca.crt.
+    pub drop_cas: Vec<String>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.ca.is_none() && self.leaves.is_empty() && self.drop_cas.is_empty()
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Renewed {
+    pub file: String,
+    pub role: String,
+    pub old_serial: String,
+    pub new_serial: String,
+    pub sha256_fingerprint: String,
+    pub not_after: String,
+}
+
+fn first_cert(files: &Files, name: &str) -> Result<CertInfo, BuildError> {
+    let f = files
+        .get(name)
+        .ok_or_else(|| BuildError::Render(format!("{name} is missing from the bundle")))?;
+    let ders =
+        inspect::pem_certificates(f.data.expose()).map_err(|source| BuildError::Inspect {
+            file: name.into(),
+            source,
+        })?;
+    inspect::inspect(&ders[0]).map_err(|source| BuildError::Inspect {
+        file: name.into(),
+        source,
+    })
+}
+
+fn all_certs(files: &Files, name: &str) -> Result<Vec<CertInfo>, BuildError> {
+    let f = files
+        .get(name)
+        .ok_or_else(|| BuildError::Render(format!("{name} is missing from the bundle")))?;
+    let ders =
+        inspect::pem_certificates(f.data.expose()).map_err(|source| BuildError::Inspect {
+            file: name.into(),
+            source,
+        })?;
+    ders.iter()
+        .map(|d| {
+            inspect::inspect(d).map_err(|source| BuildError::Inspect {
+                file: name.into(),
+                source,
+            })
+        })
+        .collect()
+}
+
+fn due(
+    c: &CertInfo,
+    file: &str,
+    role: &str,
+    now: OffsetDateTime,
+    within: Option<Dur>,
+    force: bool,
+) -> Option<Due> {
+    let lifetime = (c.not_after - c.not_before).whole_seconds();
+    let left = (c.not_after - now).whole_seconds();
+    let threshold = within.map_or(lifetime / 3, |d| d.secs() as i64);
+    let reason = if force {
+        "forced".to_string()
+    } else if left <= 0 {
+        "expired".to_string()
+    } else if left < threshold {
+        format!(
+            "{} left, under the renewal threshold of {}",
+            super::duration::human(left),
+            super::duration::human(threshold)
+        )
+    } else {
+        return None;
+    };
+    Some(Due {
+        file: file.into(),
+        role: role.into(),
+        old_serial: c.serial.clone(),
+        not_after: bundle::rfc3339(c.not_after),
+        reason,
+    })
+}
+
+/// The leaf certificate files of a bundle, with their key files and roles.
+pub fn leaves(spec: &Spec) -> Vec<(String, String, String)> {
+    let mut v = vec![(
+        bundle::SERVER_CRT.into(),
+        bundle::SERVER_KEY.into(),
+        "server".into(),
+    )];
+    for u in &spec.users {
+        v.push((
+            bundle::user_crt(&u.name),
+            bundle::user_key(&u.name),
+            "client".into(),
+        ));
+    }
+    v
+}
+
+pub fn plan(
+    files: &Files,
+    m: &Manifest,
+    now: OffsetDateTime,
+    within: Option<Dur>,
+    force: bool,
+    force_ca: bool,
+) -> Result<Plan, BuildError> {
+    let ca = first_cert(files, bundle::CA_CRT)?;
+    let mut p = Plan {
+        ca: due(&ca, bundle::CA_CRT, "ca", now, None, force_ca),
+        ..Plan::default()
+    };
+    for (crt, _, role) in leaves(&m.spec) {
+        let c = first_cert(files, &crt)?;
+        // Everything must move to a new CA; a leaf must never outlive its CA either.
+        let forced = force || p.ca.is_some();
+        if let Some(mut d) = due(&c, &crt, &role, now, within, forced) {
+            if p.ca.is_some() && !force {
+                d.reason = "re-issued from the new CA".into();
+            }
+            p.leaves.push(d);
+        }
+    }
+    for r in &m.retired_cas {
+        let until = OffsetDateTime::parse(
+            &r.keep_until,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap_or(now);
+        if until <= now {
+            p.drop_cas.push(r.sha256_fingerprint.clone());
+        }
+    }
+    Ok(p)
+}
+
+/// Applies `plan`, returning the new bundle (manifest included) and what was re-issued.
+pub fn apply(
+    files: &Files,
+    m: &Manifest,
+    plan: &Plan,
+    now: OffsetDateTime,
+    reuse_key: bool,
+    generation: &str,
+) -> Result<(Files, Vec<Renewed>), BuildError> {
+    let spec = &m.spec;
+    let mut out = files.clone();
+    let cas = all_certs(files, bundle::CA_CRT)?;
+    let ca_blocks = pki::pem_blocks(files.text(bundle::CA_CRT).unwrap_or(""));
+    if ca_blocks.len() != cas.len() {
+        return Err(BuildError::Render(
+            "ca.crt holds something other than certificates".into(),
+        ));
+    }
+    let current_ca = &cas[0];
+    let ca_key_pem = files
+        .text(bundle::CA_KEY)
+        .ok_or_else(|| BuildError::Render("ca.key is missing: renewal needs the CA key".into()))?;
+    let old_ca_key = pki::key_from_pem(ca_key_pem)?;
+
+    let mut retired: Vec<RetiredCa> = m
+        .retired_cas
+        .iter()
+        .filter(|r| !plan.drop_cas.contains(&r.sha256_fingerprint))
+        .cloned()
+        .collect();
+    let nb = now - BACKDATE;
+    let mut n_keys = if reuse_key { 0 } else { plan.leaves.len() };
+    if plan.ca.is_some() {
+        n_keys += 1;
+    }
+    let mut new_keys = pki::generate_keys(spec.key_type, n_keys, &|| {})?.into_iter();
+    let mut renewed = Vec::new();
+
+    // The issuer: the current CA, or a new one.
+    let (ca_key, ca_params_or_pem, ca_not_after);
+    let new_ca;
+    if let Some(d) = &plan.ca {
+        let k = new_keys.next().expect("key for the new CA");
+        let na = now + spec.ca_validity.as_time();
+        let params = pki::ca_params(&bundle::ca_common_name(now), nb, na);
+        let pem = pki::self_sign(&params, &k)?;
+        // The old CA stays published until every leaf it signed has expired.
+        let mut keep_until = current_ca.not_after;
+        for (crt, _, _) in leaves(spec) {
+            if let Ok(c) = first_cert(files, &crt) {
+                if inspect::verify_signed_by(&c.der, &current_ca.der).is_ok() {
+                    keep_until = keep_until.min(c.not_after.max(now));
+                }
+            }
+        }
+        retired.push(RetiredCa {
+            sha256_fingerprint: current_ca.sha256_fingerprint.clone(),
+            subject: current_ca.subject.clone(),
+            keep_until: bundle::rfc3339(keep_until),
+        });
+        let info =
+            inspect::inspect(&inspect::pem_certificates(pem.as_bytes()).expect("own PEM")[0])
+                .expect("own cert");
+        renewed.push(Renewed {
+            file: bundle::CA_CRT.into(),
+            role: "ca".into(),
+            old_serial: d.old_serial.clone(),
+            new_serial: info.serial.clone(),
+            sha256_fingerprint: info.sha256_fingerprint.clone(),
+            not_after: bundle::rfc3339(info.not_after),
+        });
+        ca_not_after = na;
+        out.put(OutFile::secret(bundle::CA_KEY, pki::key_pem(&k)));
+        new_ca = Some((params, pem));
+        ca_key = k;
+        ca_params_or_pem = None;
+    } else {
+        ca_not_after = current_ca.not_after;
+        new_ca = None;
+        ca_key = old_ca_key;
+        ca_params_or_pem = Some(ca_blocks[0].clone());
+    }
+    let issuer = match (&new_ca, &ca_params_or_pem) {
+        (Some((params, _)), _) => rcgen::Issuer::from_params(params, &ca_key),
+        (None, Some(pem)) => pki::issuer_from_pem(pem, &ca_key)?,
+        _ => unreachable!(),
+    };
+
+    // ca.crt: the issuing CA first, then old CAs still in their overlap.
+    let mut ca_bundle = match &new_ca {
+        Some((_, pem)) => pem.clone(),
+        None => ca_blocks[0].clone(),
+    };
+    for (c, block) in cas.iter().zip(&ca_blocks) {
+        let keep = retired
+            .iter()
+            .any(|r| r.sha256_fingerprint == c.sha256_fingerprint);
+        if keep && (new_ca.is_some() || c.sha256_fingerprint != current_ca.sha256_fingerprint) {
+            ca_bundle.push_str(block);
+        }
+    }
+    if ca_bundle.as_bytes() != files.get(bundle::CA_CRT).expect("ca.crt").data.expose() {
+        out.put(OutFile::public(bundle::CA_CRT, ca_bundle));
+    }
+
+    let leaf_na = (now + spec.cert_validity.as_time()).min(ca_not_after);
+    for d in &plan.leaves {
+        let key_file = leaves(spec)
+            .into_iter()
+            .find(|(c, _, _)| *c == d.file)
+            .map(|(_, k, _)| k)
+            .expect("leaf key");
+        let key = if reuse_key {
+            pki::key_from_pem(files.text(&key_file).unwrap_or(""))?
+        } else {
+            new_keys.next().expect("key per leaf")
+        };
+        let leaf = if d.role == "server" {
+            let cn = first_cert(files, &d.file)
+                .map(|c| c.common_name)
+                .unwrap_or_else(|_| spec.hosts[0].clone());
+            Leaf::Server {
+                common_name: cn,
+                hosts: spec.hosts.clone(),
+            }
+        } else {
+            Leaf::Client {
+                user: d.file.trim_end_matches(".crt").to_string(),
+            }
+        };
+        let params = pki::leaf_params(&leaf, spec.key_type, nb, leaf_na)?;
+        let pem = pki::sign_leaf(&params, &key, &issuer)?;
+        let info =
+            inspect::inspect(&inspect::pem_certificates(pem.as_bytes()).expect("own PEM")[0])
+                .expect("own cert");
+        renewed.push(Renewed {
+            file: d.file.clone(),
+            role: d.role.clone(),
+            old_serial: d.old_serial.clone(),
+            new_serial: info.serial,
+            sha256_fingerprint: info.sha256_fingerprint,
+            not_after: bundle::rfc3339(info.not_after),
+        });
+        out.put(OutFile::public(d.file.clone(), pem));
+        if !reuse_key {
+            out.put(OutFile::secret(key_file, pki::key_pem(&key)));
+        }
+    }
+    let manifest = bundle::build_manifest_with(spec, &out, generation, now, retired)?;
+    out.put(OutFile {
+        name: bundle::MANIFEST.into(),
+        mode: bundle::MODE_PUBLIC,
+        data: Secret::from_string(manifest),
+    });
+    Ok((out, renewed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fresh(spec: &Spec, at: OffsetDateTime) -> (Files, Manifest) {
+        let f = bundle::generate(spec, "/b", "g", at, &|_| {}).unwrap();
+        let m = serde_json::from_str(f.text("manifest.json").unwrap()).unwrap();
+        (f, m)
+    }
+
+    #[test]
+    fn nothing_due_on_a_fresh_bundle() {
+        let now = OffsetDateTime::now_utc();
+        let (f, m) = fresh(&Spec::default(), now);
+        assert!(plan(&f, &m, now, None, false, false).unwrap().is_empty());
+    }
+
+    #[test]
+    fn short_leaves_are_due_and_renewed_from_the_same_ca() {
+        let now = OffsetDateTime::now_utc();
+        let (f, m) = fresh(
+            &Spec {
+                cert_validity: "1h".parse().unwrap(),
+                ..Spec::default()
+            },
+            now,
+        );
+        let later = now + time::Duration::minutes(45);
+        let p = plan(&f, &m, later, None, false, false).unwrap();
+        assert!(p.ca.is_none());
+        assert_eq!(p.leaves.len(), 4);
+        let (g, r) = apply(&f, &m, &p, later, false, "g2").unwrap();
+        assert_eq!(r.len(), 4);
+        assert_eq!(
+            g.get("ca.crt").unwrap().data,
+            f.get("ca.crt").unwrap().data,
+            "CA untouched"
+        );
+        assert_eq!(g.get("ca.key").unwrap().data, f.get("ca.key").unwrap().data);
+        assert_ne!(
+            g.get("redis.key").unwrap().data,
+            f.get("redis.key").unwrap().data,
+            "fresh key"
+        );
+        let ca = first_cert(&g, "ca.crt").unwrap();
+        for x in &r {
+            let c = first_cert(&g, &x.file).unwrap();
+            assert_ne!(x.new_serial, x.old_serial);
+            inspect::verify_signed_by(&c.der, &ca.der).unwrap();
+        }
+        assert_eq!(
+            first_cert(&g, "redis.crt").unwrap().sans,
+            vec!["redis", "localhost", "127.0.0.1", "::1"]
+        );
+        let report = super::super::checkup::check(&g, later, Default::default(), &|_| true);
+        assert!(
+            report.certificates.iter().all(|c| c.seconds_left > 3000),
+            "renewed leaves have a full hour"
+        );
+    }
+
+    #[test]
+    fn reuse_key_keeps_the_key() {
+        let now = OffsetDateTime::now_utc();
+        let (f, m) = fresh(&Spec::default(), now);
+        let p = plan(&f, &m, now, None, true, false).unwrap();
+        let (g, _) = apply(&f, &m, &p, now, true, "g2").unwrap();
+        assert_eq!(
+            g.get("redis.key").unwrap().data,
+            f.get("redis.key").unwrap().data
+        );
+        assert_ne!(
+            g.get("redis.crt").unwrap().data,
+            f.get("redis.crt").unwrap().data
+        );
+    }
+
+    #[test]
+    fn ca_rollover_publishes_both_then_drops_the_old() {
+        let now = OffsetDateTime::now_utc();
+        let spec = Spec {
+            ca_validity: "3d".parse().unwrap(),
+            cert_validity: "1d".parse().unwrap(),
+            ..Spec::default()
+        };
+        let (f, m) = fresh(&spec, now);
+        let t1 = now + time::Duration::hours(50); // CA has 22h of 72h left: due
+        let p = plan(&f, &m, t1, None, false, false).unwrap();
+        assert!(p.ca.is_some());
+        assert_eq!(p.leaves.len(), 4, "every leaf moves to the new CA");
+        let (g, _) = apply(&f, &m, &p, t1, false, "g2").unwrap();
+        let cas = all_certs(&g, "ca.crt").unwrap();
+        assert_eq!(cas.len(), 2, "new and old CA published");
+        let old_ca = first_cert(&f, "ca.crt").unwrap();
+        assert_eq!(cas[1].sha256_fingerprint, old_ca.sha256_fingerprint);
+        assert_ne!(cas[0].subject, old_ca.subject);
+        let srv = first_cert(&g, "redis.crt").unwrap();
+        inspect::verify_signed_by(&srv.der, &cas[0].der).unwrap();
+        assert!(inspect::verify_signed_by(&srv.der, &old_ca.der).is_err());
+        // An old-CA client certificate still verifies against the published bundle.
+        let old_app = first_cert(&f, "app.crt").unwrap();
+        assert!(cas
+            .iter()
+            .any(|c| inspect::verify_signed_by(&old_app.der, &c.der).is_ok()));
+        let m2: Manifest = serde_json::from_str(g.text("manifest.json").unwrap()).unwrap();
+        assert_eq!(m2.retired_cas.len(), 1);
+        // Once the old leaves have expired, the old CA is dropped.
+        let t2 = now + time::Duration::hours(80);
+        let p2 = plan(&g, &m2, t2, None, false, false).unwrap();
+        assert_eq!(p2.drop_cas.len(), 1);
+        let (h, _) = apply(&g, &m2, &p2, t2, false, "g3").unwrap();
+        assert_eq!(all_certs(&h, "ca.crt").unwrap().len(), 1);
+        let m3: Manifest = serde_json::from_str(h.text("manifest.json").unwrap()).unwrap();
+        assert!(m3.retired_cas.is_empty());
+    }
+}

@@ -1,0 +1,215 @@
+//! Talking to running Redis nodes: hot-reloading TLS files through the renamed CONFIG command
+//! and checking, by a fresh handshake, which certificate a node now presents.
+//!
+//! Credentials come from the bundle (admin certificate, key and password held in memory),
+//! never from argv or the environment.
+
+use crate::core::inspect;
+use crate::core::password::sha256_hex;
+use crate::core::secret::Secret;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde::Serialize;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a client needs to log in to a node as the admin user.
+#[derive(Clone)]
+pub struct Creds {
+    pub user: String,
+    pub password: Secret,
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Secret,
+    /// PEM of every CA the client should trust.
+    pub ca_pem: Vec<u8>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeResult {
+    pub node: String,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presented_serial: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presented_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Splits `HOST:PORT` (`[::1]:6379` for IPv6).
+pub fn parse_node(s: &str) -> Result<(String, u16), String> {
+    let (h, p) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{s}` is not HOST:PORT"))?;
+    let port: u16 = p
+        .parse()
+        .map_err(|_| format!("`{s}`: `{p}` is not a port"))?;
+    let host = h.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || port == 0 {
+        return Err(format!("`{s}` is not HOST:PORT"));
+    }
+    Ok((host.to_string(), port))
+}
+
+fn client(host: &str, port: u16, c: &Creds) -> redis::RedisResult<redis::Connection> {
+    use redis::IntoConnectionInfo;
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let info = redis::ConnectionAddr::TcpTls {
+        host: host.to_string(),
+        port,
+        insecure: false,
+        tls_params: None,
+    }
+    .into_connection_info()?
+    .set_redis_settings(
+        redis::RedisConnectionInfo::default()
+            .set_username(&c.user)
+            .set_password(c.password.expose_str()),
+    );
+    let certs = redis::TlsCertificates {
+        client_tls: Some(redis::ClientTlsConfig {
+            client_cert: c.cert_pem.clone(),
+            client_key: c.key_pem.expose().to_vec(),
+        }),
+        root_cert: Some(c.ca_pem.clone()),
+    };
+    let cl = redis::Client::build_with_tls(info, certs)?;
+    cl.get_connection_with_timeout(TIMEOUT)
+}
+
+/// Connects as admin and runs one command; returns the reply as text.
+pub fn command(node: &str, creds: &Creds, args: &[&str]) -> Result<String, String> {
+    let (host, port) = parse_node(node)?;
+    let mut con = client(&host, port, creds)
+        .map_err(|e| format!("cannot log in to {node} as `{}`: {e}", creds.user))?;
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    let v: redis::Value = cmd.query(&mut con).map_err(|e| {
+        format!(
+            "{node} refused `{}`: {e}",
+            args[0].split('_').next().unwrap_or(args[0])
+        )
+    })?;
+    Ok(match v {
+        redis::Value::Okay => "OK".into(),
+        redis::Value::SimpleString(s) => s,
+        redis::Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+        redis::Value::Int(i) => i.to_string(),
+        other => format!("{other:?}"),
+    })
+}
+
+/// A fresh TLS handshake: the end-entity certificate `node` presents (DER).
+pub fn presented_certificate(node: &str, creds: &Creds) -> Result<Vec<u8>, String> {
+    let (host, port) = parse_node(node)?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(&creds.ca_pem) {
+        roots
+            .add(c.map_err(|e| format!("CA bundle: {e}"))?)
+            .map_err(|e| format!("CA bundle: {e}"))?;
+    }
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&creds.cert_pem)
+        .filter_map(|c| c.ok())
+        .collect();
+    let key = PrivateKeyDer::from_pem_slice(creds.key_pem.expose())
+        .map_err(|e| format!("admin key: {e}"))?;
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| format!("admin certificate: {e}"))?;
+    let name = ServerName::try_from(host.clone()).map_err(|e| format!("{host}: {e}"))?;
+    let mut conn = rustls::ClientConnection::new(Arc::new(cfg), name).map_err(|e| e.to_string())?;
+    let addr = (host.as_str(), port)
+        .to_socket_addrs()
+        .map_err(|e| format!("{node}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{node}: no address"))?;
+    let mut sock =
+        TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| format!("{node}: {e}"))?;
+    sock.set_read_timeout(Some(TIMEOUT)).ok();
+    sock.set_write_timeout(Some(TIMEOUT)).ok();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut sock)
+            .map_err(|e| format!("TLS handshake with {node}: {e}"))?;
+    }
+    let der = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.as_ref().to_vec())
+        .ok_or_else(|| format!("{node} presented no certificate"))?;
+    // Close politely; errors here do not matter.
+    conn.send_close_notify();
+    let _ = conn.complete_io(&mut sock);
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    let _ = tls.flush();
+    let _ = tls.read(&mut [0u8; 1]);
+    Ok(der)
+}
+
+/// Hot-reloads TLS files on one node: `CONFIG SET tls-cert-file .. tls-key-file ..
+/// tls-ca-cert-file ..` through the renamed CONFIG command, then a fresh handshake must
+/// present `expect_sha256`. `login` are the credentials valid before the change (tried first),
+/// `after` those valid after it (used as a fallback and for the verifying handshake).
+pub fn reload_tls(
+    node: &str,
+    config_cmd: &str,
+    paths: [&str; 3],
+    login: &Creds,
+    after: &Creds,
+    expect_sha256: &str,
+) -> NodeResult {
+    let mut r = NodeResult {
+        node: node.into(),
+        ok: false,
+        presented_serial: None,
+        presented_sha256: None,
+        error: None,
+    };
+    let args = [
+        config_cmd,
+        "SET",
+        "tls-cert-file",
+        paths[0],
+        "tls-key-file",
+        paths[1],
+        "tls-ca-cert-file",
+        paths[2],
+    ];
+    let res =
+        command(node, login, &args).or_else(|first| command(node, after, &args).map_err(|_| first));
+    match res {
+        Ok(s) if s == "OK" => {}
+        Ok(s) => {
+            r.error = Some(format!("{node} answered `{s}` to CONFIG SET"));
+            return r;
+        }
+        Err(e) => {
+            r.error = Some(e);
+            return r;
+        }
+    }
+    match presented_certificate(node, after) {
+        Ok(der) => {
+            let fp = sha256_hex(&der);
+            r.presented_serial = inspect::inspect(&der).ok().map(|i| i.serial);
+            r.ok = fp == expect_sha256;
+            if !r.ok {
+                r.error = Some(format!(
+                    "{node} still presents another certificate after the reload"
+                ));
+            }
+            r.presented_sha256 = Some(fp);
+        }
+        Err(e) => r.error = Some(e),
+    }
+    r
+}

@@ -1,0 +1,421 @@
+//! `check`, `renew` and `rollback` through the binary, and live: hot reload on a running
+//! redis-server keeps open connections, new handshakes see the new certificate, no restart.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+fn init(dir: &Path, extra: &[&str]) {
+    let mut a = vec!["init", "--dir", dir.to_str().unwrap(), "-q"];
+    a.extend_from_slice(extra);
+    run(&a).success();
+}
+
+fn check(dir: &Path, extra: &[&str]) -> Run {
+    let mut a = vec!["check", "--dir", dir.to_str().unwrap()];
+    a.extend_from_slice(extra);
+    run(&a)
+}
+
+fn serial(dir: &Path, file: &str) -> String {
+    let ders = provision::core::inspect::pem_certificates(&std::fs::read(dir.join(file)).unwrap())
+        .unwrap();
+    provision::core::inspect::inspect(&ders[0]).unwrap().serial
+}
+
+#[test]
+fn check_fresh_is_ok_short_lived_warns_and_crit_threshold_applies() {
+    let t = tempdir();
+    let a = t.path().join("a");
+    init(&a, &[]);
+    let r = check(&a, &[]).code(0).stdout_has("OK");
+    assert!(r.stdout.contains("redis.crt") && r.stdout.contains("ca.crt"));
+    let j = check(&a, &["--format", "json"]).code(0);
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    assert_eq!(v["status"], "OK");
+    assert_eq!(v["certificates"].as_array().unwrap().len(), 5);
+
+    let b = t.path().join("b");
+    init(&b, &["--cert-validity", "1h"]);
+    check(&b, &[])
+        .code(1)
+        .stdout_has("WARNING")
+        .stdout_has("renewal is due");
+    check(&b, &["--crit", "2h"]).code(2).stdout_has("CRITICAL");
+    check(&b, &["--warn", "1m", "--crit", "1m"]).code(0);
+}
+
+#[test]
+fn check_names_each_defect() {
+    let t = tempdir();
+    let other = t.path().join("other");
+    init(&other, &[]);
+    type Break = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Break, &str)> = vec![
+        (
+            "0644 key",
+            Box::new(|g: &Path| {
+                std::fs::set_permissions(
+                    g.join("app.key"),
+                    std::os::unix::fs::PermissionsExt::from_mode(0o644),
+                )
+                .unwrap()
+            }),
+            "app.key",
+        ),
+        (
+            "missing file",
+            Box::new(|g: &Path| std::fs::remove_file(g.join("monitor.crt")).unwrap()),
+            "monitor.crt",
+        ),
+        (
+            "swapped key",
+            Box::new(|g: &Path| {
+                std::fs::copy(g.join("app.key"), g.join("redis.key"))
+                    .map(|_| ())
+                    .unwrap()
+            }),
+            "redis.key",
+        ),
+        (
+            "foreign CA",
+            {
+                let o = other.clone();
+                Box::new(move |g: &Path| {
+                    std::fs::copy(o.join("app.crt"), g.join("app.crt"))
+                        .map(|_| ())
+                        .unwrap()
+                })
+            },
+            "app.crt",
+        ),
+        (
+            "tampered hash",
+            Box::new(|g: &Path| {
+                let acl = std::fs::read_to_string(g.join("users.acl")).unwrap();
+                let h = provision::core::password::sha256_hex(
+                    &std::fs::read(g.join("app.password")).unwrap(),
+                );
+                std::fs::write(g.join("users.acl"), acl.replace(&h, &"0".repeat(64))).unwrap();
+            }),
+            "users.acl",
+        ),
+        (
+            "truncated PEM",
+            Box::new(|g: &Path| {
+                let c = std::fs::read_to_string(g.join("ca.crt")).unwrap();
+                std::fs::write(g.join("ca.crt"), &c[..c.len() / 2]).unwrap();
+            }),
+            "ca.crt",
+        ),
+    ];
+    for (what, breakit, file) in cases {
+        let d = t.path().join(what.replace(' ', "-"));
+        init(&d, &[]);
+        breakit(&d.join("..data"));
+        let r = check(&d, &[]).code(2);
+        assert!(
+            r.stdout
+                .lines()
+                .any(|l| l.contains("CRITICAL") && l.contains(&format!("{file}:"))),
+            "{what}: no CRITICAL line naming {file}:\n{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn check_unknown_for_missing_bundle_and_bad_usage() {
+    let t = tempdir();
+    check(&t.path().join("nope"), &[])
+        .code(3)
+        .stdout_has("UNKNOWN");
+    check(t.path(), &[]).code(3).stdout_has("no bundle");
+    run(&["check", "--format", "xml"]).code(3);
+    let p = check(&t.path().join("nope"), &["--format", "prometheus"]).code(3);
+    assert!(p.stdout.contains("provision_check_status{") && p.stdout.contains("} 3"));
+}
+
+#[test]
+fn check_prometheus_output_passes_promtool() {
+    require("promtool");
+    let t = tempdir();
+    let d = t.path().join("s");
+    init(&d, &["--cert-validity", "1h"]);
+    let r = check(&d, &["--format", "prometheus"]).code(1);
+    assert!(r
+        .stdout
+        .contains("provision_certificate_expiry_timestamp_seconds{"));
+    assert!(r.stdout.contains("provision_check_status{") && r.stdout.contains("} 1\n"));
+    let f = t.path().join("m.prom");
+    std::fs::write(&f, &r.stdout).unwrap();
+    let out = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&f).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn renew_nothing_due_changes_nothing() {
+    let t = tempdir();
+    let d = t.path().join("s");
+    init(&d, &[]);
+    let before = snapshot(&d);
+    run(&["renew", "--dir", d.to_str().unwrap()])
+        .success()
+        .stdout_has("Nothing to renew");
+    run(&[
+        "renew",
+        "--dir",
+        d.to_str().unwrap(),
+        "--dry-run",
+        "--force",
+    ])
+    .success()
+    .stdout_has("Would renew");
+    assert_eq!(snapshot(&d), before, "byte-identical");
+}
+
+#[test]
+fn renew_reissues_due_leaves_from_the_same_ca_and_rollback_restores() {
+    let t = tempdir();
+    let d = t.path().join("s");
+    init(&d, &["--cert-validity", "1h"]);
+    let ca = std::fs::read(d.join("ca.crt")).unwrap();
+    let ca_key = std::fs::read(d.join("ca.key")).unwrap();
+    let old_crt = std::fs::read(d.join("redis.crt")).unwrap();
+    let old = serial(&d, "redis.crt");
+    let j = run(&[
+        "renew",
+        "--dir",
+        d.to_str().unwrap(),
+        "--within",
+        "2h",
+        "--json",
+    ])
+    .success();
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    assert_eq!(
+        v["renewed"].as_array().unwrap().len(),
+        4,
+        "server + 3 clients"
+    );
+    assert_ne!(serial(&d, "redis.crt"), old);
+    assert_eq!(std::fs::read(d.join("ca.crt")).unwrap(), ca, "CA untouched");
+    assert_eq!(std::fs::read(d.join("ca.key")).unwrap(), ca_key);
+    let o = std::process::Command::new("openssl")
+        .args([
+            "verify",
+            "-x509_strict",
+            "-CAfile",
+            "ca.crt",
+            "redis.crt",
+            "app.crt",
+        ])
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    check(&d, &["--crit", "1m", "--warn", "1m"]).code(0);
+    assert!(read(&d, "audit.log")
+        .lines()
+        .last()
+        .unwrap()
+        .contains("\"renew\""));
+    run(&["rollback", "--dir", d.to_str().unwrap()]).success();
+    assert_eq!(
+        std::fs::read(d.join("redis.crt")).unwrap(),
+        old_crt,
+        "rollback restored the old certificate"
+    );
+    check(&d, &["--crit", "1m", "--warn", "1m"]).code(0);
+}
+
+#[test]
+fn a_held_lock_makes_renew_wait_then_fail_clearly() {
+    let t = tempdir();
+    let d = t.path().join("s");
+    init(&d, &[]);
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(d.join(".lock"))
+        .unwrap();
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    run(&[
+        "renew",
+        "--dir",
+        d.to_str().unwrap(),
+        "--force",
+        "--lock-timeout",
+        "1s",
+    ])
+    .code(1)
+    .stderr_has("another provision run");
+    drop(f);
+    run(&["renew", "--dir", d.to_str().unwrap(), "--force", "-q"]).success();
+}
+
+fn app_client(dir: &Path, cert_dir: &Path, port: u16) -> redis::Connection {
+    use redis::IntoConnectionInfo;
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let info = redis::ConnectionAddr::TcpTls {
+        host: "127.0.0.1".into(),
+        port,
+        insecure: false,
+        tls_params: None,
+    }
+    .into_connection_info()
+    .unwrap()
+    .set_redis_settings(
+        redis::RedisConnectionInfo::default()
+            .set_username("app")
+            .set_password(read(cert_dir, "app.password")),
+    );
+    let certs = redis::TlsCertificates {
+        client_tls: Some(redis::ClientTlsConfig {
+            client_cert: std::fs::read(cert_dir.join("app.crt")).unwrap(),
+            client_key: std::fs::read(cert_dir.join("app.key")).unwrap(),
+        }),
+        root_cert: Some(std::fs::read(dir.join("ca.crt")).unwrap()),
+    };
+    redis::Client::build_with_tls(info, certs)
+        .unwrap()
+        .get_connection()
+        .expect("app connects")
+}
+
+fn ping(c: &mut redis::Connection) -> String {
+    redis::cmd("PING")
+        .query(c)
+        .unwrap_or_else(|e| format!("error: {e}"))
+}
+
+#[test]
+fn live_renew_reload_keeps_connections_and_serves_the_new_certificate() {
+    let (t, dir, port) = live_bundle(&[]);
+    let r = Redis::start(&dir, port, t.path());
+    let mut before = app_client(&dir, &dir, port);
+    assert_eq!(ping(&mut before), "PONG");
+    let run_id = r.info_field("run_id");
+    let old = serial(&dir, "redis.crt");
+    let j = run(&[
+        "renew",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--force",
+        "--reload",
+        "--json",
+    ])
+    .success();
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    let new = serial(&dir, "redis.crt");
+    assert_ne!(old, new);
+    assert_eq!(v["nodes"][0]["ok"], true, "{v}");
+    assert_eq!(
+        v["nodes"][0]["presented_serial"],
+        new.as_str(),
+        "fresh handshake sees the new serial"
+    );
+    assert_eq!(
+        ping(&mut before),
+        "PONG",
+        "connection opened before the reload still works"
+    );
+    let mut after = app_client(&dir, &dir, port);
+    assert_eq!(ping(&mut after), "PONG");
+    assert_eq!(r.info_field("run_id"), run_id, "no restart");
+    // Independent view of the presented certificate: openssl s_client.
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("openssl s_client -connect 127.0.0.1:{port} -cert app.crt -key app.key -CAfile ca.crt </dev/null 2>/dev/null | openssl x509 -noout -serial"))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim().to_lowercase(),
+        format!("serial={new}")
+    );
+    // Nothing due now: --reload verifies and changes nothing.
+    run(&["renew", "--dir", dir.to_str().unwrap(), "--reload"])
+        .success()
+        .stdout_has("Nothing to renew");
+}
+
+#[test]
+fn live_ca_rollover_keeps_old_ca_clients_working_through_the_overlap() {
+    let (t, dir, port) = live_bundle(&[]);
+    let _r = Redis::start(&dir, port, t.path());
+    // A client elsewhere keeps its old-CA certificate and key.
+    let old_client = t.path().join("old-client");
+    std::fs::create_dir(&old_client).unwrap();
+    for f in ["app.crt", "app.key", "app.password"] {
+        std::fs::copy(dir.join(f), old_client.join(f)).unwrap();
+    }
+    let mut open = app_client(&dir, &old_client, port);
+    let old_ca_subject = read(&dir, "ca.crt");
+    run(&[
+        "renew",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--rollover-ca",
+        "--reload",
+        "-q",
+    ])
+    .success();
+    assert_ne!(read(&dir, "ca.crt"), old_ca_subject);
+    assert_eq!(
+        provision::core::inspect::pem_certificates(read(&dir, "ca.crt").as_bytes())
+            .unwrap()
+            .len(),
+        2,
+        "both CAs published"
+    );
+    assert_eq!(
+        ping(&mut open),
+        "PONG",
+        "open connection survives the rollover"
+    );
+    let mut old_cert_new_conn = app_client(&dir, &old_client, port);
+    assert_eq!(
+        ping(&mut old_cert_new_conn),
+        "PONG",
+        "old-CA client certificate still accepted"
+    );
+    let mut new_conn = app_client(&dir, &dir, port);
+    assert_eq!(
+        ping(&mut new_conn),
+        "PONG",
+        "new-CA client certificate accepted"
+    );
+    check(&dir, &[]).code(0);
+}
+
+#[test]
+fn live_reload_failure_names_the_node_and_leaves_a_consistent_bundle() {
+    let t = tempdir();
+    let d = t.path().join("s");
+    init(&d, &[]);
+    let dead = format!("127.0.0.1:{}", free_port());
+    run(&[
+        "renew",
+        "--dir",
+        d.to_str().unwrap(),
+        "--force",
+        "--redis",
+        &dead,
+    ])
+    .code(1)
+    .stderr_has(&dead)
+    .stderr_has("consistent");
+    check(&d, &[]).code(0);
+    run(&["renew", "--dir", d.to_str().unwrap(), "--redis", "nonsense"])
+        .code(2)
+        .stderr_has("HOST:PORT");
+}
