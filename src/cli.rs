@@ -40,6 +40,9 @@ pub enum Command {
     /// Re-issue certificates that are due (cron/systemd friendly), optionally hot-reloading Redis.
     #[command(after_help = RENEW_HELP)]
     Renew(RenewArgs),
+    /// Rotate passwords in two phases with no failed login (start, then --finish).
+    #[command(after_help = ROTATE_HELP)]
+    Rotate(RotateArgs),
     /// Make the previous generation of the bundle current again.
     Rollback(RollbackArgs),
 }
@@ -88,6 +91,42 @@ pub struct RenewArgs {
     #[arg(long)]
     pub reload: bool,
     /// Hot-reload this Redis node (repeatable).
+    #[arg(long = "redis", value_name = "HOST:PORT")]
+    pub redis: Vec<String>,
+    /// How long to wait for another provision run on the same bundle.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub lock_timeout: Dur,
+}
+
+const ROTATE_HELP: &str = "\
+Runbook:
+  1. provision rotate --dir DIR --user app --reload     # nodes accept old and new; app.password is new
+  2. roll clients to the new password file (both passwords work meanwhile)
+  3. provision rotate --dir DIR --user app --finish --reload   # old password refused; open connections stay
+
+Live changes use ACL SETUSER on every node (ACL changes are not replicated), never ACL LOAD
+(which disconnects every client on Redis 7.0). A node failure undoes the nodes already changed
+and leaves the bundle on disk as it was; run the same command again to retry.
+`provision check` lists rotations in progress.";
+
+#[derive(Args, Debug)]
+pub struct RotateArgs {
+    /// Bundle directory. [default: ./secrets]
+    #[arg(long, env = "PROVISION_DIR")]
+    pub dir: Option<PathBuf>,
+    /// User whose password to rotate (repeatable).
+    #[arg(long = "user", value_name = "NAME", required_unless_present = "all")]
+    pub users: Vec<String>,
+    /// Rotate every user's password.
+    #[arg(long, conflicts_with = "users")]
+    pub all: bool,
+    /// Finish a rotation: remove the old password.
+    #[arg(long)]
+    pub finish: bool,
+    /// Apply live on the bundle's own Redis (127.0.0.1 on the bundle's port).
+    #[arg(long)]
+    pub reload: bool,
+    /// Apply live on this Redis node (repeatable; ACL changes are not replicated).
     #[arg(long = "redis", value_name = "HOST:PORT")]
     pub redis: Vec<String>,
     /// How long to wait for another provision run on the same bundle.

@@ -39,6 +39,7 @@ pub fn main_entry() -> ExitCode {
         cli::Command::Check(a) => commands::check::run(a, out),
         cli::Command::Renew(a) => commands::renew::run(a, out),
         cli::Command::Rollback(a) => commands::rollback::run(a, out),
+        cli::Command::Rotate(a) => commands::rotate::run(a, out),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -127,6 +127,12 @@ fn bundle_has_every_file_and_no_secret_reaches_output() {
                 .lines()
                 .map(|l| l.split(' ').nth(1).unwrap().to_string()),
         );
+        // Regression: a password's SHA-256 is its users.acl hash; it must not reach 0644 files or output.
+        for u in ["admin", "app", "monitor"] {
+            secrets.push(provision::core::password::sha256_hex(
+                read(d, &format!("{u}.password")).as_bytes(),
+            ));
+        }
         for s in &secrets {
             for (what, text) in [
                 ("stdout", &outputs.stdout),

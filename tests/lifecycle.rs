@@ -262,41 +262,6 @@ fn a_held_lock_makes_renew_wait_then_fail_clearly() {
     run(&["renew", "--dir", d.to_str().unwrap(), "--force", "-q"]).success();
 }
 
-fn app_client(dir: &Path, cert_dir: &Path, port: u16) -> redis::Connection {
-    use redis::IntoConnectionInfo;
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let info = redis::ConnectionAddr::TcpTls {
-        host: "127.0.0.1".into(),
-        port,
-        insecure: false,
-        tls_params: None,
-    }
-    .into_connection_info()
-    .unwrap()
-    .set_redis_settings(
-        redis::RedisConnectionInfo::default()
-            .set_username("app")
-            .set_password(read(cert_dir, "app.password")),
-    );
-    let certs = redis::TlsCertificates {
-        client_tls: Some(redis::ClientTlsConfig {
-            client_cert: std::fs::read(cert_dir.join("app.crt")).unwrap(),
-            client_key: std::fs::read(cert_dir.join("app.key")).unwrap(),
-        }),
-        root_cert: Some(std::fs::read(dir.join("ca.crt")).unwrap()),
-    };
-    redis::Client::build_with_tls(info, certs)
-        .unwrap()
-        .get_connection()
-        .expect("app connects")
-}
-
-fn ping(c: &mut redis::Connection) -> String {
-    redis::cmd("PING")
-        .query(c)
-        .unwrap_or_else(|e| format!("error: {e}"))
-}
-
 #[test]
 fn live_renew_reload_keeps_connections_and_serves_the_new_certificate() {
     let (t, dir, port) = live_bundle(&[]);

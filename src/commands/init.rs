@@ -182,7 +182,7 @@ fn summary_json(dir: &Path, gen_id: &str, files: &Files, elapsed: Duration) -> s
             "name": f.name,
             "path": dir.join(&f.name),
             "mode": format!("{:04o}", f.mode),
-            "sha256": crate::core::password::sha256_hex(f.data.expose()),
+            "sha256": (f.mode & 0o077 != 0).then(|| crate::core::password::sha256_hex(f.data.expose())),
         })).collect::<Vec<_>>(),
         "certificates": m.get("certificates").cloned().unwrap_or_default(),
         "redis_conf": dir.join(bundle::REDIS_CONF),

@@ -5,6 +5,7 @@ pub mod check;
 pub mod init;
 pub mod renew;
 pub mod rollback;
+pub mod rotate;
 
 use crate::core::bundle::{self, Files, Manifest};
 use crate::core::inspect;

@@ -235,7 +235,10 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 pub struct FileRecord {
     pub name: String,
     pub mode: String,
-    pub sha256: String,
+    /// SHA-256 of public files only: a password file's digest is its users.acl hash, which
+    /// must not sit in a world-readable file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
     pub bytes: usize,
 }
 
@@ -253,8 +256,8 @@ pub struct CertRecord {
     pub sans: Vec<String>,
 }
 
-/// `manifest.json`: what was generated, from what options, with fingerprints. Never a secret:
-/// passwords, keys and the secret command names appear only as SHA-256 digests.
+/// `manifest.json`: what was generated, from what options, with fingerprints. Never a secret,
+/// nor a digest of one: secret files are listed by name, mode and size only.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Manifest {
     pub tool: String,
@@ -268,6 +271,18 @@ pub struct Manifest {
     /// Old CAs still published in `ca.crt` after a rollover, and until when.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retired_cas: Vec<RetiredCa>,
+    /// Password rotations started and not yet finished.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rotations: Vec<Rotation>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    pub user: String,
+    pub started_at: String,
+    /// First 12 hex digits of the old and new SHA-256 (for the audit trail; not secrets).
+    pub old_hash_prefix: String,
+    pub new_hash_prefix: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -304,13 +319,25 @@ pub fn build_manifest_with(
     now: OffsetDateTime,
     retired_cas: Vec<RetiredCa>,
 ) -> Result<String, BuildError> {
+    build_manifest_full(spec, files, generation, now, retired_cas, Vec::new())
+}
+
+/// The manifest with every optional record.
+pub fn build_manifest_full(
+    spec: &Spec,
+    files: &Files,
+    generation: &str,
+    now: OffsetDateTime,
+    retired_cas: Vec<RetiredCa>,
+    rotations: Vec<Rotation>,
+) -> Result<String, BuildError> {
     let mut recs = Vec::new();
     let mut certs = Vec::new();
     for f in files.0.iter().filter(|f| f.name != MANIFEST) {
         recs.push(FileRecord {
             name: f.name.clone(),
             mode: format!("{:04o}", f.mode),
-            sha256: sha256_hex(f.data.expose()),
+            sha256: (f.mode & 0o077 != 0).then(|| sha256_hex(f.data.expose())),
             bytes: f.data.expose().len(),
         });
         if f.name.ends_with(".crt") {
@@ -349,6 +376,7 @@ pub fn build_manifest_with(
         files: recs,
         certificates: certs,
         retired_cas,
+        rotations,
     };
     let mut s = serde_json::to_string_pretty(&m).expect("manifest serializes");
     s.push('\n');

@@ -353,7 +353,15 @@ pub fn check(
                     ctx.add(Status::Critical, bundle::USERS_ACL, format!("the hash for `{u}` does not match {pw_file}: that password would be refused"));
                 }
                 if hashes.len() > 1 {
-                    rotations.push(u.clone());
+                    let since = manifest
+                        .iter()
+                        .flat_map(|m| m.rotations.iter())
+                        .find(|r| r.user == *u)
+                        .map(|r| r.started_at.clone());
+                    rotations.push(match since {
+                        Some(t) => format!("{u} (since {t})"),
+                        None => u.clone(),
+                    });
                 }
             }
         }

@@ -9,6 +9,7 @@ pub mod password;
 pub mod pki;
 pub mod render;
 pub mod renewal;
+pub mod rotation;
 pub mod secret;
 pub mod spec;
 pub mod validate;

@@ -318,7 +318,8 @@ pub fn apply(
             out.put(OutFile::secret(key_file, pki::key_pem(&key)));
         }
     }
-    let manifest = bundle::build_manifest_with(spec, &out, generation, now, retired)?;
+    let manifest =
+        bundle::build_manifest_full(spec, &out, generation, now, retired, m.rotations.clone())?;
     out.put(OutFile {
         name: bundle::MANIFEST.into(),
         mode: bundle::MODE_PUBLIC,

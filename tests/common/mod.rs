@@ -169,7 +169,12 @@ impl Redis {
     /// Starts redis-server with `DIR/redis.conf`, only overriding where it logs.
     pub fn start(dir: &Path, port: u16, workdir: &Path) -> Redis {
         require("redis-server");
-        let log = workdir.join("redis.log");
+        // A fresh log per start: readiness is read from it.
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let log = workdir.join(format!("redis-{port}-{stamp}.log"));
         let child = Command::new("redis-server")
             .arg(dir.join("redis.conf"))
             .arg("--logfile")
@@ -296,4 +301,50 @@ pub fn live_bundle(extra: &[&str]) -> (tempfile::TempDir, PathBuf, u16) {
     args.extend_from_slice(extra);
     run(&args).success();
     (t, dir, port)
+}
+
+/// A `redis` crate connection as `user`, with the certificate, key and password found in
+/// `cred_dir` and trusting `dir/ca.crt`. `password` overrides the password file.
+pub fn client_as(
+    dir: &Path,
+    cred_dir: &Path,
+    port: u16,
+    user: &str,
+    password: Option<&str>,
+) -> redis::RedisResult<redis::Connection> {
+    use redis::IntoConnectionInfo;
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let pw = password
+        .map(str::to_string)
+        .unwrap_or_else(|| read(cred_dir, &format!("{user}.password")));
+    let info = redis::ConnectionAddr::TcpTls {
+        host: "127.0.0.1".into(),
+        port,
+        insecure: false,
+        tls_params: None,
+    }
+    .into_connection_info()?
+    .set_redis_settings(
+        redis::RedisConnectionInfo::default()
+            .set_username(user)
+            .set_password(pw),
+    );
+    let certs = redis::TlsCertificates {
+        client_tls: Some(redis::ClientTlsConfig {
+            client_cert: std::fs::read(cred_dir.join(format!("{user}.crt"))).unwrap(),
+            client_key: std::fs::read(cred_dir.join(format!("{user}.key"))).unwrap(),
+        }),
+        root_cert: Some(std::fs::read(dir.join("ca.crt")).unwrap()),
+    };
+    redis::Client::build_with_tls(info, certs)?.get_connection()
+}
+
+pub fn app_client(dir: &Path, cred_dir: &Path, port: u16) -> redis::Connection {
+    client_as(dir, cred_dir, port, "app", None).expect("app connects")
+}
+
+pub fn ping(c: &mut redis::Connection) -> String {
+    redis::cmd("PING")
+        .query(c)
+        .unwrap_or_else(|e| format!("error: {e}"))
 }

@@ -1,0 +1,159 @@
+//! `provision rotate`: two-phase password rotation with no failed login.
+//!
+//! Start: each node first gains the new password (`ACL SETUSER u #new`), then the bundle's
+//! `<user>.password` switches to it, so a client reading the file never holds a password a
+//! node does not know. Finish: each node loses the old one (`ACL SETUSER u !old`), then
+//! users.acl keeps only the new hash. `ACL LOAD` is never used: on Redis 7.0 it disconnects
+//! every client of every non-default user. If any node fails, the nodes already changed are
+//! undone and the bundle on disk is left as it was: re-running the command is the retry.
+
+use super::{manifest_of, nodes};
+use crate::cli::RotateArgs;
+use crate::core::rotation::{self, Step};
+use crate::error::{exit, Error, Result};
+use crate::live::{self, Creds};
+use crate::output::Output;
+use crate::store::{self, Store};
+use serde_json::json;
+use std::time::Duration;
+
+pub fn run(args: &RotateArgs, out: Output) -> Result<u8> {
+    let store = Store::open(args.dir.as_deref().unwrap_or("secrets".as_ref()))?;
+    let _lock = store.lock(Duration::from_secs(args.lock_timeout.secs()))?;
+    store.cleanup();
+    let before = store.read_generation(None)?;
+    let m = manifest_of(&before, &store.dir)?;
+    let users: Vec<String> = if args.all {
+        m.spec.users.iter().map(|u| u.name.clone()).collect()
+    } else {
+        for u in &args.users {
+            if !m.spec.users.iter().any(|s| s.name == *u) {
+                let known: Vec<&str> = m.spec.users.iter().map(|u| u.name.as_str()).collect();
+                return Err(Error::input(
+                    format!("unknown user `{u}`"),
+                    format!("this bundle's users are: {}", known.join(", ")),
+                ));
+            }
+        }
+        args.users.clone()
+    };
+    if users.is_empty() {
+        return Err(Error::input(
+            "no user to rotate",
+            "give --user NAME (repeatable) or --all",
+        ));
+    }
+    let nodes = nodes(args.reload, &args.redis, &m)?;
+    let now = time::OffsetDateTime::now_utc();
+    let gen_id = store::new_generation_id(now);
+    let phase = if args.finish { "finish" } else { "start" };
+    let (files, steps) = if args.finish {
+        rotation::finish(&before, &m, &users, now, &gen_id)
+    } else {
+        rotation::start(&before, &m, &users, now, &gen_id)
+    }
+    .map_err(|e| Error::input(e, "`provision check` shows which rotations are in progress"))?;
+
+    // Live first, on every node; all or nothing.
+    let login = super::admin_creds(&before, &m, &[])?;
+    let mut results = Vec::new();
+    let mut applied: Vec<&str> = Vec::new();
+    for n in &nodes {
+        match apply(n, &login, &steps, false) {
+            Ok(()) => {
+                applied.push(n);
+                results.push(json!({"node": n, "ok": true}));
+            }
+            Err(e) => {
+                results.push(json!({"node": n, "ok": false, "error": e}));
+                let mut undone = Vec::new();
+                for a in &applied {
+                    let outcome = match apply(a, &login, &steps, true) {
+                        Ok(()) => "undone".to_string(),
+                        Err(u) => format!("undo failed: {u}"),
+                    };
+                    undone.push(format!("{a}: {outcome}"));
+                }
+                return Err(Error::failed(
+                    format!(
+                        "rotation {phase} failed on {n}: {e}\n  nodes changed before the failure: {}\n  the bundle on disk is unchanged",
+                        if undone.is_empty() { "none".into() } else { undone.join(", ") }
+                    ),
+                    Some("fix the node and run the same command again".into()),
+                ));
+            }
+        }
+    }
+
+    store.commit(&files, &gen_id)?;
+    let mut entry = super::audit_entry(&format!("rotate-{phase}"), &gen_id, &files);
+    entry["users"] = json!(steps.iter().map(|s| json!({"user": s.user, "old_hash_prefix": &s.old_hash[..12], "new_hash_prefix": &s.new_hash[..12]})).collect::<Vec<_>>());
+    entry["nodes"] = json!(nodes);
+    store.audit(&entry)?;
+
+    if out.json {
+        out.print_json(&json!({"action": format!("rotate-{phase}"), "dir": store.dir, "generation": gen_id, "users": users, "nodes": results}));
+    } else if !out.quiet {
+        let list = users.join(", ");
+        if args.finish {
+            println!(
+                "Finished the password rotation for {list}: only the new password is accepted now."
+            );
+        } else {
+            println!("Started a password rotation for {list}: the old and the new password are both accepted.");
+            for u in &users {
+                println!(
+                    "  new password in {}",
+                    store
+                        .dir
+                        .join(crate::core::bundle::user_password(u))
+                        .display()
+                );
+            }
+            println!("Next: roll your clients to the new password file, then run");
+            println!(
+                "  provision rotate --dir {} {} --finish{}",
+                store.dir.display(),
+                users
+                    .iter()
+                    .map(|u| format!("--user {u}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                node_flags(args)
+            );
+        }
+        for n in &nodes {
+            println!("  applied live on {n}");
+        }
+        if nodes.is_empty() {
+            println!("  (files only: no --reload or --redis was given; running nodes keep their old ACL until you apply it)");
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn node_flags(args: &RotateArgs) -> String {
+    let mut s = String::new();
+    if args.reload {
+        s.push_str(" --reload");
+    }
+    for r in &args.redis {
+        s.push_str(&format!(" --redis {r}"));
+    }
+    s
+}
+
+/// `ACL SETUSER user <rule>` for every step on one node (or the undo rules).
+fn apply(node: &str, login: &Creds, steps: &[Step], undo: bool) -> std::result::Result<(), String> {
+    for s in steps {
+        let rule = if undo { &s.undo } else { &s.rule };
+        match live::command(node, login, &["ACL", "SETUSER", &s.user, rule]) {
+            Ok(r) if r == "OK" => {}
+            // Removing a password the node no longer has is already done.
+            Err(e) if rule.starts_with('!') && e.contains("does not exist") => {}
+            Ok(r) => return Err(format!("ACL SETUSER {} answered `{r}`", s.user)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

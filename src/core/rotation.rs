@@ -1,0 +1,230 @@
+//! Two-phase password rotation, pure: the ACL file and password files at each step.
+//!
+//! Redis ACL users may hold several passwords. Start: the user's line holds the old and the
+//! new hash, `<user>.password` holds the new password. Finish: only the new hash remains.
+//! Only hashes are needed to add or remove a password on a live node, so the old password
+//! itself is never kept.
+
+use super::bundle::{self, Files, Manifest, OutFile, Rotation};
+use super::password::{self, sha256_hex};
+use super::render::{self, AclEntry};
+use super::secret::Secret;
+use time::OffsetDateTime;
+
+/// The `#hash` tokens of each user's line in users.acl, in order.
+pub fn acl_hashes(acl: &str, user: &str) -> Vec<String> {
+    acl.lines()
+        .map(|l| l.split_ascii_whitespace().collect::<Vec<_>>())
+        .find(|t| t.len() > 2 && t[0] == "user" && t[1] == user)
+        .map(|t| {
+            t.iter()
+                .filter_map(|x| x.strip_prefix('#'))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// One user's step: which hash a node must gain or lose.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub user: String,
+    /// `#<hash>` to add, or `!<hash>` to remove, as ACL SETUSER takes it.
+    pub rule: String,
+    /// The rule that undoes it.
+    pub undo: String,
+    pub old_hash: String,
+    pub new_hash: String,
+}
+
+/// Starts a rotation for `users`: new passwords, both hashes in users.acl.
+pub fn start(
+    files: &Files,
+    m: &Manifest,
+    users: &[String],
+    now: OffsetDateTime,
+    generation: &str,
+) -> Result<(Files, Vec<Step>), String> {
+    let acl = files
+        .text(bundle::USERS_ACL)
+        .ok_or("users.acl is missing")?;
+    let mut out = files.clone();
+    let mut steps = Vec::new();
+    let mut rotations = m.rotations.clone();
+    for u in users {
+        let hashes = acl_hashes(acl, u);
+        match hashes.len() {
+            0 => return Err(format!("users.acl has no password for `{u}`")),
+            1 => {}
+            _ => {
+                return Err(format!(
+                    "a rotation for `{u}` is already in progress (users.acl holds two passwords); finish it with `provision rotate --user {u} --finish`"
+                ))
+            }
+        }
+        let pw = password::generate();
+        let new_hash = sha256_hex(pw.expose());
+        steps.push(Step {
+            user: u.clone(),
+            rule: format!("#{new_hash}"),
+            undo: format!("!{new_hash}"),
+            old_hash: hashes[0].clone(),
+            new_hash: new_hash.clone(),
+        });
+        rotations.retain(|r| r.user != *u);
+        rotations.push(Rotation {
+            user: u.clone(),
+            started_at: bundle::rfc3339(now),
+            old_hash_prefix: hashes[0][..12].to_string(),
+            new_hash_prefix: new_hash[..12].to_string(),
+        });
+        out.put(OutFile::secret(bundle::user_password(u), pw));
+    }
+    rewrite(&mut out, m, &steps, now, generation, rotations, true)?;
+    Ok((out, steps))
+}
+
+/// Finishes the rotation for `users`: only the hash of the current password file remains.
+pub fn finish(
+    files: &Files,
+    m: &Manifest,
+    users: &[String],
+    now: OffsetDateTime,
+    generation: &str,
+) -> Result<(Files, Vec<Step>), String> {
+    let acl = files
+        .text(bundle::USERS_ACL)
+        .ok_or("users.acl is missing")?;
+    let mut out = files.clone();
+    let mut steps = Vec::new();
+    for u in users {
+        let hashes = acl_hashes(acl, u);
+        let current = sha256_hex(
+            files
+                .get(&bundle::user_password(u))
+                .ok_or(format!("{u}.password is missing"))?
+                .data
+                .expose(),
+        );
+        if hashes.len() < 2 {
+            return Err(format!(
+                "no rotation in progress for `{u}`; start one with `provision rotate --user {u}`"
+            ));
+        }
+        if !hashes.contains(&current) {
+            return Err(format!(
+                "{u}.password matches none of the passwords in users.acl; run `provision check`"
+            ));
+        }
+        let old = hashes
+            .iter()
+            .find(|h| **h != current)
+            .cloned()
+            .unwrap_or_default();
+        steps.push(Step {
+            user: u.clone(),
+            rule: format!("!{old}"),
+            undo: format!("#{old}"),
+            old_hash: old,
+            new_hash: current,
+        });
+    }
+    let rotations = m
+        .rotations
+        .iter()
+        .filter(|r| !users.contains(&r.user))
+        .cloned()
+        .collect();
+    rewrite(&mut out, m, &steps, now, generation, rotations, false)?;
+    Ok((out, steps))
+}
+
+/// Re-renders users.acl from the spec and each user's hashes after `steps`, and the manifest.
+fn rewrite(
+    out: &mut Files,
+    m: &Manifest,
+    steps: &[Step],
+    now: OffsetDateTime,
+    generation: &str,
+    rotations: Vec<Rotation>,
+    adding: bool,
+) -> Result<(), String> {
+    let acl = out.text(bundle::USERS_ACL).unwrap_or("").to_string();
+    let mut entries = Vec::new();
+    for u in &m.spec.users {
+        let mut hashes = acl_hashes(&acl, &u.name);
+        if let Some(s) = steps.iter().find(|s| s.user == u.name) {
+            if adding {
+                hashes.push(s.new_hash.clone());
+            } else {
+                hashes.retain(|h| *h != s.old_hash);
+            }
+        }
+        entries.push(AclEntry { user: u, hashes });
+    }
+    let text = render::users_acl(&entries)?;
+    out.put(OutFile::secret(
+        bundle::USERS_ACL,
+        Secret::from_string(text),
+    ));
+    let manifest = bundle::build_manifest_full(
+        &m.spec,
+        out,
+        generation,
+        now,
+        m.retired_cas.clone(),
+        rotations,
+    )
+    .map_err(|e| e.to_string())?;
+    out.put(OutFile::public(bundle::MANIFEST, manifest));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::spec::Spec;
+
+    #[test]
+    fn start_then_finish() {
+        let now = OffsetDateTime::now_utc();
+        let f = bundle::generate(&Spec::default(), "/b", "g", now, &|_| {}).unwrap();
+        let m: Manifest = serde_json::from_str(f.text("manifest.json").unwrap()).unwrap();
+        let old_pw = f.get("app.password").unwrap().data.clone();
+        let users = vec!["app".to_string()];
+        let (g, steps) = start(&f, &m, &users, now, "g2").unwrap();
+        let new_pw = g.get("app.password").unwrap().data.clone();
+        assert_ne!(old_pw, new_pw);
+        let acl = g.text("users.acl").unwrap();
+        assert_eq!(
+            acl_hashes(acl, "app"),
+            vec![sha256_hex(old_pw.expose()), sha256_hex(new_pw.expose())]
+        );
+        assert_eq!(
+            acl_hashes(acl, "admin"),
+            acl_hashes(f.text("users.acl").unwrap(), "admin"),
+            "others untouched"
+        );
+        assert_eq!(steps[0].rule, format!("#{}", sha256_hex(new_pw.expose())));
+        let m2: Manifest = serde_json::from_str(g.text("manifest.json").unwrap()).unwrap();
+        assert_eq!(m2.rotations.len(), 1);
+        let err = start(&g, &m2, &users, now, "g3").unwrap_err();
+        assert!(err.contains("already in progress"), "{err}");
+
+        let (h, steps) = finish(&g, &m2, &users, now, "g3").unwrap();
+        assert_eq!(
+            acl_hashes(h.text("users.acl").unwrap(), "app"),
+            vec![sha256_hex(new_pw.expose())]
+        );
+        assert_eq!(steps[0].rule, format!("!{}", sha256_hex(old_pw.expose())));
+        let m3: Manifest = serde_json::from_str(h.text("manifest.json").unwrap()).unwrap();
+        assert!(m3.rotations.is_empty());
+        let err = finish(&h, &m3, &users, now, "g4").unwrap_err();
+        assert!(err.contains("no rotation in progress"), "{err}");
+        // Nothing secret in the manifest: only 12-hex prefixes of hashes.
+        assert!(!g
+            .text("manifest.json")
+            .unwrap()
+            .contains(&sha256_hex(new_pw.expose())));
+    }
+}

@@ -1,0 +1,207 @@
+//! Password rotation: files at each step, errors, and live against a real redis-server with a
+//! client loop that must see zero failed logins and a long-lived connection that must survive.
+
+mod common;
+use common::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// ACL LIST with each user's rules as a sorted set (Redis prints them in hash-table order).
+fn normalized(acl: &str) -> Vec<Vec<String>> {
+    let mut v: Vec<Vec<String>> = acl
+        .lines()
+        .map(|l| {
+            let mut t: Vec<String> = l.split_whitespace().map(str::to_string).collect();
+            t.sort();
+            t
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn hashes_of(acl: &str, user: &str) -> usize {
+    provision::core::rotation::acl_hashes(acl, user).len()
+}
+
+#[test]
+fn rotate_errors_and_files_at_each_step() {
+    let t = tempdir();
+    let d = t.path().join("s");
+    let ds = d.to_str().unwrap();
+    run(&["init", "--dir", ds, "-q"]).success();
+    run(&["rotate", "--dir", ds, "--user", "app", "--finish"])
+        .code(2)
+        .stderr_has("no rotation in progress");
+    run(&["rotate", "--dir", ds, "--user", "nobody"])
+        .code(2)
+        .stderr_has("unknown user `nobody`");
+    run(&["rotate", "--dir", ds]).code(2);
+    let before = snapshot(&d);
+    let old = read(&d, "app.password");
+    run(&["rotate", "--dir", ds, "--user", "app"])
+        .success()
+        .stdout_has("--finish");
+    let new = read(&d, "app.password");
+    assert_ne!(old, new);
+    assert_eq!(new.len(), 43);
+    assert_eq!(hashes_of(&read(&d, "users.acl"), "app"), 2);
+    assert_eq!(hashes_of(&read(&d, "users.acl"), "admin"), 1);
+    run(&["check", "--dir", ds])
+        .code(0)
+        .stdout_has("rotation in progress for: app");
+    run(&["rotate", "--dir", ds, "--user", "app"])
+        .code(2)
+        .stderr_has("already in progress");
+    run(&["rotate", "--dir", ds, "--user", "app", "--finish"]).success();
+    assert_eq!(hashes_of(&read(&d, "users.acl"), "app"), 1);
+    assert_eq!(read(&d, "app.password"), new);
+    assert_ne!(snapshot(&d), before);
+    let audit = read(&d, "audit.log");
+    assert!(audit.contains("\"rotate-start\"") && audit.contains("\"rotate-finish\""));
+    assert!(
+        !audit.contains(&old) && !audit.contains(&new),
+        "no password in audit.log"
+    );
+    run(&["check", "--dir", ds]).code(0);
+    run(&["rotate", "--dir", ds, "--all"]).success();
+    for u in ["admin", "app", "monitor"] {
+        assert_eq!(hashes_of(&read(&d, "users.acl"), u), 2, "{u}");
+    }
+}
+
+#[test]
+fn live_rotation_has_no_failed_login_and_drops_no_connection() {
+    let (t, dir, port) = live_bundle(&[]);
+    let r = Redis::start(&dir, port, t.path());
+    let old = read(&dir, "app.password");
+    let mut long = app_client(&dir, &dir, port);
+    assert_eq!(ping(&mut long), "PONG");
+
+    // A client loop: every iteration reads app.password as it is now and opens a new connection.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (d2, s2) = (dir.clone(), stop.clone());
+    let looper = std::thread::spawn(move || {
+        let (mut tried, mut failed, mut errors) = (0u32, 0u32, Vec::new());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !s2.load(Ordering::Relaxed) && Instant::now() < deadline && tried < 100_000 {
+            tried += 1;
+            match client_as(&d2, &d2, port, "app", None)
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+            {
+                Ok(p) if p == "PONG" => {}
+                Ok(p) => {
+                    failed += 1;
+                    errors.push(p)
+                }
+                Err(e) => {
+                    failed += 1;
+                    errors.push(e.to_string())
+                }
+            }
+        }
+        (tried, failed, errors)
+    });
+    let ds = dir.to_str().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    run(&["rotate", "--dir", ds, "--user", "app", "--reload"]).success();
+    std::thread::sleep(Duration::from_millis(500)); // clients roll over to the new file
+    let new = read(&dir, "app.password");
+    assert_ne!(new, old);
+    assert_eq!(
+        r.cli_raw(Some(("app", &old)), Some("app"), &["PING"]),
+        "PONG",
+        "old still accepted mid-rotation"
+    );
+    assert_eq!(
+        r.cli_raw(Some(("app", &new)), Some("app"), &["PING"]),
+        "PONG",
+        "new accepted mid-rotation"
+    );
+    run(&[
+        "rotate", "--dir", ds, "--user", "app", "--finish", "--reload",
+    ])
+    .success();
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let (tried, failed, errors) = looper.join().unwrap();
+    eprintln!("rotation client loop: {tried} logins tried, {failed} failed");
+    assert!(tried >= 20, "the loop ran only {tried} times");
+    assert_eq!(failed, 0, "failed logins during rotation: {errors:?}");
+    assert_eq!(ping(&mut long), "PONG", "long-lived connection survived");
+    assert!(
+        r.cli_raw(Some(("app", &old)), Some("app"), &["PING"])
+            .contains("WRONGPASS"),
+        "old password refused after --finish"
+    );
+    assert_eq!(
+        r.cli_raw(Some(("app", &new)), Some("app"), &["PING"]),
+        "PONG"
+    );
+
+    // A restarted server loading users.acl from disk agrees with the live state.
+    let live_acl = r.cli_as("admin", &["ACL", "LIST"]);
+    drop(r);
+    let r2 = Redis::start(&dir, port, t.path());
+    assert_eq!(
+        normalized(&r2.cli_as("admin", &["ACL", "LIST"])),
+        normalized(&live_acl)
+    );
+    assert!(r2
+        .cli_raw(Some(("app", &old)), Some("app"), &["PING"])
+        .contains("WRONGPASS"));
+    assert_eq!(
+        r2.cli_raw(Some(("app", &new)), Some("app"), &["PING"]),
+        "PONG"
+    );
+}
+
+#[test]
+fn live_rotation_of_the_admin_itself() {
+    let (t, dir, port) = live_bundle(&[]);
+    let r = Redis::start(&dir, port, t.path());
+    let ds = dir.to_str().unwrap();
+    let old = read(&dir, "admin.password");
+    run(&["rotate", "--dir", ds, "--user", "admin", "--reload"]).success();
+    let new = read(&dir, "admin.password");
+    assert_eq!(
+        r.cli_raw(Some(("admin", &old)), Some("admin"), &["ACL", "WHOAMI"]),
+        "admin"
+    );
+    run(&[
+        "rotate", "--dir", ds, "--user", "admin", "--finish", "--reload",
+    ])
+    .success();
+    assert!(r
+        .cli_raw(Some(("admin", &old)), Some("admin"), &["PING"])
+        .contains("WRONGPASS"));
+    assert_eq!(
+        r.cli_raw(Some(("admin", &new)), Some("admin"), &["ACL", "WHOAMI"]),
+        "admin"
+    );
+}
+
+#[test]
+fn live_rotation_failing_on_one_node_undoes_the_others_and_changes_no_file() {
+    let (t, dir, port) = live_bundle(&[]);
+    let r = Redis::start(&dir, port, t.path());
+    let ds = dir.to_str().unwrap();
+    let before = snapshot(&dir);
+    let dead = format!("127.0.0.1:{}", free_port());
+    run(&[
+        "rotate", "--dir", ds, "--user", "app", "--reload", "--redis", &dead,
+    ])
+    .code(1)
+    .stderr_has(&dead)
+    .stderr_has("undone")
+    .stderr_has("unchanged");
+    assert_eq!(snapshot(&dir), before, "bundle unchanged");
+    let getuser = r.cli_as("admin", &["ACL", "GETUSER", "app"]);
+    let live_hashes = getuser
+        .lines()
+        .filter(|l| l.len() == 64 && l.bytes().all(|b| b.is_ascii_hexdigit()))
+        .count();
+    assert_eq!(live_hashes, 1, "the live node was undone: {getuser}");
+    assert_eq!(r.cli_as("app", &["PING"]), "PONG");
+}
