@@ -45,6 +45,45 @@ pub enum Command {
     Rotate(RotateArgs),
     /// Make the previous generation of the bundle current again.
     Rollback(RollbackArgs),
+    /// Print the environment a client or CI job needs (paths, user, port; no secret by default).
+    #[command(after_help = ENV_HELP)]
+    Env(EnvArgs),
+}
+
+const ENV_HELP: &str = "\
+Prints REDIS_TLS_CA, REDIS_TLS_CERT, REDIS_TLS_KEY, REDIS_USERNAME, REDIS_PASSWORD_FILE and
+REDIS_PORT (absolute paths into the bundle). The password itself is printed only with
+--show-secrets (as REDIS_PASSWORD); prefer REDIS_PASSWORD_FILE.
+
+Formats: shell (`export NAME='value'`, for eval), github (`NAME=value`, append to
+$GITHUB_ENV), dotenv (`NAME='value'`, for docker compose --env-file and dotenv libraries).
+
+Examples:
+  env_sh=\"$(provision env --dir \"$secrets\")\" && eval \"$env_sh\"
+  provision env --dir \"$secrets\" --format github >> \"$GITHUB_ENV\"
+  provision env --dir ./secrets --format dotenv --user monitor > redis.env";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EnvFormat {
+    Shell,
+    Github,
+    Dotenv,
+}
+
+#[derive(Args, Debug)]
+pub struct EnvArgs {
+    /// Bundle directory. [default: ./secrets]
+    #[arg(long, env = "PROVISION_DIR")]
+    pub dir: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "shell")]
+    pub format: EnvFormat,
+    /// The ACL user whose credentials to point at. [default: the first user with role `app`]
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Also print the password itself as REDIS_PASSWORD (it then ends up wherever stdout goes).
+    #[arg(long)]
+    pub show_secrets: bool,
 }
 
 const RENEW_HELP: &str = "\
@@ -245,6 +284,14 @@ pub struct InitArgs {
     /// Replace an existing bundle (all or nothing; the old one is kept for `provision rollback`).
     #[arg(long)]
     pub force: bool,
+    /// Short-lived secrets for CI: validity 1d (unless given), no persistence, and a fresh
+    /// temporary directory (kept; its path is printed) when --dir is not given.
+    #[arg(long)]
+    pub ephemeral: bool,
+    /// Write paths in redis.conf as seen inside a container with the bundle mounted at PATH
+    /// (absolute). Files are still written to --dir. [default: the bundle directory]
+    #[arg(long, value_name = "PATH")]
+    pub mount_dir: Option<String>,
     /// How long to wait for another provision run on the same bundle.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub lock_timeout: Dur,

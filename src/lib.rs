@@ -40,6 +40,7 @@ pub fn main_entry() -> ExitCode {
         cli::Command::Renew(a) => commands::renew::run(a, out),
         cli::Command::Rollback(a) => commands::rollback::run(a, out),
         cli::Command::Rotate(a) => commands::rotate::run(a, out),
+        cli::Command::Env(a) => commands::env::run(a, out),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -6,6 +6,7 @@
 use super::expiry_note;
 use crate::cli::InitArgs;
 use crate::core::bundle::{self, Files};
+use crate::core::duration::Dur;
 use crate::core::spec::{ConfigFile, Role, Spec};
 use crate::error::{exit, Error, Result};
 use crate::output::Output;
@@ -14,8 +15,17 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// Default validity of `--ephemeral` certificates (and of their CA): long enough for any CI
+/// job, short enough that a leaked CI secret is worthless by tomorrow.
+pub const EPHEMERAL_VALIDITY: Dur = Dur::days(1);
+
 /// Merges built-in defaults, the config file and the flags (flags win).
 pub fn resolve(args: &InitArgs) -> Result<(Spec, PathBuf)> {
+    resolve_all(args).map(|(spec, dir, _)| (spec, dir))
+}
+
+/// Like `resolve`, plus the directory redis.conf should name (`--mount-dir`), if any.
+pub fn resolve_all(args: &InitArgs) -> Result<(Spec, PathBuf, Option<String>)> {
     let cfg = match &args.config {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| {
@@ -34,21 +44,26 @@ pub fn resolve(args: &InitArgs) -> Result<(Spec, PathBuf)> {
         None => ConfigFile::default(),
     };
     let d = Spec::default();
+    let cert_validity = args.cert_validity.or(cfg.cert_validity);
+    let (default_ca, default_cert) = if args.ephemeral {
+        // The CA is never shorter than a leaf given explicitly.
+        let cert = cert_validity.unwrap_or(EPHEMERAL_VALIDITY);
+        (EPHEMERAL_VALIDITY.max(cert), EPHEMERAL_VALIDITY)
+    } else {
+        (d.ca_validity, d.cert_validity)
+    };
+    let mount_dir = args.mount_dir.clone().or(cfg.mount_dir.clone());
     let mut spec = Spec {
         key_type: args.key_type.or(cfg.key_type).unwrap_or(d.key_type),
-        ca_validity: args
-            .ca_validity
-            .or(cfg.ca_validity)
-            .unwrap_or(d.ca_validity),
-        cert_validity: args
-            .cert_validity
-            .or(cfg.cert_validity)
-            .unwrap_or(d.cert_validity),
+        ca_validity: args.ca_validity.or(cfg.ca_validity).unwrap_or(default_ca),
+        cert_validity: cert_validity.unwrap_or(default_cert),
         hosts: pick(&args.hosts, cfg.hosts, d.hosts),
         port: args.port.or(cfg.port).unwrap_or(d.port),
         bind: pick(&args.bind, cfg.bind, d.bind),
         disable_commands: args.disable_commands || cfg.disable_commands.unwrap_or(false),
-        no_persistence: args.no_persistence || cfg.no_persistence.unwrap_or(false),
+        no_persistence: args.no_persistence
+            || args.ephemeral
+            || cfg.no_persistence.unwrap_or(false),
         data_dir: args.data_dir.clone().or(cfg.data_dir),
         maxclients: cfg.maxclients.unwrap_or(d.maxclients),
         timeout: cfg.timeout.unwrap_or(d.timeout),
@@ -68,7 +83,18 @@ pub fn resolve(args: &InitArgs) -> Result<(Spec, PathBuf)> {
             "add an app user in the config file, or drop --app-keys",
         ));
     }
-    spec.validate().map_err(|errs| {
+    let mut errs = spec.validate().err().unwrap_or_default();
+    if let Some(m) = &mount_dir {
+        if let Err(e) = crate::core::validate::conf_path(m) {
+            errs.push(format!("mount dir: {e}"));
+        } else if !m.starts_with('/') || m.trim_end_matches('/').is_empty() {
+            errs.push(format!(
+                "mount dir `{m}` must be an absolute path other than `/` (where the bundle is mounted in the container)"
+            ));
+        }
+    }
+    let checked = if errs.is_empty() { Ok(()) } else { Err(errs) };
+    checked.map_err(|errs| {
         let msg = if errs.len() == 1 {
             errs[0].clone()
         } else {
@@ -85,7 +111,7 @@ pub fn resolve(args: &InitArgs) -> Result<(Spec, PathBuf)> {
         .clone()
         .or(cfg.dir)
         .unwrap_or_else(|| PathBuf::from("secrets"));
-    Ok((spec, dir))
+    Ok((spec, dir, mount_dir))
 }
 
 fn pick(flag: &[String], cfg: Option<Vec<String>>, default: Vec<String>) -> Vec<String> {
@@ -123,9 +149,47 @@ pub fn bundle_names(spec: &Spec) -> Vec<String> {
 
 pub fn run(args: &InitArgs, out: Output) -> Result<u8> {
     let started = Instant::now();
-    let (spec, dir) = resolve(args)?;
-    let store = Store::prepare(&dir)?;
-    let conf_dir = store.dir.to_string_lossy().into_owned();
+    let (spec, dir, mount_dir) = resolve_all(args)?;
+    // `--ephemeral` without a directory: a fresh one under $TMPDIR, kept for the CI job.
+    let temp_dir = if args.ephemeral && args.dir.is_none() {
+        let t = tempfile::Builder::new()
+            .prefix("provision-")
+            .tempdir()
+            .map_err(|e| Error::io("creating a temporary directory in", std::env::temp_dir(), e))?;
+        Some(t.keep())
+    } else {
+        None
+    };
+    let result = create(
+        args,
+        out,
+        started,
+        spec,
+        temp_dir.as_deref().unwrap_or(&dir),
+        mount_dir,
+    );
+    match (&temp_dir, &result) {
+        // Nothing was written into it: do not leave an empty directory behind.
+        (Some(t), Err(_)) => {
+            let _ = std::fs::remove_dir(t);
+        }
+        // Scripts need the path: with --quiet it is the only line on stdout.
+        (Some(t), Ok(_)) if out.quiet => println!("{}", t.display()),
+        _ => {}
+    }
+    result
+}
+
+fn create(
+    args: &InitArgs,
+    out: Output,
+    started: Instant,
+    spec: Spec,
+    dir: &Path,
+    mount_dir: Option<String>,
+) -> Result<u8> {
+    let store = Store::prepare(dir)?;
+    let conf_dir = mount_dir.unwrap_or_else(|| store.dir.to_string_lossy().into_owned());
     crate::core::validate::conf_path(&conf_dir).map_err(Error::input_only)?;
     let names = bundle_names(&spec);
     let name_refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();

@@ -2,6 +2,7 @@
 //! I/O, and returns an exit code or an `Error`.
 
 pub mod check;
+pub mod env;
 pub mod init;
 pub mod renew;
 pub mod rollback;

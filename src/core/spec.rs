@@ -232,6 +232,8 @@ pub struct ConfigFile {
     pub disable_commands: Option<bool>,
     pub no_persistence: Option<bool>,
     pub data_dir: Option<String>,
+    /// Where the bundle is mounted inside a container (paths in redis.conf); `--mount-dir`.
+    pub mount_dir: Option<String>,
     pub maxclients: Option<u32>,
     pub timeout: Option<u32>,
     pub users: Option<Vec<UserSpec>>,

@@ -1,0 +1,277 @@
+//! Integrations: what the bundle looks like to CI jobs, systemd, Prometheus, Docker Compose and
+//! Kubernetes. Every generated file is checked by that ecosystem's own validator, and the CI
+//! recipe of the README is run verbatim against a real redis-server.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// The bash block that follows `marker` in README.md.
+fn readme_block(marker: &str) -> String {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let after = &readme[readme
+        .find(marker)
+        .unwrap_or_else(|| panic!("README.md has no {marker:?}"))..];
+    let start = after
+        .find("```bash\n")
+        .expect("a ```bash block after the marker")
+        + 8;
+    let len = after[start..].find("\n```").expect("closed block");
+    after[start..start + len + 1].to_string()
+}
+
+fn env_map(stdout: &str) -> std::collections::BTreeMap<String, String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The README's CI job, run exactly as written: ephemeral secrets, redis-server, then a "test
+/// suite" that only knows the REDIS_* variables. Replies are read, not exit codes.
+#[test]
+fn readme_ci_recipe_runs_against_a_real_redis() {
+    require("redis-server");
+    require("redis-cli");
+    let t = tempdir();
+    let script = t.path().join("with-redis.sh");
+    std::fs::write(&script, readme_block("<!-- ci-recipe")).unwrap();
+    let port = free_port();
+    let bin_dir = bin().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // The job's tests: connect with nothing but the variables, write, read, try a denied
+    // command; keep a copy of the password so this test can prove it was never printed.
+    let suite = r#"
+        set -u
+        test -z "${REDIS_PASSWORD:-}" || { echo "REDIS_PASSWORD is set"; exit 1; }
+        cp "$REDIS_PASSWORD_FILE" "$OUT/password.copy"
+        echo "dir=$(dirname "$REDIS_TLS_CA") user=$REDIS_USERNAME port=$REDIS_PORT"
+        cli() { REDISCLI_AUTH="$(cat "$REDIS_PASSWORD_FILE")" redis-cli --tls -h 127.0.0.1 \
+          -p "$REDIS_PORT" --cacert "$REDIS_TLS_CA" --cert "$REDIS_TLS_CERT" --key "$REDIS_TLS_KEY" \
+          --user "$REDIS_USERNAME" "$@" 2>&1; }
+        echo "set: $(cli SET ci:key from-ci)"
+        echo "get: $(cli GET ci:key)"
+        echo "flushall: $(cli FLUSHALL)"
+        echo "save: $(cli CONFIG GET save)"
+    "#;
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(["bash", "-c", suite])
+        .env_clear()
+        .env("PATH", &path)
+        .env("TMPDIR", t.path())
+        .env("REDIS_PORT", port.to_string())
+        .env("OUT", t.path())
+        .current_dir(t.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let all = format!(
+        "exit {:?}\n--- stdout\n{stdout}--- stderr\n{stderr}",
+        out.status
+    );
+    assert!(out.status.success(), "the CI recipe failed\n{all}");
+    assert!(stdout.contains("set: OK"), "{all}");
+    assert!(stdout.contains("get: from-ci"), "{all}");
+    assert!(stdout.contains("flushall: ERR unknown command"), "{all}");
+    assert!(stdout.contains("save: ERR unknown command"), "{all}");
+    assert!(
+        stdout.contains(&format!("user=app port={port}")),
+        "the recipe honours REDIS_PORT and defaults to the app user\n{all}"
+    );
+    // The secrets went to a fresh directory under $TMPDIR, which the recipe removed.
+    let dir = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("dir="))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    assert!(dir.starts_with(t.path().to_str().unwrap()), "{all}");
+    assert!(!Path::new(&dir).exists(), "the recipe cleans up\n{all}");
+    let pw = std::fs::read_to_string(t.path().join("password.copy")).unwrap();
+    assert_eq!(pw.len(), 43);
+    assert!(
+        !all.contains(&pw),
+        "the password appeared in the job's output"
+    );
+    // Redis was stopped: nothing listens on the port any more.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+#[test]
+fn env_prints_paths_and_never_the_password_unless_asked() {
+    let (_t, dir, port) = live_bundle(&[]);
+    let d = dir.to_str().unwrap();
+    let pw = read(&dir, "app.password");
+
+    let gh = run(&["env", "--dir", d, "--format", "github"]).success();
+    let vars = env_map(&gh.stdout);
+    let want = [
+        ("REDIS_TLS_CA", dir.join("ca.crt")),
+        ("REDIS_TLS_CERT", dir.join("app.crt")),
+        ("REDIS_TLS_KEY", dir.join("app.key")),
+        ("REDIS_PASSWORD_FILE", dir.join("app.password")),
+    ];
+    for (k, p) in &want {
+        assert_eq!(vars[*k], p.to_str().unwrap(), "{}", gh.stdout);
+        assert!(p.is_absolute() && p.exists());
+    }
+    assert_eq!(vars["REDIS_USERNAME"], "app");
+    assert_eq!(vars["REDIS_PORT"], port.to_string());
+    assert_eq!(vars.len(), 6, "{}", gh.stdout);
+
+    for format in ["shell", "github", "dotenv"] {
+        let r = run(&["env", "--dir", d, "--format", format]).success();
+        assert!(!r.stdout.contains(&pw) && !r.stderr.contains(&pw));
+        assert!(!r.stdout.contains("REDIS_PASSWORD="));
+    }
+    let sh = run(&["env", "--dir", d, "--user", "monitor"]).success();
+    assert!(sh.stdout.contains("export REDIS_USERNAME='monitor'\n"));
+    assert!(sh.stdout.contains(&format!(
+        "export REDIS_PASSWORD_FILE='{}'\n",
+        dir.join("monitor.password").display()
+    )));
+
+    // The shell format round-trips through a real shell.
+    let echo = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{}\nprintf '%s|%s' \"$REDIS_TLS_KEY\" \"$REDIS_PORT\"",
+            run(&["env", "--dir", d]).success().stdout
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&echo.stdout),
+        format!("{}|{port}", dir.join("app.key").display())
+    );
+
+    let shown = run(&["env", "--dir", d, "--format", "dotenv", "--show-secrets"]).success();
+    assert!(shown.stdout.contains(&format!("REDIS_PASSWORD='{pw}'\n")));
+
+    run(&["env", "--dir", d, "--user", "nobody"])
+        .code(2)
+        .stderr_has("no user `nobody`");
+    run(&["env", "--dir", "/nonexistent/secrets"])
+        .code(2)
+        .stderr_has("does not exist");
+}
+
+#[test]
+fn init_ephemeral_makes_a_one_day_bundle_in_a_kept_temp_dir() {
+    let t = tempdir();
+    let out = Command::new(bin())
+        .args(["init", "--ephemeral", "--quiet"])
+        .env_clear()
+        .env("TMPDIR", t.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "only the path: {stdout:?}");
+    let dir = Path::new(stdout.trim());
+    assert!(dir.starts_with(t.path()), "{dir:?} not under TMPDIR");
+    assert_eq!(mode_of(dir), 0o700);
+    let m: serde_json::Value = serde_json::from_str(&read(dir, "manifest.json")).unwrap();
+    assert_eq!(m["spec"]["cert_validity"], "1d", "{}", m["spec"]);
+    assert_eq!(m["spec"]["ca_validity"], "1d");
+    assert_eq!(m["spec"]["no_persistence"], true);
+    let conf = read(dir, "redis.conf");
+    assert!(conf.contains("save \"\"\nappendonly no\n"));
+    assert!(conf.contains(&format!("tls-cert-file \"{}/redis.crt\"", dir.display())));
+    let end = Command::new("openssl")
+        .args(["x509", "-noout", "-checkend", "86400", "-in"])
+        .arg(dir.join("redis.crt"))
+        .output()
+        .unwrap();
+    assert!(
+        !end.status.success(),
+        "the certificate outlives one day: {end:?}"
+    );
+    let end = Command::new("openssl")
+        .args(["x509", "-noout", "-checkend", "86000", "-in"])
+        .arg(dir.join("ca.crt"))
+        .output()
+        .unwrap();
+    assert!(end.status.success(), "the CA lives about one day: {end:?}");
+
+    // Given validities win; the CA stretches to cover a longer leaf; --dir is honoured.
+    let d2 = t.path().join("given");
+    run(&[
+        "init",
+        "--ephemeral",
+        "--cert-validity",
+        "3d",
+        "--dir",
+        d2.to_str().unwrap(),
+        "--quiet",
+    ])
+    .success();
+    let m: serde_json::Value = serde_json::from_str(&read(&d2, "manifest.json")).unwrap();
+    assert_eq!(m["spec"]["cert_validity"], "3d");
+    assert_eq!(m["spec"]["ca_validity"], "3d");
+
+    // A bad option leaves no empty temporary directory behind.
+    let before = std::fs::read_dir(t.path()).unwrap().count();
+    let bad = Command::new(bin())
+        .args(["init", "--ephemeral", "--host", "bad host"])
+        .env_clear()
+        .env("TMPDIR", t.path())
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), before);
+}
+
+#[test]
+fn mount_dir_writes_container_paths_into_redis_conf() {
+    let t = tempdir();
+    let dir = t.path().join("s");
+    run(&[
+        "init",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--mount-dir",
+        "/etc/redis/tls/",
+        "--quiet",
+    ])
+    .success();
+    let conf = read(&dir, "redis.conf");
+    for f in ["redis.crt", "redis.key", "ca.crt"] {
+        assert!(conf.contains(&format!("\"/etc/redis/tls/{f}\"")), "{conf}");
+    }
+    assert!(conf.contains("aclfile \"/etc/redis/tls/users.acl\""));
+    assert!(!conf.contains(t.path().to_str().unwrap()));
+
+    // From the config file too; the flag wins over it.
+    let cfg = t.path().join("p.toml");
+    std::fs::write(&cfg, "mount_dir = \"/run/redis\"\n").unwrap();
+    let d2 = t.path().join("s2");
+    run(&[
+        "init",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--dir",
+        d2.to_str().unwrap(),
+        "--quiet",
+    ])
+    .success();
+    assert!(read(&d2, "redis.conf").contains("aclfile \"/run/redis/users.acl\""));
+
+    for bad in ["relative/dir", "/", "/etc/redis\"\nrequirepass x"] {
+        let d = t.path().join("bad");
+        run(&["init", "--dir", d.to_str().unwrap(), "--mount-dir", bad])
+            .code(2)
+            .stderr_has("mount dir");
+        assert!(!d.exists(), "nothing written for {bad:?}");
+    }
+}
