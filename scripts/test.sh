@@ -11,6 +11,7 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)   # promtool validates `check --format prometheus`
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)   # `systemd-analyze verify` validates `schedule`
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing ${need[*]}"
   SUDO=""
@@ -18,7 +19,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-for p in redis-server redis-cli openssl promtool; do
+for p in redis-server redis-cli openssl promtool systemd-analyze; do
   command -v "$p" >/dev/null 2>&1 || { echo "error: $p is required and could not be installed" >&2; exit 1; }
 done
 # The packaged service is not needed (tests start their own servers on free ports).

@@ -48,6 +48,9 @@ pub enum Command {
     /// Print the environment a client or CI job needs (paths, user, port; no secret by default).
     #[command(after_help = ENV_HELP)]
     Env(EnvArgs),
+    /// Write a systemd service and timer that run `provision renew --reload` daily.
+    #[command(after_help = SCHEDULE_HELP)]
+    Schedule(ScheduleArgs),
 }
 
 const ENV_HELP: &str = "\
@@ -84,6 +87,29 @@ pub struct EnvArgs {
     /// Also print the password itself as REDIS_PASSWORD (it then ends up wherever stdout goes).
     #[arg(long)]
     pub show_secrets: bool,
+}
+
+const SCHEDULE_HELP: &str = "\
+Writes provision-renew.service (Type=oneshot: `provision renew --dir DIR --reload --quiet`,
+sandboxed: ProtectSystem=strict with only DIR writable, NoNewPrivileges, PrivateTmp, ...)
+and provision-renew.timer (daily, RandomizedDelaySec=1h, Persistent=true). Prints the
+equivalent cron line.
+
+Examples:
+  provision schedule --dir /etc/redis/tls --out /etc/systemd/system
+  systemctl daemon-reload && systemctl enable --now provision-renew.timer";
+
+#[derive(Args, Debug)]
+pub struct ScheduleArgs {
+    /// Bundle directory. [default: ./secrets]
+    #[arg(long, env = "PROVISION_DIR")]
+    pub dir: Option<PathBuf>,
+    /// Where to write the unit files. [default: the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Replace unit files that already exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 const RENEW_HELP: &str = "\

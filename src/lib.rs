@@ -41,6 +41,7 @@ pub fn main_entry() -> ExitCode {
         cli::Command::Rollback(a) => commands::rollback::run(a, out),
         cli::Command::Rotate(a) => commands::rotate::run(a, out),
         cli::Command::Env(a) => commands::env::run(a, out),
+        cli::Command::Schedule(a) => commands::schedule::run(a, out),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -275,3 +275,117 @@ fn mount_dir_writes_container_paths_into_redis_conf() {
         assert!(!d.exists(), "nothing written for {bad:?}");
     }
 }
+
+/// Runs `systemd-analyze verify` on unit files; returns (success, everything it printed).
+fn systemd_verify(units: &[&Path]) -> (bool, String) {
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .args(units)
+        .env("SYSTEMD_LOG_COLOR", "0")
+        .output()
+        .expect("run systemd-analyze");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn schedule_writes_units_that_systemd_analyze_verifies() {
+    require("systemd-analyze");
+    let t = tempdir();
+    run_in(t.path(), &["init", "--dir", "s", "--quiet"]).success();
+    let units = t.path().join("units");
+    std::fs::create_dir(&units).unwrap();
+    // A relative --dir becomes absolute in the units.
+    let r = run_in(t.path(), &["schedule", "--dir", "s", "--out", "units"]).success();
+    let dir = t.path().join("s");
+    let service_p = units.join("provision-renew.service");
+    let timer_p = units.join("provision-renew.timer");
+    assert_eq!(mode_of(&service_p), 0o644);
+    let service = std::fs::read_to_string(&service_p).unwrap();
+    let timer = std::fs::read_to_string(&timer_p).unwrap();
+    let exec = format!(
+        "ExecStart={} renew --dir {} --reload --quiet\n",
+        bin().display(),
+        dir.display()
+    );
+    for want in [
+        "Type=oneshot\n",
+        exec.as_str(),
+        "ProtectSystem=strict\n",
+        &format!("ReadWritePaths={}\n", dir.display()),
+        "NoNewPrivileges=yes\n",
+        "PrivateTmp=yes\n",
+        "CapabilityBoundingSet=\n",
+    ] {
+        assert!(service.contains(want), "service lacks {want:?}:\n{service}");
+    }
+    for want in [
+        "OnCalendar=daily\n",
+        "RandomizedDelaySec=1h\n",
+        "Persistent=true\n",
+        "WantedBy=timers.target\n",
+    ] {
+        assert!(timer.contains(want), "timer lacks {want:?}:\n{timer}");
+    }
+    assert!(
+        r.stdout.contains(&format!(
+            " * * * {} renew --dir {} --reload --quiet",
+            bin().display(),
+            dir.display()
+        )),
+        "no cron line:\n{}",
+        r.stdout
+    );
+
+    // systemd's own parser: no error, not even a warning (unknown keys are only warnings).
+    let (ok, text) = systemd_verify(&[&service_p, &timer_p]);
+    assert!(
+        ok && text.trim().is_empty(),
+        "systemd-analyze verify:\n{text}"
+    );
+    // ... and it does catch mistakes: the same unit with a typo fails.
+    let broken = t.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    let bad = broken.join("provision-renew.service");
+    std::fs::write(
+        &bad,
+        service.replace("ProtectSystem=strict", "ProtectSystem=sideways"),
+    )
+    .unwrap();
+    let (_, text) = systemd_verify(&[&bad]);
+    assert!(
+        text.contains("sideways"),
+        "verify missed a bad value:\n{text}"
+    );
+
+    // The sandbox is tight by systemd's own measure (0 = locked down, 10 = exposed).
+    let sec = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager", "--threshold=20"])
+        .arg(&service_p)
+        .output()
+        .unwrap();
+    let sec_text = String::from_utf8_lossy(&sec.stdout);
+    assert!(
+        sec.status.success(),
+        "exposure above 2.0:\n{}",
+        sec_text.lines().last().unwrap_or_default()
+    );
+
+    // Existing units are kept unless --force.
+    run_in(t.path(), &["schedule", "--dir", "s", "--out", "units"])
+        .code(2)
+        .stderr_has("already exists");
+    assert_eq!(std::fs::read_to_string(&service_p).unwrap(), service);
+    run_in(
+        t.path(),
+        &["schedule", "--dir", "s", "--out", "units", "--force"],
+    )
+    .success();
+    run_in(t.path(), &["schedule", "--dir", "missing"])
+        .code(2)
+        .stderr_has("does not exist");
+}

@@ -7,6 +7,7 @@ pub mod init;
 pub mod renew;
 pub mod rollback;
 pub mod rotate;
+pub mod schedule;
 
 use crate::core::bundle::{self, Files, Manifest};
 use crate::core::inspect;

@@ -1,0 +1,165 @@
+//! `provision schedule`: a systemd timer (and the equivalent cron line) that runs
+//! `provision renew --reload` daily in a sandbox where only the bundle is writable.
+//!
+//! Also home of the helpers every generator shares: rendering a compiled-in template with
+//! strict undefined variables, and writing a generated file with its final mode.
+
+use crate::cli::ScheduleArgs;
+use crate::error::{exit, Error, Result};
+use crate::output::Output;
+use crate::store;
+use minijinja::{Environment, UndefinedBehavior};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+pub const SERVICE: &str = "provision-renew.service";
+pub const TIMER: &str = "provision-renew.timer";
+const SERVICE_TEMPLATE: &str = include_str!("../../templates/provision-renew.service");
+const TIMER_TEMPLATE: &str = include_str!("../../templates/provision-renew.timer");
+
+/// Renders one template (strict: a variable the code does not provide is an error, never an
+/// empty string).
+pub(crate) fn render(name: &str, source: &str, ctx: minijinja::Value) -> Result<String> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_keep_trailing_newline(true);
+    env.add_template(name, source)
+        .and_then(|_| env.get_template(name))
+        .and_then(|t| t.render(ctx))
+        .map_err(|e| Error::failed(format!("rendering template `{name}`: {e:#}"), None))
+}
+
+/// Writes a generated file with its final mode (create-new, fsynced). An existing file is
+/// kept unless `force`; then the new content replaces it in one rename.
+pub(crate) fn write_output(path: &Path, mode: u32, data: &[u8], force: bool) -> Result<()> {
+    if !force {
+        return store::write_new(path, mode, data).map_err(|e| match e {
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+                Error::input(
+                    format!("`{}` already exists", path.display()),
+                    "pass --force to replace it, or choose another output path",
+                )
+            }
+            e => e,
+        });
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp-{}",
+        name.unwrap_or_default(),
+        crate::core::password::random_token(8)
+    ));
+    store::write_new(&tmp, mode, data)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io("replacing", path, e)
+    })
+}
+
+/// An absolute path, refused if a systemd unit or crontab could not carry it literally.
+fn unit_path(p: &Path, what: &str) -> Result<String> {
+    let s = p.to_string_lossy().into_owned();
+    if let Some(c) = s
+        .chars()
+        .find(|c| c.is_control() || c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | '%'))
+    {
+        return Err(Error::input(
+            format!(
+                "{what} `{s}` contains {c:?}, which a systemd unit or crontab cannot carry safely"
+            ),
+            "use a path without spaces, quotes, backslashes or `%`",
+        ));
+    }
+    Ok(s)
+}
+
+/// The user name owning `uid` (from /etc/passwd), or the number.
+fn user_name(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
+            })
+        })
+        .unwrap_or_else(|| uid.to_string())
+}
+
+pub fn run(args: &ScheduleArgs, out: Output) -> Result<u8> {
+    let (dir, _files, _m) = super::env::open_bundle(args.dir.as_deref())?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::failed(format!("finding this program's path: {e}"), None))?;
+    let exe_s = unit_path(&exe, "the provision binary")?;
+    let dir_s = unit_path(&dir, "the bundle directory")?;
+    let owner = std::fs::metadata(&dir)
+        .map_err(|e| Error::io("reading", &dir, e))?
+        .uid();
+    let args_s = format!("renew --dir {dir_s} --reload --quiet");
+    let under = |prefix: &str| dir.starts_with(prefix);
+    let protect_home = if under("/home") || under("/root") || under("/run/user") {
+        "read-only"
+    } else {
+        "yes"
+    };
+    let ctx = minijinja::context! {
+        version => env!("CARGO_PKG_VERSION"),
+        dir => dir_s,
+        exec_start => format!("{exe_s} {args_s}"),
+        read_write => dir_s,
+        protect_home => protect_home,
+        user => (owner != 0).then(|| user_name(owner)),
+    };
+    let service = render(SERVICE, SERVICE_TEMPLATE, ctx.clone())?;
+    let timer = render(TIMER, TIMER_TEMPLATE, ctx)?;
+
+    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
+    let written = [(SERVICE, service), (TIMER, timer)]
+        .into_iter()
+        .map(|(n, text)| {
+            let p = out_dir.join(n);
+            write_output(
+                &p,
+                crate::core::bundle::MODE_PUBLIC,
+                text.as_bytes(),
+                args.force,
+            )
+            .map(|_| p)
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    // A fixed random-looking minute and hour per bundle: many hosts do not renew at once.
+    let h = crate::core::password::sha256_hex(dir_s.as_bytes());
+    let minute = u32::from_str_radix(&h[..4], 16).unwrap_or(0) % 60;
+    let hour = u32::from_str_radix(&h[4..8], 16).unwrap_or(0) % 24;
+    let cron = format!("{minute} {hour} * * * {exe_s} {args_s}");
+    if dir.starts_with("/tmp") || dir.starts_with("/var/tmp") {
+        eprintln!(
+            "warning: the bundle is under {}, which PrivateTmp=yes hides from the service; move it (for example to /etc/redis/tls) before enabling the timer",
+            if dir.starts_with("/tmp") { "/tmp" } else { "/var/tmp" }
+        );
+    }
+    if out.json {
+        out.print_json(&serde_json::json!({
+            "action": "schedule",
+            "dir": dir,
+            "files": written,
+            "cron": cron,
+        }));
+    } else if !out.quiet {
+        for p in &written {
+            println!("Wrote {}", p.display());
+        }
+        println!();
+        println!("Install:");
+        println!(
+            "  cp {} {} /etc/systemd/system/ && systemctl daemon-reload && systemctl enable --now {TIMER}",
+            written[0].display(),
+            written[1].display()
+        );
+        println!();
+        println!("Or, without systemd, this crontab line (crontab -e as the bundle's owner):");
+        println!("  {cron}");
+    }
+    Ok(exit::OK)
+}
