@@ -133,6 +133,7 @@ pub fn run(args: &InitArgs, out: Output) -> Result<u8> {
         return Err(Error::Exists(store.dir.clone()));
     }
     store.check_targets(&name_refs)?;
+    store.check_own_files()?;
 
     // Generate everything in memory first: a failure here leaves the disk untouched.
     let now = time::OffsetDateTime::now_utc();
