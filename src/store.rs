@@ -280,8 +280,29 @@ impl Store {
         Ok(())
     }
 
+    /// The lock file and the audit log must be regular files (or absent): a planted symlink
+    /// would make provision write elsewhere. Checked before anything is written.
+    pub fn check_own_files(&self) -> Result<()> {
+        for n in [LOCK, AUDIT] {
+            let p = self.dir.join(n);
+            if let Ok(m) = fs::symlink_metadata(&p) {
+                if !m.is_file() {
+                    return Err(Error::input(
+                        format!(
+                            "`{}` is not a regular file (a symlink or directory planted there?)",
+                            p.display()
+                        ),
+                        "remove it; provision creates it itself",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Takes the bundle lock, waiting at most `wait`.
     pub fn lock(&self, wait: Duration) -> Result<Lock> {
+        self.check_own_files()?;
         let path = self.dir.join(LOCK);
         let f = OpenOptions::new()
             .read(true)

@@ -34,6 +34,7 @@ pub fn run(args: &CheckArgs, out: Output) -> Result<u8> {
                     status: Status::Unknown,
                     file: dir.display().to_string(),
                     message: msg,
+                    expiry: false,
                 }],
                 rotations_in_progress: vec![],
             };
@@ -84,9 +85,8 @@ fn audit(
             Ok(_) => report.findings.push(Finding {
                 status: Status::Critical,
                 file: f.name.clone(),
-                message: "differs from the bundle's current generation (edited or replaced by hand?); run `provision check` after `provision init --force` or restore the link".into(),
-            }),
-            Err(e) => report.findings.push(Finding { status: Status::Critical, file: f.name.clone(), message: format!("unreadable: {e}") }),
+                message: "differs from the bundle's current generation (edited or replaced by hand?); run `provision check` after `provision init --force` or restore the link".into(), expiry: false }),
+            Err(e) => report.findings.push(Finding { status: Status::Critical, file: f.name.clone(), message: format!("unreadable: {e}"), expiry: false }),
         }
     }
     if let Ok(m) = std::fs::metadata(&store.dir) {
@@ -98,6 +98,7 @@ fn audit(
                     "directory mode {:04o}; it should be 0700 (chmod 700)",
                     m.mode() & 0o7777
                 ),
+                expiry: false,
             });
         }
         let gen_dir = store.dir.join(&generation);
@@ -111,6 +112,7 @@ fn audit(
                         g.uid(),
                         m.uid()
                     ),
+                    expiry: false,
                 });
             }
         }

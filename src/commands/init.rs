@@ -197,6 +197,7 @@ fn create(
         return Err(Error::Exists(store.dir.clone()));
     }
     store.check_targets(&name_refs)?;
+    store.check_own_files()?;
 
     // Generate everything in memory first: a failure here leaves the disk untouched.
     let now = time::OffsetDateTime::now_utc();

@@ -215,3 +215,26 @@ pub fn audit_entry(action: &str, gen_id: &str, files: &Files) -> serde_json::Val
         "tool_version": env!("CARGO_PKG_VERSION"),
     })
 }
+
+/// Refuses to change a bundle that `check` finds inconsistent (anything CRITICAL but expiry):
+/// renewing or rotating over a tampered or corrupt bundle would hide the damage.
+pub fn refuse_if_inconsistent(files: &Files, dir: &Path) -> Result<()> {
+    let report = crate::core::checkup::check(
+        files,
+        time::OffsetDateTime::now_utc(),
+        Default::default(),
+        &|p| Path::new(p).exists(),
+    );
+    let bad = crate::core::checkup::blocking(&report);
+    if bad.is_empty() {
+        return Ok(());
+    }
+    Err(Error::failed(
+        format!(
+            "the bundle in `{}` is inconsistent; refusing to change it:\n  - {}",
+            dir.display(),
+            bad.iter().map(|f| format!("{}: {}", f.file, f.message)).collect::<Vec<_>>().join("\n  - ")
+        ),
+        Some("inspect it with `provision check`; restore it with `provision rollback`, or replace it with `provision init --force`".into()),
+    ))
+}

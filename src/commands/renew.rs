@@ -15,6 +15,7 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<u8> {
     let _lock = store.lock(Duration::from_secs(args.lock_timeout.secs()))?;
     store.cleanup();
     let before = store.read_generation(None)?;
+    super::refuse_if_inconsistent(&before, &store.dir)?;
     let m = manifest_of(&before, &store.dir)?;
     let nodes = nodes(args.reload, &args.redis, &m)?;
     let now = time::OffsetDateTime::now_utc();

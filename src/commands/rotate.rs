@@ -22,6 +22,7 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<u8> {
     let _lock = store.lock(Duration::from_secs(args.lock_timeout.secs()))?;
     store.cleanup();
     let before = store.read_generation(None)?;
+    super::refuse_if_inconsistent(&before, &store.dir)?;
     let m = manifest_of(&before, &store.dir)?;
     let users: Vec<String> = if args.all {
         m.spec.users.iter().map(|u| u.name.clone()).collect()

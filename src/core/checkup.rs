@@ -38,6 +38,9 @@ pub struct Finding {
     pub status: Status,
     pub file: String,
     pub message: String,
+    /// True for findings about time left (what `renew` fixes); false for consistency problems.
+    #[serde(skip)]
+    pub expiry: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -92,11 +95,20 @@ struct Ctx {
 }
 
 impl Ctx {
+    fn add_expiry(&mut self, status: Status, file: &str, message: impl Into<String>) {
+        self.findings.push(Finding {
+            status,
+            file: file.into(),
+            message: message.into(),
+            expiry: true,
+        });
+    }
     fn add(&mut self, status: Status, file: &str, message: impl Into<String>) {
         self.findings.push(Finding {
             status,
             file: file.into(),
             message: message.into(),
+            expiry: false,
         });
     }
 }
@@ -242,6 +254,18 @@ pub fn check(
         let certs = certs_of(&mut ctx, files, crt);
         let Some(c) = certs.first() else { continue };
         statuses.push(expiry(&mut ctx, crt, role, c, now, th, false));
+        if let Some(m) = &manifest {
+            if c.key_algorithm != m.spec.key_type.name() {
+                ctx.add(
+                    Status::Warning,
+                    crt,
+                    format!(
+                        "holds a {} key, but the bundle is configured for {}",
+                        c.key_algorithm, m.spec.key_type
+                    ),
+                );
+            }
+        }
         if !cas
             .iter()
             .any(|ca| inspect::verify_signed_by(&c.der, &ca.der).is_ok())
@@ -451,28 +475,28 @@ fn expiry(
     let status = if informational {
         Status::Ok
     } else if left <= 0 {
-        ctx.add(
+        ctx.add_expiry(
             Status::Critical,
             file,
             format!("`{}` expired on {}", c.common_name, c.not_after.date()),
         );
         Status::Critical
     } else if c.not_before > now {
-        ctx.add(
+        ctx.add_expiry(
             Status::Critical,
             file,
             format!("`{}` is not valid before {}", c.common_name, c.not_before),
         );
         Status::Critical
     } else if left < th.crit_secs(lifetime) {
-        ctx.add(
+        ctx.add_expiry(
             Status::Critical,
             file,
             format!("`{}` expires in {}", c.common_name, human(left)),
         );
         Status::Critical
     } else if left < th.warn_secs(lifetime) {
-        ctx.add(
+        ctx.add_expiry(
             Status::Warning,
             file,
             format!(
@@ -526,6 +550,16 @@ pub fn conf_value(conf: &str, key: &str) -> Option<String> {
         let (k, v) = l.split_once(' ')?;
         (k == key).then(|| v.trim().trim_matches('"').to_string())
     })
+}
+
+/// The consistency problems that make a bundle unsafe to renew or rotate over: everything
+/// CRITICAL except expiry (an expired certificate is exactly what renewal is for).
+pub fn blocking(report: &Report) -> Vec<&Finding> {
+    report
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Critical && !f.expiry)
+        .collect()
 }
 
 #[cfg(test)]
