@@ -251,6 +251,11 @@ fn mount_dir_writes_container_paths_into_redis_conf() {
     }
     assert!(conf.contains("aclfile \"/etc/redis/tls/users.acl\""));
     assert!(!conf.contains(t.path().to_str().unwrap()));
+    // Regression: check on the host maps the container paths back to the bundle directory,
+    // so a mount-dir bundle is OK (it used to report every redis.conf path as missing).
+    run(&["check", "--dir", dir.to_str().unwrap()]).code(0);
+    run(&["renew", "--dir", dir.to_str().unwrap(), "--force", "-q"]).success();
+    run(&["check", "--dir", dir.to_str().unwrap()]).code(0);
 
     // From the config file too; the flag wins over it.
     let cfg = t.path().join("p.toml");

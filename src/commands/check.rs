@@ -76,7 +76,9 @@ fn audit(
         .read_generation(Some(&generation))
         .map_err(|e| e.to_string())?;
     let now = time::OffsetDateTime::now_utc();
-    let mut report = checkup::check(&files, now, th, &|p| Path::new(p).exists());
+    let bundle_dir = store.dir.clone();
+    let exists = super::host_path_exists(&files, &bundle_dir);
+    let mut report = checkup::check(&files, now, th, &exists);
     // What Redis reads goes through the visible names: they must be the generation's files.
     for f in &files.0 {
         let visible = store.dir.join(&f.name);

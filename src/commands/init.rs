@@ -54,6 +54,7 @@ pub fn resolve_all(args: &InitArgs) -> Result<(Spec, PathBuf, Option<String>)> {
     };
     let mount_dir = args.mount_dir.clone().or(cfg.mount_dir.clone());
     let mut spec = Spec {
+        mount_dir: None,
         key_type: args.key_type.or(cfg.key_type).unwrap_or(d.key_type),
         ca_validity: args.ca_validity.or(cfg.ca_validity).unwrap_or(default_ca),
         cert_validity: cert_validity.unwrap_or(default_cert),
@@ -111,6 +112,7 @@ pub fn resolve_all(args: &InitArgs) -> Result<(Spec, PathBuf, Option<String>)> {
         .clone()
         .or(cfg.dir)
         .unwrap_or_else(|| PathBuf::from("secrets"));
+    spec.mount_dir = mount_dir.clone();
     Ok((spec, dir, mount_dir))
 }
 

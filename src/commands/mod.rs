@@ -219,11 +219,12 @@ pub fn audit_entry(action: &str, gen_id: &str, files: &Files) -> serde_json::Val
 /// Refuses to change a bundle that `check` finds inconsistent (anything CRITICAL but expiry):
 /// renewing or rotating over a tampered or corrupt bundle would hide the damage.
 pub fn refuse_if_inconsistent(files: &Files, dir: &Path) -> Result<()> {
+    let exists = host_path_exists(files, dir);
     let report = crate::core::checkup::check(
         files,
         time::OffsetDateTime::now_utc(),
         Default::default(),
-        &|p| Path::new(p).exists(),
+        &exists,
     );
     let bad = crate::core::checkup::blocking(&report);
     if bad.is_empty() {
@@ -237,4 +238,20 @@ pub fn refuse_if_inconsistent(files: &Files, dir: &Path) -> Result<()> {
         ),
         Some("inspect it with `provision check`; restore it with `provision rollback`, or replace it with `provision init --force`".into()),
     ))
+}
+
+/// Whether a path named in redis.conf exists, seen from the host: with `--mount-dir`, paths
+/// under the mount point are looked up in the bundle directory instead.
+pub fn host_path_exists<'a>(files: &Files, dir: &'a Path) -> impl Fn(&str) -> bool + 'a {
+    let mount = files
+        .text(bundle::MANIFEST)
+        .and_then(|t| serde_json::from_str::<Manifest>(t).ok())
+        .and_then(|m| m.spec.mount_dir);
+    move |p: &str| match mount
+        .as_deref()
+        .and_then(|m| p.strip_prefix(m.trim_end_matches('/')))
+    {
+        Some(rest) => dir.join(rest.trim_start_matches('/')).exists(),
+        None => Path::new(p).exists(),
+    }
 }

@@ -99,6 +99,10 @@ pub struct Spec {
     pub maxclients: u32,
     pub timeout: u32,
     pub users: Vec<UserSpec>,
+    /// Where the bundle is mounted inside a container (`--mount-dir`): redis.conf names files
+    /// under this path instead of the host directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_dir: Option<String>,
 }
 
 impl Default for Spec {
@@ -116,6 +120,7 @@ impl Default for Spec {
             maxclients: 10_000,
             timeout: 300,
             users: default_users(),
+            mount_dir: None,
         }
     }
 }
