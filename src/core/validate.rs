@@ -95,24 +95,73 @@ pub fn pattern(kind: &str, v: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Every command and `command|subcommand` of Redis 7.0 (generated from redis-server 7.0.15).
+const REDIS_COMMANDS: &str = include_str!("redis-7.0-commands.txt");
+const CATEGORIES: &[&str] = &[
+    "all",
+    "admin",
+    "bitmap",
+    "blocking",
+    "connection",
+    "dangerous",
+    "fast",
+    "geo",
+    "hash",
+    "hyperloglog",
+    "keyspace",
+    "list",
+    "pubsub",
+    "read",
+    "scripting",
+    "set",
+    "slow",
+    "sortedset",
+    "stream",
+    "string",
+    "transaction",
+    "write",
+];
+
+fn known_command(name: &str) -> bool {
+    REDIS_COMMANDS.lines().any(|l| l == name)
+}
+
 /// One ACL command rule for a custom user: `+get`, `-flushall`, `+@read`, `+client|list`.
+/// The command, subcommand or category must exist in Redis 7.0: an unknown name in users.acl
+/// makes redis-server refuse to start.
 pub fn command_rule(v: &str) -> Result<(), String> {
-    let body = v.strip_prefix(['+', '-']);
-    let ok = body.is_some_and(|b| {
-        let b = b.strip_prefix('@').unwrap_or(b);
-        !b.is_empty()
-            && b.len() <= 64
-            && b.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-            && b.chars().all(|c| {
-                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '|')
-            })
-            && b.matches('|').count() <= 1
-            && !b.ends_with('|')
-    });
-    if !ok {
+    let hint = "use `+name`, `-name`, `+@category` or `+name|subcommand` in lower case (for example `+get`, `+@read` or `+client|list`)";
+    let Some(body) = v.strip_prefix(['+', '-']) else {
+        return Err(format!("invalid command rule `{}`: {hint}", show(v)));
+    };
+    if let Some(cat) = body.strip_prefix('@') {
+        if CATEGORIES.contains(&cat) {
+            return Ok(());
+        }
         return Err(format!(
-            "invalid command rule `{}`: use `+name`, `-name`, `+@category` or `+name|subcommand` in lower case (for example `+get` or `+@read`)",
-            show(v)
+            "invalid command rule `{}`: `@{}` is not a Redis ACL category (see ACL CAT)",
+            show(v),
+            show(cat)
+        ));
+    }
+    let shape_ok = !body.is_empty()
+        && body.len() <= 64
+        && body
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '|'));
+    if !shape_ok {
+        return Err(format!("invalid command rule `{}`: {hint}", show(v)));
+    }
+    if !known_command(body) {
+        return Err(format!(
+            "invalid command rule `{}`: `{}` is not a Redis 7.0 command{}",
+            show(v),
+            show(body),
+            if body.contains('|') {
+                " or subcommand"
+            } else {
+                ""
+            }
         ));
     }
     Ok(())

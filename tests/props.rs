@@ -1,0 +1,346 @@
+//! Properties over arbitrary input, some against a real redis-server:
+//! - whatever the validators accept renders into an ACL file that Redis loads, with exactly
+//!   the users, key and channel patterns declared (no injected user, rule or password);
+//! - the config parser, the PEM/certificate inspection behind `check`, and the ACL renderer
+//!   never panic, whatever they are fed (`fuzz_*`; scripts/fuzz.sh runs them long).
+//!
+//! PROPTEST_CASES raises the number of cases.
+
+mod common;
+use common::*;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use provision::core::password::{self, sha256_hex};
+use provision::core::render::{self, AclEntry};
+use provision::core::spec::{ConfigFile, Role, Spec, UserSpec};
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn hostile_string() -> impl Strategy<Value = String> {
+    prop_oneof![
+        8 => "[a-zA-Z][a-zA-Z0-9_.-]{0,12}",
+        4 => "[a-z0-9:*?{}\\[\\]_.-]{1,12}",
+        1 => "[ -~]{0,16}",
+        1 => "[a-z]{1,6}( on| nopass| >pw| #00| ~\\*| &\\*| \\+@all| resetpass)",
+        1 => "[a-z]{1,4}[\n\r\t\u{0}\u{7f}\u{a0}é→][a-z ]{0,6}",
+        1 => Just("default".to_string()),
+        1 => Just("on".to_string()),
+        1 => Just("user evil on nopass ~* +@all".to_string()),
+    ]
+}
+
+fn user_strategy() -> impl Strategy<Value = UserSpec> {
+    (
+        hostile_string(),
+        prop_oneof![Just(Role::App), Just(Role::Monitor), Just(Role::Custom), Just(Role::Admin)],
+        proptest::option::of(proptest::collection::vec(hostile_string(), 0..3)),
+        proptest::option::of(proptest::collection::vec(hostile_string(), 0..3)),
+        proptest::collection::vec(
+            prop_oneof![
+                4 => proptest::sample::select(vec!["+get", "+set", "-set", "+ping", "+client|list", "+@read", "-@write", "+hget", "+publish", "+flushall", "+config|get", "+@dangerous"])
+                    .prop_map(String::from),
+                1 => "[+-]@?[a-z]{1,8}(\\|[a-z]{1,6})?",
+                1 => "[ -~]{1,10}",
+            ],
+            0..3,
+        ),
+    )
+        .prop_map(|(name, role, keys, channels, commands)| UserSpec { name, role, keys, channels, commands })
+}
+
+/// A user is accepted if a spec of the admin plus that user validates.
+fn accepted(u: &UserSpec) -> bool {
+    Spec {
+        users: vec![UserSpec::new("admin", Role::Admin), u.clone()],
+        ..Spec::default()
+    }
+    .validate()
+    .is_ok()
+}
+
+struct PlainRedis {
+    child: std::process::Child,
+    port: u16,
+    pw: String,
+}
+impl Drop for PlainRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+impl PlainRedis {
+    /// A loopback-only server loading `acl` (plain TCP: this checks the ACL parser, not TLS).
+    fn start(dir: &std::path::Path, acl: &str, admin_pw: &str) -> Result<PlainRedis, String> {
+        require("redis-server");
+        let port = free_port();
+        std::fs::write(dir.join("users.acl"), acl).unwrap();
+        let log = dir.join(format!("r{port}.log"));
+        std::fs::write(
+            dir.join("r.conf"),
+            format!("port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\naclfile \"{}\"\nlogfile \"{}\"\n", dir.join("users.acl").display(), log.display()),
+        )
+        .unwrap();
+        let mut child = Command::new("redis-server")
+            .arg(dir.join("r.conf"))
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                return Err(std::fs::read_to_string(&log).unwrap_or_default());
+            }
+            if std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("Ready to accept")
+            {
+                return Ok(PlainRedis {
+                    child,
+                    port,
+                    pw: admin_pw.into(),
+                });
+            }
+            assert!(Instant::now() < deadline, "redis-server not ready");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .env_clear()
+            .env("REDISCLI_AUTH", &self.pw)
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "--user",
+                "admin",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+fn tokens_with(line: &str, prefix: char) -> BTreeSet<String> {
+    line.split_whitespace()
+        .filter_map(|t| t.strip_prefix(prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn accepted_users_load_into_redis_with_exactly_the_declared_rights() {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12u32)
+        .min(200);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        ..Config::default()
+    });
+    let (tried, kept) = (std::cell::Cell::new(0usize), std::cell::Cell::new(0usize));
+    let t = tempdir();
+    runner
+        .run(
+            &proptest::collection::vec(user_strategy(), 1..40),
+            |candidates| {
+                let mut users = vec![UserSpec::new("admin", Role::Admin)];
+                let mut names = BTreeSet::from(["admin".to_string()]);
+                for u in candidates {
+                    tried.set(tried.get() + 1);
+                    if accepted(&u) && names.insert(u.name.to_ascii_lowercase()) {
+                        users.push(u);
+                    }
+                }
+                kept.set(kept.get() + users.len() - 1);
+                let passwords: Vec<_> = users.iter().map(|_| password::generate()).collect();
+                let hashes: Vec<String> =
+                    passwords.iter().map(|p| sha256_hex(p.expose())).collect();
+                let entries: Vec<AclEntry<'_>> = users
+                    .iter()
+                    .zip(&hashes)
+                    .map(|(u, h)| AclEntry {
+                        user: u,
+                        hashes: vec![h.clone()],
+                    })
+                    .collect();
+                let acl = render::users_acl(&entries).map_err(|e| {
+                    TestCaseError::fail(format!("render refused accepted users: {e}"))
+                })?;
+                let r = PlainRedis::start(t.path(), &acl, passwords[0].expose_str()).map_err(
+                    |log| {
+                        TestCaseError::fail(format!(
+                            "redis-server refused the rendered ACL:\n{acl}\nlog:\n{log}"
+                        ))
+                    },
+                )?;
+                // Exactly the declared users exist.
+                let live: BTreeSet<String> = r
+                    .cmd(&["ACL", "USERS"])
+                    .lines()
+                    .map(str::to_string)
+                    .collect();
+                let mut want: BTreeSet<String> = users.iter().map(|u| u.name.clone()).collect();
+                want.insert("default".into());
+                prop_assert_eq!(&live, &want, "users differ; ACL:\n{}", acl);
+                let list = r.cmd(&["ACL", "LIST"]);
+                for (u, h) in users.iter().zip(&hashes) {
+                    let line = list
+                        .lines()
+                        .find(|l| l.split_whitespace().nth(1) == Some(u.name.as_str()))
+                        .unwrap_or("");
+                    prop_assert!(
+                        line.contains(" on ") && !line.contains("nopass"),
+                        "{}: {}",
+                        u.name,
+                        line
+                    );
+                    prop_assert_eq!(
+                        tokens_with(line, '#'),
+                        BTreeSet::from([h.clone()]),
+                        "{} has other passwords",
+                        u.name
+                    );
+                    let (keys, chans) = match u.role {
+                        Role::Admin => (
+                            BTreeSet::from(["*".to_string()]),
+                            BTreeSet::from(["*".to_string()]),
+                        ),
+                        Role::Monitor => (BTreeSet::new(), BTreeSet::new()),
+                        _ => (
+                            u.key_patterns().into_iter().collect(),
+                            u.channel_patterns().into_iter().collect(),
+                        ),
+                    };
+                    prop_assert_eq!(
+                        tokens_with(line, '~'),
+                        keys,
+                        "{} key patterns: {}",
+                        u.name,
+                        line
+                    );
+                    prop_assert_eq!(
+                        tokens_with(line, '&'),
+                        chans,
+                        "{} channel patterns: {}",
+                        u.name,
+                        line
+                    );
+                    if u.role != Role::Admin
+                        && !u.commands.iter().any(|c| {
+                            c == "+@all"
+                                || c == "+flushall"
+                                || c == "+@dangerous"
+                                || c == "+@write"
+                                || c == "+@keyspace"
+                        })
+                    {
+                        let dry = r.cmd(&["ACL", "DRYRUN", &u.name, "FLUSHALL"]);
+                        prop_assert!(
+                            dry.contains("no permissions"),
+                            "{} may FLUSHALL: {}",
+                            u.name,
+                            dry
+                        );
+                    }
+                }
+                // The default user is off: no anonymous access.
+                let anon = Command::new("redis-cli")
+                    .env_clear()
+                    .args(["-h", "127.0.0.1", "-p", &r.port.to_string(), "PING"])
+                    .output()
+                    .unwrap();
+                prop_assert!(String::from_utf8_lossy(&anon.stdout).contains("NOAUTH"));
+                Ok(())
+            },
+        )
+        .unwrap();
+    let (tried, kept) = (tried.get(), kept.get());
+    eprintln!(
+        "{cases} redis-server loads: {tried} candidate users, {kept} accepted and verified live"
+    );
+    assert!(
+        kept > 0 && kept < tried,
+        "the generator must produce both valid and hostile users ({kept}/{tried})"
+    );
+}
+
+proptest! {
+    #[test]
+    fn fuzz_config_parser_never_panics(text in "(?s).{0,400}") {
+        let _ = ConfigFile::parse(&text);
+    }
+
+    #[test]
+    fn fuzz_config_parser_structured(
+        key in "[a-z_]{1,14}",
+        value in prop_oneof!["\"[ -~]{0,20}\"", "[0-9-]{1,12}", "true", "\\[\"[ -~]{0,10}\"\\]"],
+    ) {
+        if let Ok(c) = ConfigFile::parse(&format!("{key} = {value}\n")) {
+            let mut spec = Spec::default();
+            if let Some(h) = c.hosts { spec.hosts = h; }
+            if let Some(b) = c.bind { spec.bind = b; }
+            if spec.validate().is_ok() {
+                let f = provision::core::bundle::generate(&spec, "/b", "g", time::OffsetDateTime::now_utc(), &|_| {});
+                prop_assert!(f.is_ok());
+            }
+        }
+    }
+
+    #[test]
+    fn fuzz_pem_inspection_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        if let Ok(ders) = provision::core::inspect::pem_certificates(&bytes) {
+            for d in ders { let _ = provision::core::inspect::inspect(&d); }
+        }
+        let _ = provision::core::inspect::inspect(&bytes);
+        let _ = provision::core::inspect::key_spki(&String::from_utf8_lossy(&bytes));
+    }
+
+    #[test]
+    fn fuzz_mutated_certificates_never_panic(pos in 0usize..2000, byte in any::<u8>(), cut in 0usize..2000) {
+        let der = CERT.with(|c| c.clone());
+        let mut m = der.clone();
+        let p = pos % m.len();
+        m[p] = byte;
+        m.truncate(cut.max(1).min(m.len()));
+        if let Ok(i) = provision::core::inspect::inspect(&m) {
+            let _ = provision::core::inspect::verify_signed_by(&m, &der);
+            let _ = i.sans;
+        }
+    }
+
+    #[test]
+    fn fuzz_acl_renderer(users in proptest::collection::vec(user_strategy(), 0..6)) {
+        let mut spec = Spec::default();
+        spec.users.extend(users);
+        if spec.validate().is_ok() {
+            let hashes: Vec<String> = spec.users.iter().map(|u| sha256_hex(u.name.as_bytes())).collect();
+            let entries: Vec<AclEntry<'_>> = spec.users.iter().zip(&hashes).map(|(u, h)| AclEntry { user: u, hashes: vec![h.clone()] }).collect();
+            let acl = render::users_acl(&entries);
+            prop_assert!(acl.is_ok(), "{:?}", acl);
+            let acl = acl.unwrap();
+            prop_assert_eq!(acl.lines().count(), spec.users.len() + 1);
+            for (line, u) in acl.lines().skip(1).zip(&spec.users) {
+                let t: Vec<&str> = line.split_whitespace().collect();
+                prop_assert_eq!(t[0], "user");
+                prop_assert_eq!(t[1], u.name.as_str());
+                prop_assert_eq!(t[2], "on");
+                prop_assert!(t.iter().all(|x| !x.starts_with('>') && *x != "nopass" && *x != "allkeys" && *x != "allcommands" || u.role == Role::Admin));
+            }
+        }
+    }
+}
+
+thread_local! {
+    static CERT: Vec<u8> = {
+        let f = provision::core::bundle::generate(&Spec::default(), "/b", "g", time::OffsetDateTime::now_utc(), &|_| {}).unwrap();
+        provision::core::inspect::pem_certificates(f.get("redis.crt").unwrap().data.expose()).unwrap().remove(0)
+    };
+}
