@@ -51,6 +51,137 @@ pub enum Command {
     /// Write a systemd service and timer that run `provision renew --reload` daily.
     #[command(after_help = SCHEDULE_HELP)]
     Schedule(ScheduleArgs),
+    /// Write an age-encrypted archive of the current generation (the issue's `export`).
+    #[command(after_help = BACKUP_HELP)]
+    Backup(BackupArgs),
+    /// Decrypt a backup, verify it as `check` would, and install it all or nothing.
+    #[command(after_help = RESTORE_HELP)]
+    Restore(RestoreArgs),
+    /// Encrypt any file (dump.rdb, an AOF) to the bundle's backup recipients, streaming.
+    #[command(after_help = SEAL_HELP)]
+    Seal(SealArgs),
+    /// Decrypt a sealed file (or any age file) with an identity file, streaming.
+    Unseal(UnsealArgs),
+}
+
+const BACKUP_HELP: &str = "\
+The archive is a tar of the current generation (top-level directory `provision-bundle/`,
+regular files with their modes), encrypted with age: `age -d -i key.txt FILE | tar -t` lists
+it. Output goes to -o FILE (created 0600, never overwritten) or, with `-o -`, to stdout when
+stdout is not a terminal. Passphrases are read from --passphrase-file or the terminal, never
+from the command line.
+
+--remember stores the recipients in the bundle (`backup-recipients`, a new generation); later
+backups without recipient flags, and `provision seal`, use them.
+
+Examples:
+  provision backup --dir /etc/redis/tls --recipient age1... -o redis-tls.tar.age
+  provision backup --dir /etc/redis/tls --recipients-file ops.txt --remember
+  provision backup --dir /etc/redis/tls -o - --armor | ssh backup 'cat > tls.age'";
+
+const RESTORE_HELP: &str = "\
+Decrypts in memory, refuses any archive entry that is not a plain regular file under
+`provision-bundle/` (no `..`, absolute paths, links or devices), verifies the bundle as
+`provision check` does (refusing one with CRITICAL consistency findings), then writes it as one
+new generation. Nothing decrypted is written anywhere else. An existing bundle is replaced only
+with --force (it stays as the previous generation, for `provision rollback`).
+
+Examples:
+  provision restore redis-tls.tar.age --dir /etc/redis/tls --identity backup-key.txt
+  provision restore redis-tls.tar.age --dir /etc/redis/tls --passphrase --force";
+
+const SEAL_HELP: &str = "\
+Encrypts FILE to the recipients stored in the bundle's `backup-recipients` (set them with
+`provision backup --recipient ... --remember`), in constant memory. The output (default
+FILE.age) is created 0600 and never overwritten. `age -d -i KEY` or `provision unseal` opens it.
+
+Examples:
+  provision seal /var/lib/redis/dump.rdb --dir /etc/redis/tls -o /backup/dump.rdb.age
+  provision unseal /backup/dump.rdb.age --identity backup-key.txt -o dump.rdb";
+
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// Bundle directory. [default: ./secrets]
+    #[arg(long, env = "PROVISION_DIR")]
+    pub dir: Option<PathBuf>,
+    /// Encrypt to this age recipient (age1..., repeatable).
+    #[arg(long = "recipient", short = 'r', value_name = "AGE1...")]
+    pub recipients: Vec<String>,
+    /// Encrypt to the recipients in this file (one per line, `#` comments, as `age -R`).
+    #[arg(long, short = 'R', value_name = "FILE")]
+    pub recipients_file: Option<PathBuf>,
+    /// Encrypt with the passphrase in this file (first line).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["recipients", "recipients_file", "passphrase", "remember"])]
+    pub passphrase_file: Option<PathBuf>,
+    /// Encrypt with a passphrase read from the terminal (asked twice).
+    #[arg(long, conflicts_with_all = ["recipients", "recipients_file", "remember"])]
+    pub passphrase: bool,
+    /// ASCII-armored output (PEM-like), for mail or pasting.
+    #[arg(long, short)]
+    pub armor: bool,
+    /// Output file (created 0600, never replaced), or `-` for stdout (not a terminal).
+    #[arg(long, short, value_name = "FILE|-")]
+    pub output: Option<String>,
+    /// Store the recipients in the bundle for later backups and `provision seal`.
+    #[arg(long)]
+    pub remember: bool,
+    /// How long to wait for another provision run on the same bundle.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub lock_timeout: Dur,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// The encrypted backup (binary or armored).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Bundle directory to restore into. [default: ./secrets]
+    #[arg(long, env = "PROVISION_DIR")]
+    pub dir: Option<PathBuf>,
+    /// age identity file (as made by age-keygen; repeatable).
+    #[arg(long, short, value_name = "KEYFILE")]
+    pub identity: Vec<PathBuf>,
+    /// Decrypt with the passphrase in this file (first line).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["identity", "passphrase"])]
+    pub passphrase_file: Option<PathBuf>,
+    /// Decrypt with a passphrase read from the terminal.
+    #[arg(long, conflicts_with = "identity")]
+    pub passphrase: bool,
+    /// Replace an existing bundle (kept as the previous generation).
+    #[arg(long)]
+    pub force: bool,
+    /// How long to wait for another provision run on the same bundle.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub lock_timeout: Dur,
+}
+
+#[derive(Args, Debug)]
+pub struct SealArgs {
+    /// The file to encrypt (e.g. dump.rdb).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Bundle directory whose `backup-recipients` to encrypt to. [default: ./secrets]
+    #[arg(long, env = "PROVISION_DIR")]
+    pub dir: Option<PathBuf>,
+    /// Output file (created 0600, never replaced), or `-` for stdout. [default: FILE.age]
+    #[arg(long, short, value_name = "FILE|-")]
+    pub output: Option<String>,
+    /// ASCII-armored output.
+    #[arg(long, short)]
+    pub armor: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct UnsealArgs {
+    /// The sealed file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// age identity file (repeatable).
+    #[arg(long, short, value_name = "KEYFILE", required = true)]
+    pub identity: Vec<PathBuf>,
+    /// Output file (created 0600, never replaced), or `-` for stdout. [default: FILE without .age]
+    #[arg(long, short, value_name = "FILE|-")]
+    pub output: Option<String>,
 }
 
 const ENV_HELP: &str = "\

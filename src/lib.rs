@@ -42,6 +42,10 @@ pub fn main_entry() -> ExitCode {
         cli::Command::Rotate(a) => commands::rotate::run(a, out),
         cli::Command::Env(a) => commands::env::run(a, out),
         cli::Command::Schedule(a) => commands::schedule::run(a, out),
+        cli::Command::Backup(a) => commands::backup::run(a, out),
+        cli::Command::Restore(a) => commands::restore::run(a, out),
+        cli::Command::Seal(a) => commands::seal::seal(a, out),
+        cli::Command::Unseal(a) => commands::seal::unseal(a, out),
     };
     match result {
         Ok(code) => ExitCode::from(code),

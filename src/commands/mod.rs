@@ -1,13 +1,17 @@
 //! One file per subcommand. Each takes its parsed arguments and the output settings, does the
 //! I/O, and returns an exit code or an `Error`.
 
+pub mod backup;
 pub mod check;
+pub mod crypt;
 pub mod env;
 pub mod init;
 pub mod renew;
+pub mod restore;
 pub mod rollback;
 pub mod rotate;
 pub mod schedule;
+pub mod seal;
 
 use crate::core::bundle::{self, Files, Manifest};
 use crate::core::inspect;

@@ -1,6 +1,7 @@
 //! The pure core: validation, durations, passwords, certificates, rendering, the bundle as a
 //! set of files in memory. Nothing here touches the filesystem or the network.
 
+pub mod archive;
 pub mod bundle;
 pub mod checkup;
 pub mod duration;

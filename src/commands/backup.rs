@@ -1,0 +1,218 @@
+//! `provision backup` (the issue's `export`): the current generation as one age-encrypted tar.
+//! With `--remember`, also stores the recipients in the bundle (`backup-recipients`).
+
+use super::crypt::{self, Sink, RECIPIENTS_FILE};
+use crate::cli::BackupArgs;
+use crate::core::archive;
+use crate::core::bundle::{self, OutFile};
+use crate::error::{exit, Error, Result};
+use crate::output::Output;
+use crate::store::{self, Store};
+use serde_json::json;
+use std::time::Duration;
+
+pub fn run(args: &BackupArgs, out: Output) -> Result<u8> {
+    let store = Store::open(args.dir.as_deref().unwrap_or("secrets".as_ref()))?;
+    if args.output.is_none() && !args.remember {
+        return Err(Error::input(
+            "nowhere to write the backup",
+            "pass -o FILE (or `-o -` for stdout), or --remember to only store the recipients",
+        ));
+    }
+    // Recipients from the flags, before anything else is read.
+    let mut recipients = Vec::new();
+    for r in &args.recipients {
+        recipients.push(crypt::parse_recipient(r, "--recipient")?);
+    }
+    if let Some(p) = &args.recipients_file {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| Error::io("reading the recipients file", p, e))?;
+        let rs = crypt::parse_recipients(&text, &p.display().to_string())?;
+        if rs.is_empty() {
+            return Err(Error::input_only(format!(
+                "`{}` holds no recipient",
+                p.display()
+            )));
+        }
+        recipients.extend(rs);
+    }
+    if args.remember && recipients.is_empty() {
+        return Err(Error::input(
+            "--remember needs recipients",
+            "pass --recipient age1... or --recipients-file FILE",
+        ));
+    }
+    let pass = if args.passphrase || args.passphrase_file.is_some() {
+        Some(crypt::passphrase(args.passphrase_file.as_deref(), true)?)
+    } else {
+        None
+    };
+    // Check the output is writable before taking the lock; created 0600, never replaced.
+    let sink = args.output.as_deref().map(Sink::open).transpose()?;
+
+    let lock = store.lock(Duration::from_secs(args.lock_timeout.secs()));
+    let fail = |e: Error, sink: Option<Sink>| {
+        if let Some(p) = sink.as_ref().and_then(|s| s.path()) {
+            let _ = std::fs::remove_file(p);
+        }
+        Err(e)
+    };
+    let _lock = match lock {
+        Ok(l) => l,
+        Err(e) => return fail(e, sink),
+    };
+    store.cleanup();
+    let mut files = match store.read_generation(None) {
+        Ok(f) => f,
+        Err(e) => return fail(e, sink),
+    };
+    let mut remembered = None;
+    if args.remember {
+        match remember(&store, &files, &recipients) {
+            Ok((f, gen)) => {
+                files = f;
+                remembered = Some(gen);
+            }
+            Err(e) => return fail(e, sink),
+        }
+    }
+    if recipients.is_empty() && pass.is_none() {
+        if let Some(t) = files.text(RECIPIENTS_FILE) {
+            match crypt::parse_recipients(t, RECIPIENTS_FILE) {
+                Ok(rs) => recipients = rs,
+                Err(e) => return fail(e, sink),
+            }
+        }
+        if recipients.is_empty() {
+            return fail(
+                Error::input(
+                    "no recipient: pass --recipient, --recipients-file, --passphrase-file or --passphrase",
+                    "or store recipients once with `provision backup --recipient age1... --remember`",
+                ),
+                sink,
+            );
+        }
+    }
+
+    let Some(sink) = sink else {
+        print_result(
+            out,
+            &store,
+            None,
+            &files,
+            remembered.as_deref(),
+            &recipients,
+        );
+        return Ok(exit::OK);
+    };
+    let mtime = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+    let tar = archive::pack(&files, mtime)
+        .map_err(|e| Error::failed(format!("building the archive: {e}"), None))?;
+    let enc = match &pass {
+        Some(p) => age::Encryptor::with_user_passphrase(p.clone()),
+        None => crypt::encryptor_to(&recipients)?,
+    };
+    let label = sink
+        .path()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|| "stdout".into());
+    let written = sink.write_with(|w| {
+        crypt::encrypt_stream(enc, args.armor, &mut &tar[..], w, &label).map(|_| ())
+    })?;
+    print_result(
+        out,
+        &store,
+        written.as_deref().or(Some("-".as_ref())),
+        &files,
+        remembered.as_deref(),
+        &recipients,
+    );
+    Ok(exit::OK)
+}
+
+/// Writes `backup-recipients` into a new generation (manifest updated), audited.
+fn remember(
+    store: &Store,
+    before: &bundle::Files,
+    recipients: &[age::x25519::Recipient],
+) -> Result<(bundle::Files, String)> {
+    super::refuse_if_inconsistent(before, &store.dir)?;
+    let m = super::manifest_of(before, &store.dir)?;
+    let now = time::OffsetDateTime::now_utc();
+    let gen_id = store::new_generation_id(now);
+    let mut files = before.clone();
+    // Public keys, but 0600 like every non-certificate file of the bundle (check's rule).
+    files.put(OutFile::secret(
+        RECIPIENTS_FILE,
+        crate::core::secret::Secret::from_string(crypt::recipients_text(recipients)),
+    ));
+    let manifest = bundle::build_manifest_full(
+        &m.spec,
+        &files,
+        &gen_id,
+        now,
+        m.retired_cas.clone(),
+        m.rotations.clone(),
+    )
+    .map_err(|e| Error::failed(format!("rebuilding the manifest: {e}"), None))?;
+    files.put(OutFile::public(bundle::MANIFEST, manifest));
+    store.commit(&files, &gen_id)?;
+    let mut entry = super::audit_entry("backup-recipients", &gen_id, &files);
+    entry["recipients"] = json!(recipients.iter().map(|r| r.to_string()).collect::<Vec<_>>());
+    store.audit(&entry)?;
+    Ok((files, gen_id))
+}
+
+fn print_result(
+    out: Output,
+    store: &Store,
+    written: Option<&std::path::Path>,
+    files: &bundle::Files,
+    remembered: Option<&str>,
+    recipients: &[age::x25519::Recipient],
+) {
+    let to_stdout = written == Some("-".as_ref());
+    if out.json {
+        if !to_stdout {
+            out.print_json(&json!({
+                "action": "backup",
+                "dir": store.dir,
+                "output": written,
+                "files": files.0.iter().map(|f| &f.name).collect::<Vec<_>>(),
+                "remembered_generation": remembered,
+                "recipients": recipients.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+            }));
+        }
+        return;
+    }
+    if out.quiet {
+        return;
+    }
+    // With `-o -` stdout carries the archive: the summary goes to stderr.
+    let line = |s: String| {
+        if to_stdout {
+            eprintln!("{s}")
+        } else {
+            println!("{s}")
+        }
+    };
+    if let Some(g) = remembered {
+        line(format!(
+            "Stored {} backup recipient(s) in {}/{RECIPIENTS_FILE} (generation {g}).",
+            recipients.len(),
+            store.dir.display()
+        ));
+    }
+    if let Some(p) = written {
+        line(format!(
+            "Backed up {} files of {} to {} (age-encrypted tar, 0600).",
+            files.0.len(),
+            store.dir.display(),
+            if to_stdout {
+                "stdout".into()
+            } else {
+                p.display().to_string()
+            }
+        ));
+    }
+}
