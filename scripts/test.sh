@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every check of the project on a fresh Debian machine: installs what the tests need
-# (redis-server, redis-tools, openssl, prometheus for promtool), then formatting, clippy, and all test suites
+# (redis-server, redis-tools, openssl, prometheus for promtool, age), then formatting, clippy, and all test suites
 # (unit, certificate round-trips, OpenSSL verification, CLI, and live redis-server tests).
 # A missing dependency is an error, never a skip.
 set -euo pipefail
@@ -12,6 +12,7 @@ command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)   # promtool validates `check --format prometheus`
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)   # `systemd-analyze verify` validates `schedule`
+command -v age >/dev/null 2>&1 || need+=(age)   # reference age/age-keygen: backup and seal interop (tests/backups.rs)
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing ${need[*]}"
   SUDO=""
@@ -19,7 +20,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-for p in redis-server redis-cli openssl promtool systemd-analyze; do
+for p in redis-server redis-cli openssl promtool systemd-analyze age age-keygen; do
   command -v "$p" >/dev/null 2>&1 || { echo "error: $p is required and could not be installed" >&2; exit 1; }
 done
 # The packaged service is not needed (tests start their own servers on free ports).
