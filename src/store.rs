@@ -43,6 +43,13 @@ pub struct Store {
 /// the first byte is written, so the umask cannot widen or narrow it and there is no window
 /// in which the content is readable with another mode.
 pub fn write_new(path: &Path, mode: u32, data: &[u8]) -> Result<()> {
+    let f = create_with_mode(path, mode, data)?;
+    f.sync_all().map_err(|e| Error::io("syncing", path, e))
+}
+
+/// `write_new` without the fsync: for a generation, whose files are all flushed by one
+/// `syncfs` before the commit point.
+fn create_with_mode(path: &Path, mode: u32, data: &[u8]) -> Result<File> {
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -52,10 +59,8 @@ pub fn write_new(path: &Path, mode: u32, data: &[u8]) -> Result<()> {
         .map_err(|e| Error::io("creating", path, e))?;
     f.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(|e| Error::io("setting the mode of", path, e))?;
-    f.write_all(data)
-        .map_err(|e| Error::io("writing", path, e))?;
-    f.sync_all().map_err(|e| Error::io("syncing", path, e))?;
-    Ok(())
+    f.write_all(data).map_err(|e| Error::io("writing", path, e))?;
+    Ok(f)
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -404,9 +409,12 @@ impl Store {
             fs::set_permissions(&gdir, fs::Permissions::from_mode(0o700))
                 .map_err(|e| Error::io("setting the mode of", &gdir, e))?;
             for f in &files.0 {
-                write_new(&gdir.join(&f.name), f.mode, f.data.expose())?;
+                create_with_mode(&gdir.join(&f.name), f.mode, f.data.expose())?;
             }
-            sync_dir(&gdir)?;
+            // One flush for the whole generation (data, inodes and the directory) instead of
+            // an fsync per file: the commit rename below must not reach the disk before them.
+            let d = File::open(&gdir).map_err(|e| Error::io("opening", &gdir, e))?;
+            rustix::fs::syncfs(&d).map_err(|e| Error::io("syncing the filesystem of", &gdir, e.into()))?;
             // Permanent links for every name, pointing through ..data; harmless before the
             // swap (they resolve into the old generation, or dangle on a first init).
             for f in &files.0 {

@@ -76,7 +76,9 @@ impl PlainRedis {
         require("redis-server");
         let port = free_port();
         std::fs::write(dir.join("users.acl"), acl).unwrap();
-        let log = dir.join(format!("r{port}.log"));
+        // A fresh log per start (a port can come round again): readiness is read from it.
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let log = dir.join(format!("r{port}-{stamp}.log"));
         std::fs::write(
             dir.join("r.conf"),
             format!("port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\naclfile \"{}\"\nlogfile \"{}\"\n", dir.join("users.acl").display(), log.display()),
