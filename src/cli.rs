@@ -51,6 +51,33 @@ pub enum Command {
     /// Write a systemd service and timer that run `provision renew --reload` daily.
     #[command(after_help = SCHEDULE_HELP)]
     Schedule(ScheduleArgs),
+    /// Write Prometheus alerting rules for the bundle's metrics and redis_exporter's ACL counters.
+    #[command(after_help = ALERTS_HELP)]
+    Alerts(AlertsArgs),
+}
+
+const ALERTS_HELP: &str = "\
+Writes a Prometheus rules file (0644): ProvisionCertificateExpiringSoon (warning),
+ProvisionCertificateExpired (critical), ProvisionBundleCheckFailing (status CRITICAL or
+UNKNOWN for 10m), ProvisionCheckStale (no check for 2 days), ProvisionPasswordRotationUnfinished
+(7 days), and, from redis_exporter, RedisAuthenticationFailures and RedisACLDenials.
+The provision_* metrics come from `provision check --format prometheus`.
+
+Examples:
+  provision alerts --out /etc/prometheus/rules/provision-alerts.yml
+  promtool check rules /etc/prometheus/rules/provision-alerts.yml";
+
+#[derive(Args, Debug)]
+pub struct AlertsArgs {
+    /// Where to write the rules file. [default: ./provision-alerts.yml]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Replace the file if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Warn when a certificate has less than this left.
+    #[arg(long, value_name = "DURATION", default_value = "14d")]
+    pub expiring: Dur,
 }
 
 const ENV_HELP: &str = "\

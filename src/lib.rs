@@ -42,6 +42,7 @@ pub fn main_entry() -> ExitCode {
         cli::Command::Rotate(a) => commands::rotate::run(a, out),
         cli::Command::Env(a) => commands::env::run(a, out),
         cli::Command::Schedule(a) => commands::schedule::run(a, out),
+        cli::Command::Alerts(a) => commands::alerts::run(a, out),
     };
     match result {
         Ok(code) => ExitCode::from(code),

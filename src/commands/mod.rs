@@ -1,6 +1,7 @@
 //! One file per subcommand. Each takes its parsed arguments and the output settings, does the
 //! I/O, and returns an exit code or an `Error`.
 
+pub mod alerts;
 pub mod check;
 pub mod env;
 pub mod init;
