@@ -43,6 +43,7 @@ pub fn main_entry() -> ExitCode {
         cli::Command::Env(a) => commands::env::run(a, out),
         cli::Command::Schedule(a) => commands::schedule::run(a, out),
         cli::Command::Alerts(a) => commands::alerts::run(a, out),
+        cli::Command::Compose(a) => commands::compose::run(a, out),
     };
     match result {
         Ok(code) => ExitCode::from(code),

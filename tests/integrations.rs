@@ -565,3 +565,184 @@ fn alerts_writes_rules_that_promtool_checks_and_unit_tests() {
     assert!(custom.contains("provision_certificate_seconds_left < 2592000 "));
     run_in(t.path(), &["alerts", "--force", "-q"]).success();
 }
+
+/// `docker-compose -f FILE ARGS` (Debian's 1.29: parses and validates without an engine).
+fn docker_compose(file: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new("docker-compose")
+        .arg("-f")
+        .arg(file)
+        .args(args)
+        .output()
+        .expect("run docker-compose");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// YAML to JSON through PyYAML (docker-compose's own YAML library, so always present with it).
+fn yaml_to_json(yaml: &str) -> serde_json::Value {
+    use std::io::Write;
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys,yaml; print(json.dumps(yaml.safe_load(sys.stdin)))",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(yaml.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "PyYAML failed on:\n{yaml}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn compose_writes_a_file_docker_compose_validates() {
+    require("docker-compose");
+    require("python3");
+    let t = tempdir();
+    let dir = t.path().join("s");
+    let d = dir.to_str().unwrap();
+    run(&[
+        "init",
+        "--dir",
+        d,
+        "--mount-dir",
+        "/etc/redis/tls",
+        "--bind",
+        "0.0.0.0",
+        "--port",
+        "6380",
+        "--quiet",
+    ])
+    .success();
+    let file = t.path().join("docker-compose.yml");
+    let r = run(&["compose", "--dir", d, "--out", file.to_str().unwrap()]).success();
+    assert!(r.stdout.contains("docker-compose.yml"), "{}", r.stdout);
+    assert_eq!(mode_of(&file), 0o644);
+    let text = std::fs::read_to_string(&file).unwrap();
+
+    // Compose's own validator, then its normalized model.
+    let (ok, _, err) = docker_compose(&file, &["config", "-q"]);
+    assert!(ok, "docker-compose config -q:\n{err}\n{text}");
+    let (ok, normalized, err) = docker_compose(&file, &["config"]);
+    assert!(ok, "{err}");
+    let c = yaml_to_json(&normalized);
+    let redis = &c["services"]["redis"];
+    assert_eq!(redis["image"], "redis:7");
+    assert_eq!(
+        redis["command"],
+        serde_json::json!(["redis-server", "/etc/redis/tls/redis.conf"])
+    );
+    assert!(redis.get("ports").is_none(), "published ports:\n{text}");
+    assert!(!text.contains("ports:"), "{text}");
+    assert_eq!(c["networks"]["redis-internal"]["internal"], true);
+    assert_eq!(
+        redis["networks"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["redis-internal"]
+    );
+    let vol = &redis["volumes"][0];
+    assert_eq!(vol["source"], d);
+    assert_eq!(vol["target"], "/etc/redis/tls");
+    assert_eq!(vol["read_only"], true);
+    // Every password is a file secret from the bundle.
+    for u in ["admin", "app", "monitor"] {
+        let s = &c["secrets"][format!("{u}_password")];
+        assert_eq!(
+            s["file"],
+            dir.join(format!("{u}.password")).to_str().unwrap(),
+            "{s}"
+        );
+    }
+    // The health check: monitor user, TLS, password from the secret file, never `-a`.
+    let hc = redis["healthcheck"]["test"].as_array().unwrap();
+    assert_eq!(
+        hc[..3],
+        [serde_json::json!("CMD"), "sh".into(), "-c".into()]
+    );
+    // (Compose writes `$$` back out; the container's shell sees `$`.)
+    let sh = hc[3].as_str().unwrap().replace("$$", "$");
+    assert!(
+        sh.starts_with("REDISCLI_AUTH=\"$(cat /run/secrets/monitor_password)\" redis-cli --tls "),
+        "{sh}"
+    );
+    for want in [
+        "--user monitor",
+        "-p 6380",
+        "--cert '/etc/redis/tls/monitor.crt'",
+        "--key '/etc/redis/tls/monitor.key'",
+        "--cacert '/etc/redis/tls/ca.crt'",
+    ] {
+        assert!(sh.contains(want), "health check lacks {want:?}: {sh}");
+    }
+    assert!(!sh.contains(" -a "), "{sh}");
+    assert!(
+        redis["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["source"] == "monitor_password"),
+        "{redis}"
+    );
+    // The example client: a profile, *_FILE variables, no published port either.
+    let ex = &c["services"]["app-example"];
+    assert_eq!(ex["profiles"], serde_json::json!(["example"]));
+    assert_eq!(
+        ex["environment"]["REDIS_PASSWORD_FILE"],
+        "/run/secrets/app_password"
+    );
+    assert!(ex.get("ports").is_none() && ex.get("volumes").is_none());
+    // No password anywhere: neither in the file nor in what Compose makes of it.
+    for u in ["admin", "app", "monitor"] {
+        let pw = read(&dir, &format!("{u}.password"));
+        assert!(
+            !text.contains(&pw) && !normalized.contains(&pw),
+            "{u}'s password leaked"
+        );
+    }
+
+    // The validator catches mistakes: a non-boolean `internal` fails.
+    let broken = t.path().join("broken.yml");
+    std::fs::write(&broken, text.replace("internal: true", "internal: [maybe]")).unwrap();
+    assert!(!docker_compose(&broken, &["config", "-q"]).0);
+
+    // A bundle made without --mount-dir: an error with the way out.
+    let host_only = t.path().join("h");
+    run(&["init", "--dir", host_only.to_str().unwrap(), "--quiet"]).success();
+    run(&[
+        "compose",
+        "--dir",
+        host_only.to_str().unwrap(),
+        "--out",
+        t.path().join("h.yml").to_str().unwrap(),
+    ])
+    .code(2)
+    .stderr_has("--mount-dir /etc/redis/tls --bind 0.0.0.0");
+    assert!(!t.path().join("h.yml").exists());
+    // Existing file kept unless --force.
+    run(&["compose", "--dir", d, "--out", file.to_str().unwrap()])
+        .code(2)
+        .stderr_has("already exists");
+    run(&[
+        "compose",
+        "--dir",
+        d,
+        "--out",
+        file.to_str().unwrap(),
+        "--force",
+        "-q",
+    ])
+    .success();
+}

@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod check;
+pub mod compose;
 pub mod env;
 pub mod init;
 pub mod renew;
