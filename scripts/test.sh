@@ -13,6 +13,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)   # promtool validates `check --format prometheus`
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)   # `systemd-analyze verify` validates `schedule`
 command -v age >/dev/null 2>&1 || need+=(age)   # reference age/age-keygen: backup and seal interop (tests/backups.rs)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)   # `docker-compose config` validates `compose` (no engine needed)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing ${need[*]}"
   SUDO=""
@@ -20,7 +22,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-for p in redis-server redis-cli openssl promtool systemd-analyze age age-keygen; do
+for p in redis-server redis-cli openssl promtool systemd-analyze age age-keygen docker-compose python3; do
   command -v "$p" >/dev/null 2>&1 || { echo "error: $p is required and could not be installed" >&2; exit 1; }
 done
 # The packaged service is not needed (tests start their own servers on free ports).

@@ -62,6 +62,12 @@ pub enum Command {
     Seal(SealArgs),
     /// Decrypt a sealed file (or any age file) with an identity file, streaming.
     Unseal(UnsealArgs),
+    /// Write Prometheus alerting rules for the bundle's metrics and redis_exporter's ACL counters.
+    #[command(after_help = ALERTS_HELP)]
+    Alerts(AlertsArgs),
+    /// Write a docker-compose.yml for redis:7 running the bundle (secrets, internal network, TLS health check).
+    #[command(after_help = COMPOSE_HELP)]
+    Compose(ComposeArgs),
 }
 
 const BACKUP_HELP: &str = "\
@@ -182,6 +188,56 @@ pub struct UnsealArgs {
     /// Output file (created 0600, never replaced), or `-` for stdout. [default: FILE without .age]
     #[arg(long, short, value_name = "FILE|-")]
     pub output: Option<String>,
+}
+
+const COMPOSE_HELP: &str = "\
+The bundle must have been made for a container (`init --mount-dir /etc/redis/tls --bind 0.0.0.0`).
+Writes docker-compose.yml (0644, no secret in it): redis:7 with the bundle mounted read-only at
+the mount dir and running as the bundle's owner, every password as a Compose secret, only on an
+`internal: true` network with no published port, a health check that logs in as the monitor
+user over TLS with REDISCLI_AUTH read from /run/secrets, and an example client (profile
+`example`) reading REDIS_PASSWORD_FILE.
+
+Examples:
+  provision init --dir ./secrets --mount-dir /etc/redis/tls --bind 0.0.0.0
+  provision compose --dir ./secrets --out docker-compose.yml
+  docker-compose config -q && docker compose up -d";
+
+#[derive(Args, Debug)]
+pub struct ComposeArgs {
+    /// Bundle directory. [default: ./secrets]
+    #[arg(long, env = "PROVISION_DIR")]
+    pub dir: Option<PathBuf>,
+    /// Where to write the Compose file. [default: ./docker-compose.yml]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Replace the file if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+const ALERTS_HELP: &str = "\
+Writes a Prometheus rules file (0644): ProvisionCertificateExpiringSoon (warning),
+ProvisionCertificateExpired (critical), ProvisionBundleCheckFailing (status CRITICAL or
+UNKNOWN for 10m), ProvisionCheckStale (no check for 2 days), ProvisionPasswordRotationUnfinished
+(7 days), and, from redis_exporter, RedisAuthenticationFailures and RedisACLDenials.
+The provision_* metrics come from `provision check --format prometheus`.
+
+Examples:
+  provision alerts --out /etc/prometheus/rules/provision-alerts.yml
+  promtool check rules /etc/prometheus/rules/provision-alerts.yml";
+
+#[derive(Args, Debug)]
+pub struct AlertsArgs {
+    /// Where to write the rules file. [default: ./provision-alerts.yml]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Replace the file if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Warn when a certificate has less than this left.
+    #[arg(long, value_name = "DURATION", default_value = "14d")]
+    pub expiring: Dur,
 }
 
 const ENV_HELP: &str = "\

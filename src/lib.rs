@@ -46,6 +46,8 @@ pub fn main_entry() -> ExitCode {
         cli::Command::Restore(a) => commands::restore::run(a, out),
         cli::Command::Seal(a) => commands::seal::seal(a, out),
         cli::Command::Unseal(a) => commands::seal::unseal(a, out),
+        cli::Command::Alerts(a) => commands::alerts::run(a, out),
+        cli::Command::Compose(a) => commands::compose::run(a, out),
     };
     match result {
         Ok(code) => ExitCode::from(code),

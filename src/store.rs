@@ -59,7 +59,8 @@ fn create_with_mode(path: &Path, mode: u32, data: &[u8]) -> Result<File> {
         .map_err(|e| Error::io("creating", path, e))?;
     f.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(|e| Error::io("setting the mode of", path, e))?;
-    f.write_all(data).map_err(|e| Error::io("writing", path, e))?;
+    f.write_all(data)
+        .map_err(|e| Error::io("writing", path, e))?;
     Ok(f)
 }
 
@@ -414,7 +415,8 @@ impl Store {
             // One flush for the whole generation (data, inodes and the directory) instead of
             // an fsync per file: the commit rename below must not reach the disk before them.
             let d = File::open(&gdir).map_err(|e| Error::io("opening", &gdir, e))?;
-            rustix::fs::syncfs(&d).map_err(|e| Error::io("syncing the filesystem of", &gdir, e.into()))?;
+            rustix::fs::syncfs(&d)
+                .map_err(|e| Error::io("syncing the filesystem of", &gdir, e.into()))?;
             // Permanent links for every name, pointing through ..data; harmless before the
             // swap (they resolve into the old generation, or dangle on a first init).
             for f in &files.0 {

@@ -394,3 +394,355 @@ fn schedule_writes_units_that_systemd_analyze_verifies() {
         .code(2)
         .stderr_has("does not exist");
 }
+
+/// Runs promtool with `args`; returns (success, everything it printed).
+fn promtool(args: &[&str], cwd: &Path) -> (bool, String) {
+    let out = Command::new("promtool")
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run promtool");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Unit tests for the generated rules, in promtool's own format: each alert fires on the
+/// series that should trigger it and stays silent on a healthy bundle.
+const ALERT_TESTS: &str = r#"rule_files: [provision-alerts.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'provision_certificate_seconds_left{bundle="/etc/redis/tls",file="redis.crt",role="server",serial="0a",instance="h1"}'
+        values: '1000000x180'
+      - series: 'provision_certificate_seconds_left{bundle="/etc/redis/tls",file="app.crt",role="client",serial="0b",instance="h1"}'
+        values: '30000000x180'
+      - series: 'provision_certificate_seconds_left{bundle="/etc/redis/tls",file="ca.crt",role="ca",serial="0c",instance="h1"}'
+        values: '-5x180'
+      - series: 'provision_check_status{bundle="/etc/redis/tls",instance="h1"}'
+        values: '0x5 2x60'
+      - series: 'provision_check_timestamp_seconds{bundle="/etc/redis/tls",instance="h1"}'
+        values: '0x180'
+      - series: 'redis_acl_access_denied_auth_total{instance="r1:9121"}'
+        values: '0+20x30'
+      - series: 'redis_acl_access_denied_cmd_total{instance="r1:9121"}'
+        values: '0x30'
+      - series: 'redis_acl_access_denied_key_total{instance="r1:9121"}'
+        values: '0+5x30'
+      - series: 'redis_acl_access_denied_channel_total{instance="r1:9121"}'
+        values: '0x30'
+    alert_rule_test:
+      - eval_time: 30m
+        alertname: ProvisionCertificateExpiringSoon
+        exp_alerts: []
+      - eval_time: 2h
+        alertname: ProvisionCertificateExpiringSoon
+        exp_alerts:
+          - exp_labels: {severity: warning, bundle: /etc/redis/tls, file: redis.crt, role: server, serial: "0a", instance: h1}
+            exp_annotations:
+              summary: "Redis TLS certificate redis.crt expires in 11d 13h 46m 40s"
+              description: "redis.crt (role server, serial 0a) in bundle /etc/redis/tls on h1 expires soon, and `provision renew` has not replaced it. Check the provision-renew timer (`systemctl status provision-renew.timer`, `journalctl -u provision-renew.service`) or run `provision renew --dir /etc/redis/tls --reload`."
+      - eval_time: 1m
+        alertname: ProvisionCertificateExpired
+        exp_alerts:
+          - exp_labels: {severity: critical, bundle: /etc/redis/tls, file: ca.crt, role: ca, serial: "0c", instance: h1}
+            exp_annotations:
+              summary: "Redis TLS certificate ca.crt has expired"
+              description: "ca.crt (role ca, serial 0c) in bundle /etc/redis/tls on h1 has expired: TLS connections that use it fail. Run `provision renew --dir /etc/redis/tls --reload` now."
+      - eval_time: 10m
+        alertname: ProvisionBundleCheckFailing
+        exp_alerts: []
+      - eval_time: 20m
+        alertname: ProvisionBundleCheckFailing
+        exp_alerts:
+          - exp_labels: {severity: critical, bundle: /etc/redis/tls, instance: h1}
+            exp_annotations:
+              summary: "provision check reports the Redis secrets bundle /etc/redis/tls as CRITICAL"
+              description: "`provision check --dir /etc/redis/tls` on h1 has exited 2 for 10 minutes (2 CRITICAL: broken, tampered, world-readable or expired files; 3 UNKNOWN: bundle missing or unreadable). Run it by hand to see every problem."
+      - eval_time: 20m
+        alertname: RedisAuthenticationFailures
+        exp_alerts:
+          - exp_labels: {severity: warning, instance: "r1:9121"}
+            exp_annotations:
+              summary: "Redis r1:9121 refuses logins (100 in 5 minutes)"
+              description: "Failed AUTH/HELLO on r1:9121: a client with a stale password (an unfinished rotation?) or someone guessing passwords. `ACL LOG` (as the admin user) names the user and client address."
+      - eval_time: 20m
+        alertname: RedisACLDenials
+        exp_alerts:
+          - exp_labels: {severity: warning, instance: "r1:9121"}
+            exp_annotations:
+              summary: "Redis r1:9121 denies commands, keys or channels by ACL (25 in 5 minutes)"
+              description: "An authenticated client on r1:9121 keeps trying what its ACL user may not do: a misconfigured application, or stolen credentials probing. `ACL LOG` (as the admin user) names the user, command and key."
+  - interval: 1m
+    input_series:
+      - series: 'provision_check_timestamp_seconds{bundle="/b",instance="h1"}'
+        values: '0x3000'
+      - series: 'provision_password_rotation_in_progress{bundle="/b",instance="h1"}'
+        values: '1x12000'
+    alert_rule_test:
+      - eval_time: 47h
+        alertname: ProvisionCheckStale
+        exp_alerts: []
+      - eval_time: 49h
+        alertname: ProvisionCheckStale
+        exp_alerts:
+          - exp_labels: {severity: warning, bundle: /b, instance: h1}
+            exp_annotations:
+              summary: "provision check has not run for 2d 1h 0m 0s"
+              description: "The provision_* metrics of bundle /b on h1 were last written 2d 1h 0m 0s ago, so the other provision alerts are blind. Check the job that runs `provision check --format prometheus`."
+      - eval_time: 6d
+        alertname: ProvisionPasswordRotationUnfinished
+        exp_alerts: []
+      - eval_time: 8d
+        alertname: ProvisionPasswordRotationUnfinished
+        exp_alerts:
+          - exp_labels: {severity: warning, bundle: /b, instance: h1}
+            exp_annotations:
+              summary: "A Redis password rotation in bundle /b is unfinished"
+              description: "1 user(s) in bundle /b on h1 have accepted an old and a new password for more than a week. Roll the remaining clients, then run `provision rotate --dir /b --user USER --finish --reload`."
+"#;
+
+#[test]
+fn alerts_writes_rules_that_promtool_checks_and_unit_tests() {
+    require("promtool");
+    let t = tempdir();
+    let r = run_in(t.path(), &["alerts"]).success();
+    let rules_p = t.path().join("provision-alerts.yml");
+    assert!(r.stdout.contains("provision-alerts.yml"), "{}", r.stdout);
+    assert_eq!(mode_of(&rules_p), 0o644);
+    let rules = std::fs::read_to_string(&rules_p).unwrap();
+    for alert in [
+        "ProvisionCertificateExpiringSoon",
+        "ProvisionCertificateExpired",
+        "ProvisionBundleCheckFailing",
+        "ProvisionCheckStale",
+        "ProvisionPasswordRotationUnfinished",
+        "RedisAuthenticationFailures",
+        "RedisACLDenials",
+    ] {
+        assert!(
+            rules.contains(&format!("- alert: {alert}\n")),
+            "no {alert}:\n{rules}"
+        );
+    }
+
+    // Prometheus's own parser (expressions, durations, annotation templates).
+    let (ok, text) = promtool(&["check", "rules", "provision-alerts.yml"], t.path());
+    assert!(
+        ok && text.contains("SUCCESS: 7 rules found"),
+        "promtool check rules:\n{text}"
+    );
+    // ... and the rules behave: promtool's rule unit tests.
+    std::fs::write(t.path().join("alerts_test.yml"), ALERT_TESTS).unwrap();
+    let (ok, text) = promtool(&["test", "rules", "alerts_test.yml"], t.path());
+    assert!(ok, "promtool test rules:\n{text}");
+    // The checker does catch mistakes: a broken expression fails.
+    std::fs::write(
+        t.path().join("broken.yml"),
+        rules.replace("provision_check_status >= 2", "provision_check_status >= "),
+    )
+    .unwrap();
+    let (ok, text) = promtool(&["check", "rules", "broken.yml"], t.path());
+    assert!(!ok, "promtool accepted a broken rule:\n{text}");
+
+    // A custom threshold; existing file kept unless --force.
+    run_in(t.path(), &["alerts"])
+        .code(2)
+        .stderr_has("already exists");
+    assert_eq!(std::fs::read_to_string(&rules_p).unwrap(), rules);
+    run_in(
+        t.path(),
+        &["alerts", "--out", "custom.yml", "--expiring", "30d", "-q"],
+    )
+    .success();
+    let custom = std::fs::read_to_string(t.path().join("custom.yml")).unwrap();
+    assert!(custom.contains("provision_certificate_seconds_left < 2592000 "));
+    run_in(t.path(), &["alerts", "--force", "-q"]).success();
+}
+
+/// `docker-compose -f FILE ARGS` (Debian's 1.29: parses and validates without an engine).
+fn docker_compose(file: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new("docker-compose")
+        .arg("-f")
+        .arg(file)
+        .args(args)
+        .output()
+        .expect("run docker-compose");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// YAML to JSON through PyYAML (docker-compose's own YAML library, so always present with it).
+fn yaml_to_json(yaml: &str) -> serde_json::Value {
+    use std::io::Write;
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys,yaml; print(json.dumps(yaml.safe_load(sys.stdin)))",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(yaml.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "PyYAML failed on:\n{yaml}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn compose_writes_a_file_docker_compose_validates() {
+    require("docker-compose");
+    require("python3");
+    let t = tempdir();
+    let dir = t.path().join("s");
+    let d = dir.to_str().unwrap();
+    run(&[
+        "init",
+        "--dir",
+        d,
+        "--mount-dir",
+        "/etc/redis/tls",
+        "--bind",
+        "0.0.0.0",
+        "--port",
+        "6380",
+        "--quiet",
+    ])
+    .success();
+    let file = t.path().join("docker-compose.yml");
+    let r = run(&["compose", "--dir", d, "--out", file.to_str().unwrap()]).success();
+    assert!(r.stdout.contains("docker-compose.yml"), "{}", r.stdout);
+    assert_eq!(mode_of(&file), 0o644);
+    let text = std::fs::read_to_string(&file).unwrap();
+
+    // Compose's own validator, then its normalized model.
+    let (ok, _, err) = docker_compose(&file, &["config", "-q"]);
+    assert!(ok, "docker-compose config -q:\n{err}\n{text}");
+    let (ok, normalized, err) = docker_compose(&file, &["config"]);
+    assert!(ok, "{err}");
+    let c = yaml_to_json(&normalized);
+    let redis = &c["services"]["redis"];
+    assert_eq!(redis["image"], "redis:7");
+    assert_eq!(
+        redis["command"],
+        serde_json::json!(["redis-server", "/etc/redis/tls/redis.conf"])
+    );
+    assert!(redis.get("ports").is_none(), "published ports:\n{text}");
+    assert!(!text.contains("ports:"), "{text}");
+    assert_eq!(c["networks"]["redis-internal"]["internal"], true);
+    assert_eq!(
+        redis["networks"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["redis-internal"]
+    );
+    let vol = &redis["volumes"][0];
+    assert_eq!(vol["source"], d);
+    assert_eq!(vol["target"], "/etc/redis/tls");
+    assert_eq!(vol["read_only"], true);
+    // Every password is a file secret from the bundle.
+    for u in ["admin", "app", "monitor"] {
+        let s = &c["secrets"][format!("{u}_password")];
+        assert_eq!(
+            s["file"],
+            dir.join(format!("{u}.password")).to_str().unwrap(),
+            "{s}"
+        );
+    }
+    // The health check: monitor user, TLS, password from the secret file, never `-a`.
+    let hc = redis["healthcheck"]["test"].as_array().unwrap();
+    assert_eq!(
+        hc[..3],
+        [serde_json::json!("CMD"), "sh".into(), "-c".into()]
+    );
+    // (Compose writes `$$` back out; the container's shell sees `$`.)
+    let sh = hc[3].as_str().unwrap().replace("$$", "$");
+    assert!(
+        sh.starts_with("REDISCLI_AUTH=\"$(cat /run/secrets/monitor_password)\" redis-cli --tls "),
+        "{sh}"
+    );
+    for want in [
+        "--user monitor",
+        "-p 6380",
+        "--cert '/etc/redis/tls/monitor.crt'",
+        "--key '/etc/redis/tls/monitor.key'",
+        "--cacert '/etc/redis/tls/ca.crt'",
+    ] {
+        assert!(sh.contains(want), "health check lacks {want:?}: {sh}");
+    }
+    assert!(!sh.contains(" -a "), "{sh}");
+    assert!(
+        redis["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["source"] == "monitor_password"),
+        "{redis}"
+    );
+    // The example client: a profile, *_FILE variables, no published port either.
+    let ex = &c["services"]["app-example"];
+    assert_eq!(ex["profiles"], serde_json::json!(["example"]));
+    assert_eq!(
+        ex["environment"]["REDIS_PASSWORD_FILE"],
+        "/run/secrets/app_password"
+    );
+    assert!(ex.get("ports").is_none() && ex.get("volumes").is_none());
+    // No password anywhere: neither in the file nor in what Compose makes of it.
+    for u in ["admin", "app", "monitor"] {
+        let pw = read(&dir, &format!("{u}.password"));
+        assert!(
+            !text.contains(&pw) && !normalized.contains(&pw),
+            "{u}'s password leaked"
+        );
+    }
+
+    // The validator catches mistakes: a non-boolean `internal` fails.
+    let broken = t.path().join("broken.yml");
+    std::fs::write(&broken, text.replace("internal: true", "internal: [maybe]")).unwrap();
+    assert!(!docker_compose(&broken, &["config", "-q"]).0);
+
+    // A bundle made without --mount-dir: an error with the way out.
+    let host_only = t.path().join("h");
+    run(&["init", "--dir", host_only.to_str().unwrap(), "--quiet"]).success();
+    run(&[
+        "compose",
+        "--dir",
+        host_only.to_str().unwrap(),
+        "--out",
+        t.path().join("h.yml").to_str().unwrap(),
+    ])
+    .code(2)
+    .stderr_has("--mount-dir /etc/redis/tls --bind 0.0.0.0");
+    assert!(!t.path().join("h.yml").exists());
+    // Existing file kept unless --force.
+    run(&["compose", "--dir", d, "--out", file.to_str().unwrap()])
+        .code(2)
+        .stderr_has("already exists");
+    run(&[
+        "compose",
+        "--dir",
+        d,
+        "--out",
+        file.to_str().unwrap(),
+        "--force",
+        "-q",
+    ])
+    .success();
+}

@@ -77,7 +77,10 @@ impl PlainRedis {
         let port = free_port();
         std::fs::write(dir.join("users.acl"), acl).unwrap();
         // A fresh log per start (a port can come round again): readiness is read from it.
-        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
         let log = dir.join(format!("r{port}-{stamp}.log"));
         std::fs::write(
             dir.join("r.conf"),

@@ -1,8 +1,10 @@
 //! One file per subcommand. Each takes its parsed arguments and the output settings, does the
 //! I/O, and returns an exit code or an `Error`.
 
+pub mod alerts;
 pub mod backup;
 pub mod check;
+pub mod compose;
 pub mod crypt;
 pub mod env;
 pub mod init;

@@ -1,0 +1,60 @@
+//! `provision alerts`: Prometheus alerting rules for what `provision check --format prometheus`
+//! exports (expiry, check status, staleness, unfinished rotations) and for the ACL counters
+//! redis_exporter takes from Redis 7's INFO stats (failed logins, NOPERM denials).
+
+use super::schedule::{render, write_output};
+use crate::cli::AlertsArgs;
+use crate::core::bundle::MODE_PUBLIC;
+use crate::error::{exit, Error, Result};
+use crate::output::Output;
+use std::path::PathBuf;
+
+pub const ALERTS: &str = "provision-alerts.yml";
+const ALERTS_TEMPLATE: &str = include_str!("../../templates/provision-alerts.yml");
+
+/// `provision check` runs from a daily timer or more often; two days without a fresh
+/// timestamp means it stopped.
+const STALE_SECONDS: u64 = 2 * 86_400;
+
+/// The rules file for a given "expiring soon" threshold.
+pub fn rules(expiring_secs: u64) -> Result<String> {
+    let ctx = minijinja::context! {
+        version => env!("CARGO_PKG_VERSION"),
+        expiring_seconds => expiring_secs,
+        stale_seconds => STALE_SECONDS,
+        rotation_for => "7d",
+        auth_failures => 10,
+        acl_denials => 10,
+    };
+    render(ALERTS, ALERTS_TEMPLATE, ctx)
+}
+
+pub fn run(args: &AlertsArgs, out: Output) -> Result<u8> {
+    if args.expiring.secs() == 0 {
+        return Err(Error::input(
+            "--expiring must be longer than 0s",
+            "give a duration such as 14d or 30d",
+        ));
+    }
+    let text = rules(args.expiring.secs())?;
+    let path = args.out.clone().unwrap_or_else(|| PathBuf::from(ALERTS));
+    write_output(&path, MODE_PUBLIC, text.as_bytes(), args.force)?;
+    if out.json {
+        out.print_json(&serde_json::json!({"action": "alerts", "file": path}));
+    } else if !out.quiet {
+        println!("Wrote {}", path.display());
+        println!("Check it with: promtool check rules {}", path.display());
+    }
+    Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rules_render_with_prometheus_templates_intact() {
+        let r = super::rules(14 * 86_400).unwrap();
+        assert!(r.contains("provision_certificate_seconds_left < 1209600"));
+        assert!(r.contains("{{ $labels.file }}"));
+        assert!(r.contains("redis_acl_access_denied_auth_total"));
+    }
+}
