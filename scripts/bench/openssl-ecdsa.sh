@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Benchmark baseline: CA + server certificate (SANs redis, localhost, 127.0.0.1, ::1) +
+# one client certificate (app) + three random passwords with the openssl CLI, ECDSA P-256.
+# Usage: openssl-ecdsa.sh DIR
+set -euo pipefail
+ext="$(cd "$(dirname "$0")" && pwd)/openssl-ext.cnf"
+mkdir -p "$1" && cd "$1"
+umask 077
+
+openssl ecparam -name prime256v1 -genkey -noout -out ca.key
+openssl req -new -key ca.key -subj "/CN=redis-ca" -out ca.csr
+openssl x509 -req -in ca.csr -signkey ca.key -days 3650 -sha256 \
+  -extfile "$ext" -extensions ca -out ca.crt
+
+for name in redis app; do
+  profile=client
+  [ "$name" = redis ] && profile=server
+  openssl ecparam -name prime256v1 -genkey -noout -out "$name.key"
+  openssl req -new -key "$name.key" -subj "/CN=$name" -out "$name.csr"
+  openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -days 365 -sha256 \
+    -extfile "$ext" -extensions "$profile" -out "$name.crt"
+done
+
+for user in admin app monitor; do
+  openssl rand -base64 32 >"$user.password"
+done
