@@ -196,6 +196,16 @@ impl Spec {
             for c in &u.commands {
                 push(validate::command_rule(c));
             }
+            for (kind, pats) in [("key", &u.keys), ("channel", &u.channels)] {
+                if let Some(p) = pats {
+                    if p.len() > 1 && p.iter().any(|x| x == "*") {
+                        push(Err(format!(
+                            "user `{}`: the {kind} pattern `*` already matches everything; Redis refuses other patterns next to it, so give `*` alone",
+                            u.name
+                        )));
+                    }
+                }
+            }
             match u.role {
                 Role::Custom if u.commands.is_empty() => push(Err(format!(
                     "custom user `{}` has no `commands`; list its ACL rules, for example [\"+get\", \"+@read\"]",
@@ -270,6 +280,19 @@ mod tests {
         s.users.push(UserSpec::new("default", Role::App));
         let errs = s.validate().unwrap_err();
         assert_eq!(errs.len(), 4, "{errs:#?}");
+    }
+
+    #[test]
+    fn star_with_other_patterns_is_refused() {
+        // Regression (found by the live property test): redis-server refuses to start on
+        // `~* ~other` ("Adding a pattern after the * pattern ... is not valid").
+        let mut app = UserSpec::new("app", Role::App);
+        app.keys = Some(vec!["*".into(), "x:*".into()]);
+        let s = Spec {
+            users: vec![UserSpec::new("admin", Role::Admin), app],
+            ..Spec::default()
+        };
+        assert!(s.validate().unwrap_err()[0].contains("`*` alone"));
     }
 
     #[test]
