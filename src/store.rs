@@ -419,17 +419,7 @@ impl Store {
                 .map_err(|e| Error::io("syncing the filesystem of", &gdir, e.into()))?;
             // Permanent links for every name, pointing through ..data; harmless before the
             // swap (they resolve into the old generation, or dangle on a first init).
-            for f in &files.0 {
-                let want = format!("{DATA}/{}", f.name);
-                if self.link_target(&f.name).as_deref() != Some(want.as_str()) {
-                    replace_link(
-                        &self.dir,
-                        &f.name,
-                        &format!(".{}.tmp-{}", f.name, random_token(6)),
-                        &want,
-                    )?;
-                }
-            }
+            self.ensure_links(files)?;
             Ok(())
         })();
         if let Err(e) = written {
@@ -470,23 +460,26 @@ impl Store {
             )
         })?;
         let files = self.read_generation(Some(&prev))?;
-        for f in &files.0 {
-            let want = format!("{DATA}/{}", f.name);
-            if self.link_target(&f.name).as_deref() != Some(want.as_str()) {
-                replace_link(
-                    &self.dir,
-                    &f.name,
-                    &format!(".{}.tmp-{}", f.name, random_token(6)),
-                    &want,
-                )?;
-            }
-        }
+        self.ensure_links(&files)?;
         replace_link(&self.dir, DATA, DATA_TMP, &prev)?;
         sync_dir(&self.dir)?;
         let _ = replace_link(&self.dir, PREVIOUS, PREVIOUS_TMP, &cur);
         self.prune_links(&files);
         let _ = sync_dir(&self.dir);
         Ok(prev)
+    }
+
+    /// A permanent link `DIR/<name> -> ..data/<name>` for every file, replacing whatever is
+    /// there atomically (never writing through it).
+    fn ensure_links(&self, files: &Files) -> Result<()> {
+        for f in &files.0 {
+            let want = format!("{DATA}/{}", f.name);
+            if self.link_target(&f.name).as_deref() != Some(want.as_str()) {
+                let tmp = format!(".{}.tmp-{}", f.name, random_token(6));
+                replace_link(&self.dir, &f.name, &tmp, &want)?;
+            }
+        }
+        Ok(())
     }
 
     /// Removes visible links into ..data whose file is not in the current generation.

@@ -49,19 +49,9 @@ pub struct Renewed {
     pub not_after: String,
 }
 
+/// The first certificate of a PEM file (the issuing CA of ca.crt, or a leaf).
 fn first_cert(files: &Files, name: &str) -> Result<CertInfo, BuildError> {
-    let f = files
-        .get(name)
-        .ok_or_else(|| BuildError::Render(format!("{name} is missing from the bundle")))?;
-    let ders =
-        inspect::pem_certificates(f.data.expose()).map_err(|source| BuildError::Inspect {
-            file: name.into(),
-            source,
-        })?;
-    inspect::inspect(&ders[0]).map_err(|source| BuildError::Inspect {
-        file: name.into(),
-        source,
-    })
+    Ok(all_certs(files, name)?.swap_remove(0))
 }
 
 fn all_certs(files: &Files, name: &str) -> Result<Vec<CertInfo>, BuildError> {
