@@ -447,6 +447,8 @@ Examples:
   provision init --dir /etc/redis/tls --host redis.internal --host 10.0.0.5 --app-keys 'app:*'
   provision init --dir ./secrets --key-type rsa-4096 --cert-validity 90d
   provision init --config provision.toml --force
+  provision init --dir ./secrets --topology replication --nodes 3 --sentinels 3 --host 127.0.0.1
+  provision init --dir ./secrets --topology cluster --nodes 6 --port 7000
 
 Files (modes): ca.crt 0644, ca.key 0600, redis.crt 0644, redis.key 0600, <user>.crt 0644,
 <user>.key 0600, <user>.password 0600, users.acl 0600, redis.conf 0600, renamed-commands 0600,
@@ -505,6 +507,17 @@ pub struct InitArgs {
     /// (absolute). Files are still written to --dir. [default: the bundle directory]
     #[arg(long, value_name = "PATH")]
     pub mount_dir: Option<String>,
+    /// Topology: one server, a primary with replicas (and optional Sentinels), or Redis
+    /// Cluster. Each node gets its own certificate and config. [default: standalone]
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub topology: Option<crate::core::topology::Kind>,
+    /// Number of Redis nodes for --topology replication (primary + replicas) or cluster: named
+    /// redis-1..N on --port, --port+1, ... [default: 3]
+    #[arg(long, value_name = "N")]
+    pub nodes: Option<usize>,
+    /// Number of Sentinels for --topology replication: sentinel-1..N on 26379, 26380, ...
+    #[arg(long, value_name = "N")]
+    pub sentinels: Option<usize>,
     /// How long to wait for another provision run on the same bundle.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub lock_timeout: Dur,

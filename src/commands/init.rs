@@ -7,7 +7,8 @@ use super::expiry_note;
 use crate::cli::InitArgs;
 use crate::core::bundle::{self, Files};
 use crate::core::duration::Dur;
-use crate::core::spec::{ConfigFile, Role, Spec};
+use crate::core::spec::{ConfigFile, Role, Spec, UserSpec};
+use crate::core::topology::{Kind, Topology};
 use crate::error::{exit, Error, Result};
 use crate::output::Output;
 use crate::store::{self, Store};
@@ -53,6 +54,8 @@ pub fn resolve_all(args: &InitArgs) -> Result<(Spec, PathBuf, Option<String>)> {
         (d.ca_validity, d.cert_validity)
     };
     let mount_dir = args.mount_dir.clone().or(cfg.mount_dir.clone());
+    let cfg_topology = cfg.topology.clone();
+    let cfg_has_users = cfg.users.is_some();
     let mut spec = Spec {
         mount_dir: None,
         key_type: args.key_type.or(cfg.key_type).unwrap_or(d.key_type),
@@ -65,11 +68,23 @@ pub fn resolve_all(args: &InitArgs) -> Result<(Spec, PathBuf, Option<String>)> {
         no_persistence: args.no_persistence
             || args.ephemeral
             || cfg.no_persistence.unwrap_or(false),
-        data_dir: args.data_dir.clone().or(cfg.data_dir),
+        data_dir: args.data_dir.clone().or(cfg.data_dir.clone()),
         maxclients: cfg.maxclients.unwrap_or(d.maxclients),
         timeout: cfg.timeout.unwrap_or(d.timeout),
         users: cfg.users.unwrap_or(d.users),
+        topology: Default::default(),
     };
+    spec.topology = resolve_topology(args, cfg_topology, &spec)?;
+    if !cfg_has_users {
+        // Listed users are the operator's; the defaults grow the users a topology needs.
+        if !spec.topology.is_standalone() {
+            spec.users
+                .push(UserSpec::new("replication", Role::Replication));
+        }
+        if !spec.topology.sentinels.is_empty() {
+            spec.users.push(UserSpec::new("sentinel", Role::Sentinel));
+        }
+    }
     for u in spec.users.iter_mut().filter(|u| u.role == Role::App) {
         if !args.app_keys.is_empty() {
             u.keys = Some(args.app_keys.clone());
@@ -116,6 +131,45 @@ pub fn resolve_all(args: &InitArgs) -> Result<(Spec, PathBuf, Option<String>)> {
     Ok((spec, dir, mount_dir))
 }
 
+/// The topology from flags (generated nodes) or the config file's `[topology]`.
+fn resolve_topology(args: &InitArgs, cfg: Option<Topology>, spec: &Spec) -> Result<Topology> {
+    let from_cfg = cfg.unwrap_or_default();
+    let kind = args.topology.unwrap_or(from_cfg.kind);
+    let flags_given = args.nodes.is_some() || args.sentinels.is_some();
+    if kind == Kind::Standalone {
+        if flags_given {
+            return Err(Error::input(
+                "--nodes and --sentinels describe a replication or cluster topology",
+                "add --topology replication or --topology cluster",
+            ));
+        }
+        return Ok(from_cfg);
+    }
+    if !flags_given
+        && !from_cfg.nodes.is_empty()
+        && args.topology.is_none_or(|k| k == from_cfg.kind)
+    {
+        return Ok(from_cfg);
+    }
+    if kind == Kind::Cluster && args.sentinels.is_some_and(|n| n > 0) {
+        return Err(Error::input(
+            "--sentinels is for --topology replication; Redis Cluster fails over by itself",
+            "drop --sentinels",
+        ));
+    }
+    let mut t = Topology::generated(
+        kind,
+        args.nodes.unwrap_or(3),
+        args.sentinels.unwrap_or(0),
+        &spec.hosts,
+        spec.port,
+    );
+    t.master_name = from_cfg.master_name;
+    t.quorum = from_cfg.quorum;
+    t.down_after_ms = from_cfg.down_after_ms;
+    Ok(t)
+}
+
 fn pick(flag: &[String], cfg: Option<Vec<String>>, default: Vec<String>) -> Vec<String> {
     if !flag.is_empty() {
         flag.to_vec()
@@ -129,16 +183,19 @@ pub fn bundle_names(spec: &Spec) -> Vec<String> {
     let mut v: Vec<String> = [
         bundle::CA_CRT,
         bundle::CA_KEY,
-        bundle::SERVER_CRT,
-        bundle::SERVER_KEY,
         bundle::USERS_ACL,
-        bundle::REDIS_CONF,
         bundle::RENAMED,
         bundle::MANIFEST,
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
+    if !spec.topology.is_standalone() {
+        v.push(bundle::MASTERAUTH.into());
+    }
+    for i in spec.instances() {
+        v.extend([i.crt, i.key, i.conf]);
+    }
     for u in &spec.users {
         v.extend([
             bundle::user_crt(&u.name),

@@ -4,9 +4,10 @@
 use super::inspect;
 use super::password::{self, sha256_hex};
 use super::pki::{self, Leaf, BACKDATE};
-use super::render::{self, AclEntry, ConfPaths, Rename};
+use super::render::{self, AclEntry, ConfPaths, NodeConf, Rename};
 use super::secret::Secret;
-use super::spec::{Spec, RENAMED_COMMANDS};
+use super::spec::{Role, Spec, RENAMED_COMMANDS};
+use super::topology::{Instance, InstanceKind, Kind};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -18,6 +19,8 @@ pub const USERS_ACL: &str = "users.acl";
 pub const REDIS_CONF: &str = "redis.conf";
 pub const RENAMED: &str = "renamed-commands";
 pub const MANIFEST: &str = "manifest.json";
+/// `masteruser`/`masterauth`, included by every node of a replicated topology.
+pub const MASTERAUTH: &str = "masterauth.conf";
 
 pub const MODE_SECRET: u32 = 0o600;
 pub const MODE_PUBLIC: u32 = 0o644;
@@ -96,10 +99,15 @@ pub enum BuildError {
 /// Where Redis will find the bundle's files: the bundle directory as an absolute path, as
 /// seen by redis-server (on the host, or inside a container).
 pub fn conf_paths(conf_dir: &str) -> ConfPaths {
+    instance_paths(conf_dir, SERVER_CRT, SERVER_KEY)
+}
+
+/// `conf_paths` for one instance's certificate and key.
+pub fn instance_paths(conf_dir: &str, crt: &str, key: &str) -> ConfPaths {
     let p = |n: &str| format!("{}/{n}", conf_dir.trim_end_matches('/'));
     ConfPaths {
-        tls_cert_file: p(SERVER_CRT),
-        tls_key_file: p(SERVER_KEY),
+        tls_cert_file: p(crt),
+        tls_key_file: p(key),
         tls_ca_cert_file: p(CA_CRT),
         aclfile: p(USERS_ACL),
     }
@@ -130,8 +138,13 @@ pub fn generate(
     let ca_na = now + spec.ca_validity.as_time();
     let leaf_na = (now + spec.cert_validity.as_time()).min(ca_na);
 
-    let mut keys =
-        pki::generate_keys(spec.key_type, 2 + spec.users.len(), &|| tick("key"))?.into_iter();
+    let instances = spec.instances();
+    let mut keys = pki::generate_keys(
+        spec.key_type,
+        1 + instances.len() + spec.users.len(),
+        &|| tick("key"),
+    )?
+    .into_iter();
     let ca_key = keys.next().expect("n keys");
     let ca_params = pki::ca_params(&ca_common_name(now), nb, ca_na);
     let ca_pem = pki::self_sign(&ca_params, &ca_key)?;
@@ -141,18 +154,16 @@ pub fn generate(
     files.put(OutFile::public(CA_CRT, ca_pem));
     files.put(OutFile::secret(CA_KEY, pki::key_pem(&ca_key)));
 
-    let server_key = keys.next().expect("n keys");
-    let server = Leaf::Server {
-        common_name: server_cn(spec),
-        hosts: spec.hosts.clone(),
-    };
-    let p = pki::leaf_params(&server, spec.key_type, nb, leaf_na)?;
-    files.put(OutFile::public(
-        SERVER_CRT,
-        pki::sign_leaf(&p, &server_key, &issuer)?,
-    ));
-    files.put(OutFile::secret(SERVER_KEY, pki::key_pem(&server_key)));
-    tick("server certificate");
+    for inst in &instances {
+        let key = keys.next().expect("n keys");
+        let p = pki::leaf_params(&server_leaf(spec, inst), spec.key_type, nb, leaf_na)?;
+        files.put(OutFile::public(
+            inst.crt.clone(),
+            pki::sign_leaf(&p, &key, &issuer)?,
+        ));
+        files.put(OutFile::secret(inst.key.clone(), pki::key_pem(&key)));
+    }
+    tick("server certificates");
 
     let mut passwords = Vec::new();
     for (u, key) in spec.users.iter().zip(keys) {
@@ -189,17 +200,130 @@ pub fn generate(
 
     let renames = new_renames(spec.disable_commands);
     let stamp = rfc3339(now);
-    let conf = render::redis_conf(spec, &conf_paths(conf_dir), &renames, &stamp)
+    let dir = conf_dir.trim_end_matches('/');
+    let masterauth = (!spec.topology.is_standalone()).then(|| format!("{dir}/{MASTERAUTH}"));
+    for inst in instances.iter().filter(|i| i.kind == InstanceKind::Redis) {
+        let node = NodeConf {
+            port: inst.port,
+            replicaof: inst
+                .replica_of
+                .as_ref()
+                .map(|p| format!("{} {}", p.host(), p.port)),
+            cluster: spec.topology.kind == Kind::Cluster,
+            cluster_config_file: (spec.topology.kind == Kind::Cluster)
+                .then(|| format!("nodes-{}.conf", inst.name)),
+            masterauth_file: masterauth.clone(),
+        };
+        let conf = render::redis_conf(
+            spec,
+            &instance_paths(conf_dir, &inst.crt, &inst.key),
+            &node,
+            &renames,
+            &stamp,
+        )
         .map_err(BuildError::Render)?;
-    files.put(OutFile::secret(REDIS_CONF, Secret::from_string(conf)));
+        files.put(OutFile::secret(
+            inst.conf.clone(),
+            Secret::from_string(conf),
+        ));
+    }
     files.put(OutFile::secret(
         RENAMED,
         Secret::from_string(render::rename_map(&renames)),
     ));
+    render_topology_files(spec, &mut files, conf_dir, &stamp)?;
 
     let manifest = build_manifest(spec, &files, generation, now)?;
     files.put(OutFile::public(MANIFEST, manifest));
     Ok(files)
+}
+
+/// The certificate of one Redis or Sentinel process: SANs from its hosts; the CN is the
+/// first DNS name for a standalone server, the node's name in a topology.
+pub fn server_leaf(spec: &Spec, inst: &Instance) -> Leaf {
+    Leaf::Server {
+        common_name: if spec.topology.is_standalone() {
+            server_cn(spec)
+        } else {
+            inst.name.clone()
+        },
+        hosts: inst.hosts.clone(),
+    }
+}
+
+/// The files that hold passwords in clear for Redis or Sentinel to send: `masterauth.conf`
+/// (the replication user's) and each Sentinel's config (the sentinel user's, plus the hashes
+/// of its clients). Rendered from the current password files and users.acl, so `rotate`
+/// calls this again after changing them.
+pub fn render_topology_files(
+    spec: &Spec,
+    files: &mut Files,
+    conf_dir: &str,
+    stamp: &str,
+) -> Result<(), BuildError> {
+    let t = &spec.topology;
+    if t.is_standalone() {
+        return Ok(());
+    }
+    let password_of = |files: &Files, role: Role| -> Result<(String, String), BuildError> {
+        let u = spec
+            .user_with_role(role)
+            .ok_or_else(|| BuildError::Render(format!("no user with role {role:?}")))?;
+        let pw = files
+            .text(&user_password(&u.name))
+            .ok_or_else(|| BuildError::Render(format!("{}.password is missing", u.name)))?;
+        Ok((u.name.clone(), pw.trim_end().to_string()))
+    };
+    let (ruser, rpass) = password_of(files, Role::Replication)?;
+    let text = render::masterauth_conf(&ruser, &rpass).map_err(BuildError::Render)?;
+    files.put(OutFile::secret(MASTERAUTH, Secret::from_string(text)));
+    if t.sentinels.is_empty() {
+        return Ok(());
+    }
+    let (suser, spass) = password_of(files, Role::Sentinel)?;
+    let acl_text = files.text(USERS_ACL).unwrap_or("").to_string();
+    let entries: Vec<AclEntry<'_>> = spec
+        .users
+        .iter()
+        .map(|u| AclEntry {
+            user: u,
+            hashes: super::rotation::acl_hashes(&acl_text, &u.name),
+        })
+        .collect();
+    let acl = render::sentinel_acl(&entries).map_err(BuildError::Render)?;
+    let renames =
+        render::parse_rename_map(files.text(RENAMED).unwrap_or("")).map_err(BuildError::Render)?;
+    let primary = &t.nodes[0];
+    for inst in spec
+        .instances()
+        .iter()
+        .filter(|i| i.kind == InstanceKind::Sentinel)
+    {
+        let conf = render::sentinel_conf(
+            spec,
+            &instance_paths(conf_dir, &inst.crt, &inst.key),
+            &render::SentinelConf {
+                name: &inst.name,
+                port: inst.port,
+                master_name: &t.master_name,
+                primary_host: primary.host(),
+                primary_port: primary.port,
+                quorum: t.quorum(),
+                down_after_ms: t.down_after_ms,
+                auth_user: &suser,
+                auth_pass: &spass,
+            },
+            &renames,
+            &acl,
+            stamp,
+        )
+        .map_err(BuildError::Render)?;
+        files.put(OutFile::secret(
+            inst.conf.clone(),
+            Secret::from_string(conf),
+        ));
+    }
+    Ok(())
 }
 
 /// The server certificate's CN: the first DNS name among the hosts, else the first host.
@@ -293,12 +417,17 @@ pub struct RetiredCa {
     pub keep_until: String,
 }
 
-pub fn cert_role(name: &str) -> &'static str {
-    match name {
-        CA_CRT => "ca",
-        SERVER_CRT => "server",
-        _ => "client",
+/// Every leaf certificate of a bundle: (certificate file, key file, role), servers first.
+pub fn leaf_files(spec: &Spec) -> Vec<(String, String, &'static str)> {
+    let mut v: Vec<(String, String, &'static str)> = spec
+        .instances()
+        .into_iter()
+        .map(|i| (i.crt, i.key, "server"))
+        .collect();
+    for u in &spec.users {
+        v.push((user_crt(&u.name), user_key(&u.name), "client"));
     }
+    v
 }
 
 /// Builds the manifest of `files` (which must not yet hold a manifest, or it is ignored).
@@ -333,6 +462,8 @@ pub fn build_manifest_full(
 ) -> Result<String, BuildError> {
     let mut recs = Vec::new();
     let mut certs = Vec::new();
+    let servers: std::collections::HashSet<String> =
+        spec.instances().into_iter().map(|i| i.crt).collect();
     for f in files.0.iter().filter(|f| f.name != MANIFEST) {
         recs.push(FileRecord {
             name: f.name.clone(),
@@ -354,7 +485,14 @@ pub fn build_manifest_full(
                 })?;
                 certs.push(CertRecord {
                     file: f.name.clone(),
-                    role: cert_role(&f.name).into(),
+                    role: if f.name == CA_CRT {
+                        "ca"
+                    } else if servers.contains(&f.name) {
+                        "server"
+                    } else {
+                        "client"
+                    }
+                    .into(),
                     subject: i.subject,
                     issuer: i.issuer,
                     serial: i.serial,

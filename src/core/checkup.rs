@@ -242,11 +242,14 @@ pub fn check(
     if let (Some(key), Some(ca)) = (files.text(bundle::CA_KEY), cas.first()) {
         key_matches(&mut ctx, bundle::CA_KEY, key, ca);
     }
-    let mut leaves = vec![(
-        bundle::SERVER_CRT.to_string(),
-        bundle::SERVER_KEY.to_string(),
-        "server",
-    )];
+    let instances = match &manifest {
+        Some(m) => m.spec.instances(),
+        None => crate::core::spec::Spec::default().instances(),
+    };
+    let mut leaves: Vec<(String, String, &str)> = instances
+        .iter()
+        .map(|i| (i.crt.clone(), i.key.clone(), "server"))
+        .collect();
     for u in &users {
         leaves.push((bundle::user_crt(u), bundle::user_key(u), "client"));
     }
@@ -391,54 +394,61 @@ pub fn check(
         }
     }
 
-    // redis.conf: referenced files exist, rename map matches.
-    match files.text(bundle::REDIS_CONF) {
-        None => ctx.add(Status::Critical, bundle::REDIS_CONF, "missing"),
-        Some(conf) => {
-            for key in [
-                "tls-cert-file",
-                "tls-key-file",
-                "tls-ca-cert-file",
-                "aclfile",
-            ] {
-                match conf_value(conf, key) {
-                    Some(p) if !exists(&p) => ctx.add(
-                        Status::Critical,
-                        bundle::REDIS_CONF,
-                        format!("{key} points at `{p}`, which does not exist"),
-                    ),
-                    None => ctx.add(
-                        Status::Critical,
-                        bundle::REDIS_CONF,
-                        format!("has no {key}"),
-                    ),
-                    _ => {}
+    // Each config: referenced files exist, plaintext port off, rename map matches.
+    let rename_map = files.text(bundle::RENAMED).map(render::parse_rename_map);
+    match &rename_map {
+        None => ctx.add(Status::Critical, bundle::RENAMED, "missing"),
+        Some(Err(e)) => ctx.add(Status::Critical, bundle::RENAMED, e.clone()),
+        _ => {}
+    }
+    for inst in &instances {
+        let conf_name = inst.conf.as_str();
+        let sentinel = inst.kind == crate::core::topology::InstanceKind::Sentinel;
+        match files.text(conf_name) {
+            None => ctx.add(Status::Critical, conf_name, "missing"),
+            Some(conf) => {
+                let keys: &[&str] = if sentinel {
+                    &["tls-cert-file", "tls-key-file", "tls-ca-cert-file"]
+                } else {
+                    &[
+                        "tls-cert-file",
+                        "tls-key-file",
+                        "tls-ca-cert-file",
+                        "aclfile",
+                    ]
+                };
+                for &key in keys {
+                    match conf_value(conf, key) {
+                        Some(p) if !exists(&p) => ctx.add(
+                            Status::Critical,
+                            conf_name,
+                            format!("{key} points at `{p}`, which does not exist"),
+                        ),
+                        None => ctx.add(Status::Critical, conf_name, format!("has no {key}")),
+                        _ => {}
+                    }
                 }
-            }
-            if conf_value(conf, "port").as_deref() != Some("0") {
-                ctx.add(
-                    Status::Critical,
-                    bundle::REDIS_CONF,
-                    "does not disable the plaintext port (`port 0`)",
-                );
-            }
-            let in_conf: Vec<(String, String)> = conf
-                .lines()
-                .filter_map(|l| l.strip_prefix("rename-command "))
-                .filter_map(|r| r.split_once(' '))
-                .map(|(a, b)| (a.to_string(), b.trim_matches('"').to_string()))
-                .collect();
-            match files.text(bundle::RENAMED).map(render::parse_rename_map) {
-                None => ctx.add(Status::Critical, bundle::RENAMED, "missing"),
-                Some(Err(e)) => ctx.add(Status::Critical, bundle::RENAMED, e),
-                Some(Ok(map)) => {
+                if conf_value(conf, "port").as_deref() != Some("0") {
+                    ctx.add(
+                        Status::Critical,
+                        conf_name,
+                        "does not disable the plaintext port (`port 0`)",
+                    );
+                }
+                let in_conf: Vec<(String, String)> = conf
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("rename-command "))
+                    .filter_map(|r| r.split_once(' '))
+                    .map(|(a, b)| (a.to_string(), b.trim_matches('"').to_string()))
+                    .collect();
+                if let (false, Some(Ok(map))) = (sentinel, &rename_map) {
                     let map: Vec<(String, String)> =
-                        map.into_iter().map(|r| (r.from, r.to)).collect();
+                        map.iter().map(|r| (r.from.clone(), r.to.clone())).collect();
                     if map != in_conf {
                         ctx.add(
                             Status::Critical,
                             bundle::RENAMED,
-                            "does not match the rename-command lines of redis.conf",
+                            format!("does not match the rename-command lines of {conf_name}"),
                         );
                     }
                 }

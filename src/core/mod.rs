@@ -13,4 +13,5 @@ pub mod renewal;
 pub mod rotation;
 pub mod secret;
 pub mod spec;
+pub mod topology;
 pub mod validate;

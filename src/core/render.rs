@@ -9,6 +9,7 @@ use serde::Serialize;
 
 pub const USERS_ACL_TEMPLATE: &str = include_str!("../../templates/users.acl");
 pub const REDIS_CONF_TEMPLATE: &str = include_str!("../../templates/redis.conf");
+pub const SENTINEL_CONF_TEMPLATE: &str = include_str!("../../templates/sentinel.conf");
 
 fn env() -> Environment<'static> {
     let mut env = Environment::new();
@@ -18,6 +19,8 @@ fn env() -> Environment<'static> {
         .expect("users.acl template compiles");
     env.add_template("redis.conf", REDIS_CONF_TEMPLATE)
         .expect("redis.conf template compiles");
+    env.add_template("sentinel.conf", SENTINEL_CONF_TEMPLATE)
+        .expect("sentinel.conf template compiles");
     env
 }
 
@@ -50,6 +53,8 @@ pub fn users_acl(entries: &[AclEntry<'_>]) -> Result<String, String> {
                 Role::App => "app",
                 Role::Monitor => "monitor",
                 Role::Custom => "custom",
+                Role::Replication => "replication",
+                Role::Sentinel => "sentinel",
             },
             hashes: &e.hashes,
             keys: e.user.key_patterns(),
@@ -117,9 +122,31 @@ pub struct ConfPaths {
     pub aclfile: String,
 }
 
+/// What differs between the nodes of a topology.
+#[derive(Default)]
+pub struct NodeConf {
+    pub port: u16,
+    /// `HOST PORT` of the primary, for a replica.
+    pub replicaof: Option<String>,
+    pub cluster: bool,
+    pub cluster_config_file: Option<String>,
+    /// Absolute path of the 0600 file with `masteruser`/`masterauth`.
+    pub masterauth_file: Option<String>,
+}
+
+impl NodeConf {
+    pub fn standalone(spec: &Spec) -> Self {
+        NodeConf {
+            port: spec.port,
+            ..Default::default()
+        }
+    }
+}
+
 pub fn redis_conf(
     spec: &Spec,
     paths: &ConfPaths,
+    node: &NodeConf,
     renames: &[Rename],
     generated_at: &str,
 ) -> Result<String, String> {
@@ -128,7 +155,10 @@ pub fn redis_conf(
         &paths.tls_key_file,
         &paths.tls_ca_cert_file,
         &paths.aclfile,
-    ] {
+    ]
+    .into_iter()
+    .chain(node.masterauth_file.as_ref())
+    {
         super::validate::conf_path(p)?;
     }
     env()
@@ -137,8 +167,12 @@ pub fn redis_conf(
             t.render(context! {
                 version => env!("CARGO_PKG_VERSION"),
                 generated_at => generated_at,
-                port => spec.port,
+                port => node.port,
                 bind => spec.bind,
+                cluster => node.cluster,
+                cluster_config_file => node.cluster_config_file,
+                replicaof => node.replicaof,
+                masterauth_file => node.masterauth_file,
                 maxclients => spec.maxclients,
                 timeout => spec.timeout,
                 tls_cert_file => paths.tls_cert_file,
@@ -151,6 +185,98 @@ pub fn redis_conf(
             })
         })
         .map_err(|e| format!("rendering redis.conf: {e:#}"))
+}
+
+/// `masteruser`/`masterauth` for every node of a replicated topology (included by each
+/// node's config; 0600).
+pub fn masterauth_conf(user: &str, password: &str) -> Result<String, String> {
+    if !password.chars().all(|c| c.is_ascii_alphanumeric()) || password.is_empty() {
+        return Err("the replication password must be letters and digits".into());
+    }
+    Ok(format!(
+        "# Written by provision: the replication user replicas log in to their primary with.\nmasteruser {user}\nmasterauth \"{password}\"\n"
+    ))
+}
+
+/// One Sentinel's config: what it watches, how it logs in, and its own users.
+pub struct SentinelConf<'a> {
+    pub name: &'a str,
+    pub port: u16,
+    pub master_name: &'a str,
+    pub primary_host: &'a str,
+    pub primary_port: u16,
+    pub quorum: u32,
+    pub down_after_ms: u32,
+    pub auth_user: &'a str,
+    pub auth_pass: &'a str,
+}
+
+/// The ACL rules a Sentinel applies to its own clients: admins and the sentinel user (other
+/// Sentinels) may do anything; app users may ask where the primary is and follow failovers;
+/// monitor users may read state. Other roles have no business with Sentinel.
+pub fn sentinel_acl(entries: &[AclEntry<'_>]) -> Result<Vec<String>, String> {
+    let mut v = vec!["user default off resetpass resetkeys resetchannels -@all".to_string()];
+    for e in entries {
+        let rules = match e.user.role {
+            Role::Admin | Role::Sentinel => "~* &* +@all",
+            Role::App => "resetkeys resetchannels &* -@all +ping +sentinel|get-master-addr-by-name +sentinel|master +sentinel|replicas +sentinel|sentinels +subscribe +psubscribe +unsubscribe +punsubscribe",
+            Role::Monitor => "resetkeys resetchannels -@all +ping +info +sentinel|masters +sentinel|master +sentinel|replicas +sentinel|sentinels +sentinel|ckquorum",
+            Role::Custom | Role::Replication => continue,
+        };
+        if e.hashes.is_empty() || !e.hashes.iter().all(|h| super::password::is_acl_hash(h)) {
+            return Err(format!("user `{}` has no valid password hash", e.user.name));
+        }
+        let hashes: Vec<String> = e.hashes.iter().map(|h| format!("#{h}")).collect();
+        v.push(format!(
+            "user {} on {} {rules}",
+            e.user.name,
+            hashes.join(" ")
+        ));
+    }
+    Ok(v)
+}
+
+pub fn sentinel_conf(
+    spec: &Spec,
+    paths: &ConfPaths,
+    s: &SentinelConf<'_>,
+    renames: &[Rename],
+    acl: &[String],
+    generated_at: &str,
+) -> Result<String, String> {
+    for p in [
+        &paths.tls_cert_file,
+        &paths.tls_key_file,
+        &paths.tls_ca_cert_file,
+    ] {
+        super::validate::conf_path(p)?;
+    }
+    let renames: Vec<&Rename> = renames.iter().filter(|r| !r.to.is_empty()).collect();
+    env()
+        .get_template("sentinel.conf")
+        .and_then(|t| {
+            t.render(context! {
+                version => env!("CARGO_PKG_VERSION"),
+                generated_at => generated_at,
+                name => s.name,
+                port => s.port,
+                bind => spec.bind,
+                tls_cert_file => paths.tls_cert_file,
+                tls_key_file => paths.tls_key_file,
+                tls_ca_cert_file => paths.tls_ca_cert_file,
+                master_name => s.master_name,
+                primary_host => s.primary_host,
+                primary_port => s.primary_port,
+                quorum => s.quorum,
+                down_after_ms => s.down_after_ms,
+                failover_timeout_ms => (s.down_after_ms as u64 * 6).max(10_000),
+                auth_user => s.auth_user,
+                auth_pass => s.auth_pass,
+                renames => renames,
+                acl => acl,
+            })
+        })
+        .map_err(|e| format!("rendering sentinel.conf: {e:#}"))
 }
 
 /// `renamed-commands`: one `ORIGINAL NEWNAME` per line (`ORIGINAL ""` when disabled).
@@ -303,7 +429,14 @@ mod tests {
                 data_dir: data_dir.clone(),
                 ..Spec::default()
             };
-            let c = redis_conf(&spec, &paths(), &renames, "2026-01-01T00:00:00Z").unwrap();
+            let c = redis_conf(
+                &spec,
+                &paths(),
+                &NodeConf::standalone(&spec),
+                &renames,
+                "2026-01-01T00:00:00Z",
+            )
+            .unwrap();
             for want in [
                 "port 0\n",
                 "tls-port 6379\n",

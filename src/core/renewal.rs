@@ -108,19 +108,10 @@ fn due(
 
 /// The leaf certificate files of a bundle, with their key files and roles.
 pub fn leaves(spec: &Spec) -> Vec<(String, String, String)> {
-    let mut v = vec![(
-        bundle::SERVER_CRT.into(),
-        bundle::SERVER_KEY.into(),
-        "server".into(),
-    )];
-    for u in &spec.users {
-        v.push((
-            bundle::user_crt(&u.name),
-            bundle::user_key(&u.name),
-            "client".into(),
-        ));
-    }
-    v
+    bundle::leaf_files(spec)
+        .into_iter()
+        .map(|(c, k, r)| (c, k, r.to_string()))
+        .collect()
 }
 
 pub fn plan(
@@ -278,12 +269,17 @@ pub fn apply(
             new_keys.next().expect("key per leaf")
         };
         let leaf = if d.role == "server" {
+            let inst = spec
+                .instances()
+                .into_iter()
+                .find(|i| i.crt == d.file)
+                .expect("server leaf of an instance");
             let cn = first_cert(files, &d.file)
                 .map(|c| c.common_name)
-                .unwrap_or_else(|_| spec.hosts[0].clone());
+                .unwrap_or_else(|_| inst.name.clone());
             Leaf::Server {
                 common_name: cn,
-                hosts: spec.hosts.clone(),
+                hosts: inst.hosts,
             }
         } else {
             Leaf::Client {

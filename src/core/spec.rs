@@ -4,6 +4,7 @@
 
 use super::duration::Dur;
 use super::pki::KeyType;
+use super::topology::{self, Instance, InstanceKind, Topology};
 use super::validate;
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +39,12 @@ pub enum Role {
     Monitor,
     /// Exactly the `commands` given, on the given patterns.
     Custom,
+    /// Replicas log in to their primary as this user (`+psync +replconf +ping`); added
+    /// automatically to replication and cluster topologies.
+    Replication,
+    /// Sentinels log in to Redis nodes as this user (the rights Sentinel needs, renamed
+    /// commands reached through `sentinel rename-command`); added when there are Sentinels.
+    Sentinel,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +110,9 @@ pub struct Spec {
     /// under this path instead of the host directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mount_dir: Option<String>,
+    /// Standalone (default), replication (+ Sentinels) or cluster, with every node.
+    #[serde(default, skip_serializing_if = "Topology::is_standalone")]
+    pub topology: Topology,
 }
 
 impl Default for Spec {
@@ -121,6 +131,7 @@ impl Default for Spec {
             timeout: 300,
             users: default_users(),
             mount_dir: None,
+            topology: Topology::default(),
         }
     }
 }
@@ -211,18 +222,116 @@ impl Spec {
                     "custom user `{}` has no `commands`; list its ACL rules, for example [\"+get\", \"+@read\"]",
                     u.name
                 ))),
-                Role::Admin | Role::App | Role::Monitor if !u.commands.is_empty() => push(Err(format!(
+                Role::Admin | Role::App | Role::Monitor | Role::Replication | Role::Sentinel if !u.commands.is_empty() => push(Err(format!(
                     "user `{}` has role `{:?}`, whose rules are fixed; use role = \"custom\" to list commands",
                     u.name, u.role
                 ).to_lowercase())),
                 _ => {}
             }
         }
+        self.topology.validate(&mut errs);
+        self.validate_topology_users(&mut errs);
         if errs.is_empty() {
             Ok(())
         } else {
             Err(errs)
         }
+    }
+
+    fn validate_topology_users(&self, errs: &mut Vec<String>) {
+        let has = |r: Role| self.users.iter().any(|u| u.role == r);
+        let t = &self.topology;
+        if !t.is_standalone() && !has(Role::Replication) {
+            errs.push("replicas need a user with role `replication` to log in to their primary; add one (init adds `replication` by itself when users are not listed)".into());
+        }
+        if t.sentinels.is_empty() && has(Role::Sentinel) {
+            errs.push("a user has role `sentinel` but the topology has no Sentinels".into());
+        }
+        if !t.sentinels.is_empty() && !has(Role::Sentinel) {
+            errs.push(
+                "Sentinels need a user with role `sentinel` to log in to the nodes; add one".into(),
+            );
+        }
+        for r in [Role::Replication, Role::Sentinel] {
+            if self.users.iter().filter(|u| u.role == r).count() > 1 {
+                errs.push(format!("only one user may have role `{r:?}`").to_lowercase());
+            }
+        }
+        // Node files sit next to user files: no name may be both.
+        let users: std::collections::HashSet<String> = self
+            .users
+            .iter()
+            .map(|u| u.name.to_ascii_lowercase())
+            .collect();
+        for n in t.nodes.iter().chain(&t.sentinels) {
+            let lower = n.name.to_ascii_lowercase();
+            if users.contains(&lower)
+                || ["ca", "users", "manifest", "masterauth", "renamed-commands"]
+                    .contains(&lower.as_str())
+            {
+                errs.push(format!(
+                    "node name `{}` is also a user or bundle file name; rename the node",
+                    n.name
+                ));
+            }
+        }
+    }
+
+    pub fn user_with_role(&self, role: Role) -> Option<&UserSpec> {
+        self.users.iter().find(|u| u.role == role)
+    }
+
+    /// Every Redis and Sentinel process of the bundle, with the files it owns.
+    pub fn instances(&self) -> Vec<Instance> {
+        let t = &self.topology;
+        if t.is_standalone() {
+            let node = topology::NodeSpec {
+                name: "redis".into(),
+                hosts: vec!["127.0.0.1".into()],
+                port: self.port,
+            };
+            return vec![Instance {
+                name: "redis".into(),
+                kind: InstanceKind::Redis,
+                crt: "redis.crt".into(),
+                key: "redis.key".into(),
+                conf: "redis.conf".into(),
+                hosts: self.hosts.clone(),
+                port: self.port,
+                replica_of: None,
+                address: node.address(),
+            }];
+        }
+        let primary = (t.kind == topology::Kind::Replication).then(|| t.nodes[0].clone());
+        let mk = |n: &topology::NodeSpec, kind, replica_of| Instance {
+            name: n.name.clone(),
+            kind,
+            crt: format!("{}.crt", n.name),
+            key: format!("{}.key", n.name),
+            conf: format!("{}.conf", n.name),
+            hosts: n.hosts.clone(),
+            port: n.port,
+            replica_of,
+            address: n.address(),
+        };
+        let mut v: Vec<Instance> = t
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                mk(
+                    n,
+                    InstanceKind::Redis,
+                    if i > 0 { primary.clone() } else { None },
+                )
+            })
+            .collect();
+        v.extend(
+            t.sentinels
+                .iter()
+                .map(|n| mk(n, InstanceKind::Sentinel, None)),
+        );
+        v
     }
 
     pub fn admin(&self) -> &UserSpec {
@@ -252,6 +361,8 @@ pub struct ConfigFile {
     pub maxclients: Option<u32>,
     pub timeout: Option<u32>,
     pub users: Option<Vec<UserSpec>>,
+    /// `[topology]`: kind, nodes, sentinels, master_name, quorum, down_after_ms.
+    pub topology: Option<Topology>,
 }
 
 impl ConfigFile {
