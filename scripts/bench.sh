@@ -2,14 +2,34 @@
 # Benchmarks `provision init` against doing the same job with the openssl CLI, mkcert and
 # cfssl: a CA, a server certificate (SANs redis, localhost, 127.0.0.1, ::1), a client
 # certificate and three random passwords on disk, into a fresh directory each run.
-# Then times `provision init` with 100 and 1000 users and measures its peak RSS.
+# Then the scale rows: `provision init` with 1, 100 and 1000 client users, `provision check` on
+# each of those bundles, and the peak RSS of both.
+#
+# Fresh directory, without timing the filesystem's delete: before each run the previous
+# output is *moved* into a trash directory on the same filesystem (scripts/bench/aside.sh, a
+# rename, O(1)), and the trash is deleted once, after all timing. `rm -rf` in hyperfine's
+# --prepare put a delete's after-cost into every timed run. On ext4 without a journal (this
+# VM's root filesystem), the kernel will not reuse an inode freed in the last 60 s (300 s
+# while its inode-table block is still dirty) and checks free inodes one by one
+# (recently_deleted() in fs/ext4/ialloc.c), so creating thousands of files within minutes
+# of deleting thousands costs seconds of kernel time, for any program: 6000 files from
+# python3 took 5 s of system time after an `rm -rf` of such a directory, 0.3 s otherwise;
+# a 1000-user `provision init` 3.9 s with `rm -rf` before each run, 0.55 s with the move.
+# Emptying the trash between hyperfine calls is not enough: the next calls pay for it (six
+# runs of a 1000-user init at 4.3-5.0 s right after deleting seven bundles). The same
+# preparation applies to every tool. Other deletions on the machine (a parallel build) can
+# still slow the file-heavy rows; `perf record -g` shows them as recently_deleted. A run
+# that starts within SETTLE seconds of the previous run's deletion waits the rest out.
 #
 # Installs what is missing with apt-get (hyperfine, openssl, mkcert, golang-cfssl, time, jq);
-# a baseline tool that cannot be installed only skips its row. Builds target/release/provision.
+# a baseline tool that cannot be installed only skips its row. Builds the release binary
+# (in $CARGO_TARGET_DIR if set).
 # Prints a table and writes bench/results/<date>-<host>.json (and .md, the same table).
 #
 # Knobs (environment): WARMUP (3), RUNS_FAST (30), RUNS_SLOW (10, RSA-4096),
-# RUNS_SCALE (10, 100/1000 users), RSS_RUNS (3, /usr/bin/time -v runs per size; max kept).
+# RUNS_SCALE (10, the 1000-user rows; the 1- and 100-user rows use RUNS_FAST), RSS_RUNS (3,
+# /usr/bin/time -v runs per command; the largest is kept), RESULTS (bench/results),
+# SETTLE (360: seconds to leave between the previous run's deletion and this run's timing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -19,6 +39,8 @@ RUNS_FAST=${RUNS_FAST:-30}
 RUNS_SLOW=${RUNS_SLOW:-10}
 RUNS_SCALE=${RUNS_SCALE:-10}
 RSS_RUNS=${RSS_RUNS:-3}
+RESULTS=${RESULTS:-bench/results} # where the .json and .md go
+SETTLE=${SETTLE:-360}
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
@@ -46,15 +68,38 @@ done
 # --- build ---------------------------------------------------------------------------
 echo "==> cargo build --release"
 cargo build --release --locked
-bin=$root/target/release/provision
+# CARGO_TARGET_DIR, .cargo/config.toml's build.target-dir or ./target: cargo knows which.
+bin=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)/release/provision
+[ -x "$bin" ] || { echo "error: $bin was not built" >&2; exit 1; }
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || commit="$commit+uncommitted-changes"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
+# The previous run deleted ~150,000 inodes at its end; until the kernel may reuse them
+# (60 s, 300 s more while their inode-table blocks are dirty), creating files here would
+# pay for that deletion. Wait it out.
+deleted_stamp=${XDG_CACHE_HOME:-$HOME/.cache}/provision-bench.deleted
+if [ -f "$deleted_stamp" ]; then
+  wait_s=$((SETTLE - ($(date +%s) - $(stat -c %Y "$deleted_stamp"))))
+  if [ "$wait_s" -gt 0 ]; then
+    echo "==> waiting ${wait_s} s: the previous run deleted its output recently (SETTLE=0 skips)"
+    sleep "$wait_s"
+  fi
+fi
+
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-out=$work/out # every command writes here; hyperfine --prepare removes it before each run
+# The trash (every run's output) is deleted here, after all timing: see the top of the file.
+cleanup() {
+  echo "==> removing the benchmark output ($(du -sh "$work" 2>/dev/null | cut -f1))"
+  rm -rf "$work"
+  mkdir -p "$(dirname "$deleted_stamp")" && touch "$deleted_stamp"
+}
+trap cleanup EXIT
+out=$work/out     # every command writes here; before each run it is moved into $trash
+trash=$work/trash # same filesystem as $out, so the move is a rename
+aside=$root/scripts/bench/aside.sh
+move_aside() { "$aside" "$out" "$trash"; }
 
 # --- the commands, each checked once before it is timed --------------------------------
 fast=() slow=() # name, command, name, command, ... for hyperfine
@@ -71,7 +116,7 @@ skip() {
 row() {
   local group=$1 name=$2 ca=$out/$3 server=$out/$4 client=$out/$5
   shift 5
-  rm -rf "$out"
+  move_aside
   local ok=1 f
   "$@" >"$work/check.log" 2>&1 || ok=0
   for f in admin app monitor; do [ -s "$out/$f.password" ] || ok=0; done
@@ -122,7 +167,7 @@ bench() {
     args+=(-n "$1" "$2")
     shift 2
   done
-  hyperfine -N --warmup "$WARMUP" --runs "$runs" --prepare "rm -rf $out" \
+  hyperfine -N --warmup "$WARMUP" --runs "$runs" --prepare "$aside $out $trash" \
     --export-json "$json" "${args[@]}"
 }
 
@@ -131,7 +176,7 @@ bench "$work/fast.json" "$RUNS_FAST" "${fast[@]}"
 echo '{"results":[]}' >"$work/slow.json"
 [ ${#slow[@]} -eq 0 ] || bench "$work/slow.json" "$RUNS_SLOW" "${slow[@]}"
 
-# --- scale: 100 and 1000 users from a config file ------------------------------------
+# --- scale: bundles of many users (and, once topology lands, many nodes) --------------
 users_toml() { # N -> TOML with admin (role admin) and u1..u(N-1) (role app)
   printf '[[users]]\nname = "admin"\nrole = "admin"\n'
   local i
@@ -140,8 +185,9 @@ users_toml() { # N -> TOML with admin (role admin) and u1..u(N-1) (role app)
 
 peak_rss_kib() { # COMMAND... -> the largest "Maximum resident set size" of RSS_RUNS runs
   local i max=0 kib
+  [ -x /usr/bin/time ] || { echo null; return; }
   for ((i = 0; i < RSS_RUNS; i++)); do
-    rm -rf "$out"
+    move_aside
     /usr/bin/time -v -o "$work/time.txt" "$@" >/dev/null
     kib=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.txt")
     if [ "$kib" -gt "$max" ]; then max=$kib; fi
@@ -149,32 +195,66 @@ peak_rss_kib() { # COMMAND... -> the largest "Maximum resident set size" of RSS_
   echo "$max"
 }
 
-echo "==> scale: provision init with 100 and 1000 users ($RUNS_SCALE runs each)"
-users_toml 100 >"$work/users100.toml"
-users_toml 1000 >"$work/users1000.toml"
-printf -v init '%q ' "$bin" init --dir "$out" --quiet --config
-bench "$work/scale.json" "$RUNS_SCALE" \
-  "provision init, 100 users" "$init$(printf %q "$work/users100.toml")" \
-  "provision init, 1000 users" "$init$(printf %q "$work/users1000.toml")"
+# scale_case LABEL USERS NODES RUNS INIT-ARGS...
+# One row of the scale table: times `provision init INIT-ARGS` (fresh output directory each
+# run, like the rows above) and `provision check` on a bundle made once with the same
+# arguments, and takes the peak RSS of both. Results go to $work/scale-<i>.json.
+# Node-count rows (issue 8, topology) are one more call each, e.g.
+#   scale_case "1000 nodes" 3 1000 "$RUNS_SCALE" --nodes 1000
+# with whatever flag or config file that feature defines; the table and JSON need no change.
+scale_n=0
+scale_case() {
+  local label=$1 users=$2 nodes=$3 runs=$4
+  shift 4
+  local i=$scale_n bundle=$work/bundle-$scale_n
+  scale_n=$((scale_n + 1))
+  echo "--> $label"
+  if ! "$bin" init --dir "$bundle" --quiet "$@" >"$work/check.log" 2>&1 ||
+    ! "$bin" check --dir "$bundle" --quiet >>"$work/check.log" 2>&1; then
+    sed 's/^/    /' "$work/check.log"
+    skip "scale: $label" "init or check failed"
+    return
+  fi
+  local init check
+  printf -v init '%q ' "$bin" init --dir "$out" --quiet "$@"
+  printf -v check '%q ' "$bin" check --dir "$bundle" --quiet
+  bench "$work/scale-$i-init.json" "$runs" "provision init, $label" "$init"
+  # Read-only: no preparation needed (the bench helper's move of $out is harmless).
+  bench "$work/scale-$i-check.json" "$runs" "provision check, $label" "$check"
+  local rss_init rss_check
+  rss_init=$(peak_rss_kib "$bin" init --dir "$out" --quiet "$@")
+  rss_check=$(peak_rss_kib "$bin" check --dir "$bundle" --quiet)
+  jq -n --arg bundle "$label" --argjson users "$users" --argjson nodes "$nodes" \
+    --argjson files "$(find "$bundle/..data/" -type f | wc -l)" \
+    --argjson rss_init "$rss_init" --argjson rss_check "$rss_check" \
+    --slurpfile init "$work/scale-$i-init.json" --slurpfile check "$work/scale-$i-check.json" \
+    '{bundle: $bundle, users: $users, nodes: $nodes, files: $files,
+      init: $init[0].results[0], check: $check[0].results[0],
+      init_peak_rss_kib: $rss_init, check_peak_rss_kib: $rss_check}' >"$work/scale-$i-row.json"
+}
 
-echo '{}' >"$work/rss.json"
-if [ -x /usr/bin/time ]; then
-  echo "==> peak RSS (/usr/bin/time -v, largest of $RSS_RUNS runs)"
-  jq -n --arg d "$(peak_rss_kib "$bin" init --dir "$out" --quiet)" \
-    --arg h "$(peak_rss_kib "$bin" init --dir "$out" --quiet --config "$work/users100.toml")" \
-    --arg k "$(peak_rss_kib "$bin" init --dir "$out" --quiet --config "$work/users1000.toml")" \
-    '{"3": ($d|tonumber), "100": ($h|tonumber), "1000": ($k|tonumber)}' >"$work/rss.json"
-else
-  skip "peak RSS" "/usr/bin/time not installed"
-fi
+echo "==> scale: init and check on bundles of 1, 100 and 1000 users"
+[ -x /usr/bin/time ] || skip "peak RSS" "/usr/bin/time not installed"
+for n in 1 100 1000; do
+  users_toml "$n" >"$work/users$n.toml"
+  runs=$RUNS_FAST
+  [ "$n" -lt 1000 ] || runs=$RUNS_SCALE
+  scale_case "$n user$([ "$n" = 1 ] || echo s)" "$n" 1 "$runs" --config "$work/users$n.toml"
+done
+# Issue 8 (topology): node-count rows go here, through scale_case (see above).
+for ((i = 0; i < scale_n; i++)); do
+  [ ! -f "$work/scale-$i-row.json" ] || cat "$work/scale-$i-row.json"
+done | jq -s . >"$work/scale.json"
 
 # --- results: JSON with the machine, a table ------------------------------------------
 version() { "$@" 2>/dev/null | head -n1 || true; }
 host=$(hostname -s 2>/dev/null | tr -cd 'A-Za-z0-9-' || true)
 [ -n "$host" ] || host=machine
 date=$(date -u +%Y-%m-%d)
-mkdir -p bench/results
-result=bench/results/$date-$host.json
+mkdir -p "$RESULTS"
+result=$RESULTS/$date-$host.json
+# A second run on the same day keeps the first: history is the point of these files.
+[ ! -e "$result" ] || result=$RESULTS/$date-$host-$(date -u +%H%M%S).json
 
 printf '%s\n' "${skipped[@]}" | jq -R 'select(length > 0) | split("\t") | {name: .[0], reason: .[1]}' |
   jq -s . >"$work/skipped.json"
@@ -196,9 +276,9 @@ jq -n \
   --arg cfssl "$(version cfssl version)" \
   --argjson warmup "$WARMUP" \
   --slurpfile fast "$work/fast.json" --slurpfile slow "$work/slow.json" \
-  --slurpfile scale "$work/scale.json" --slurpfile rss "$work/rss.json" \
+  --slurpfile scale "$work/scale.json" \
   --slurpfile skipped "$work/skipped.json" '
-  def ms: . * 1000000 | round / 1000; # seconds -> milliseconds, 3 decimals
+  def ms: if . == null then null else . * 1000000 | round / 1000 end; # s -> ms, 3 decimals (null: one run has no σ)
   def row: {name: .command, runs: (.times | length), median_ms: (.median | ms),
             mean_ms: (.mean | ms), stddev_ms: (.stddev | ms), min_ms: (.min | ms),
             max_ms: (.max | ms)};
@@ -210,17 +290,19 @@ jq -n \
                 kernel: $kernel, os: $os, loadavg_before_after: $load},
       tools: {provision: $provision, rustc: $rustc, openssl: $openssl,
               hyperfine: $hyperfine, mkcert: $mkcert, cfssl: $cfssl},
-      method: ("hyperfine -N, warm-up \($warmup), --prepare rm -rf of the output directory; "
+      method: ("hyperfine -N, warm-up \($warmup); before each run the previous output "
+               + "directory is moved aside (rename), deleted only after all timing; "
                + "each command writes CA + server cert (SANs redis, localhost, 127.0.0.1, ::1) "
-               + "+ client cert(s) + 3 passwords"),
+               + "+ client cert(s) + 3 passwords; scale rows: init with N client users "
+               + "(--config), check on such a bundle, peak RSS from /usr/bin/time -v"),
       baseline: $rows[0].name,
       results: ($rows | map(. + {ratio_to_baseline: (.median_ms / $base * 100 | round / 100)})),
-      scale: ([{users: 3, median_ms: $rows[0].median_ms}]
-              + ($scale[0].results | map(row | {users: (.name | capture("(?<n>[0-9]+) users").n
-                                                       | tonumber)} + .)))
-             | map(. + {peak_rss_kib: $rss[0][.users | tostring]}),
+      scale: ($scale[0] | map({bundle, users, nodes, files,
+                               init: (.init | row), check: (.check | row),
+                               init_peak_rss_kib, check_peak_rss_kib})),
       skipped: $skipped[0]
-    }' >"$result"
+    }' >"$work/result.json"
+mv "$work/result.json" "$result" # complete or not at all
 
 # The table, as Markdown (also saved next to the JSON for the README).
 {
@@ -229,10 +311,12 @@ jq -n \
   jq -r '.results[] | [.name, .median_ms, .mean_ms, .stddev_ms, .runs, .ratio_to_baseline] | @tsv' "$result" |
     awk -F'\t' '{printf "| %s | %.1f | %.1f ± %.1f | %d | %.2f× |\n", $1, $2, $3, $4, $5, $6}'
   echo
-  echo "| \`provision init\` users | median (ms) | peak RSS (MiB) |"
-  echo "|--:|--:|--:|"
-  jq -r '.scale[] | [.users, .median_ms, (.peak_rss_kib // "")] | @tsv' "$result" |
-    awk -F'\t' '{printf "| %d | %.1f | %s |\n", $1, $2, ($3 == "" ? "n/a" : sprintf("%.1f", $3 / 1024))}'
+  echo "| bundle | files | \`init\` median (ms) | \`init\` peak RSS (MiB) | \`check\` median (ms) | \`check\` peak RSS (MiB) |"
+  echo "|---|--:|--:|--:|--:|--:|"
+  jq -r '.scale[] | [.bundle, .files, .init.median_ms, (.init_peak_rss_kib // ""),
+                     .check.median_ms, (.check_peak_rss_kib // "")] | @tsv' "$result" |
+    awk -F'\t' 'function mib(k) { return k == "" ? "n/a" : sprintf("%.1f", k / 1024) }
+      {printf "| %s | %d | %.1f | %s | %.1f | %s |\n", $1, $2, $3, mib($4), $5, mib($6)}'
 } >"${result%.json}.md"
 
 echo

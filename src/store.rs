@@ -18,6 +18,7 @@ use crate::core::bundle::{Files, OutFile};
 use crate::core::password::random_token;
 use crate::core::secret::Secret;
 use crate::error::{Error, Result};
+use std::collections::HashSet;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -237,16 +238,13 @@ impl Store {
     }
 
     /// Creates the directory with mode 0700 if it does not exist, or tightens it to 0700.
+    /// Not synced here: the new directory's entry in its parent reaches the disk with the
+    /// `syncfs` of `commit` (same filesystem), before the commit point; until then the
+    /// directory holds nothing worth keeping.
     pub fn ensure_dir(&self) -> Result<()> {
         match DirBuilder::new().mode(0o700).create(&self.dir) {
-            Ok(()) => {
-                fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
-                    .map_err(|e| Error::io("setting the mode of", &self.dir, e))?;
-                if let Some(p) = self.dir.parent() {
-                    let _ = sync_dir(p);
-                }
-                Ok(())
-            }
+            Ok(()) => fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
+                .map_err(|e| Error::io("setting the mode of", &self.dir, e)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 if self.tightened_from.is_some() {
                     fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
@@ -258,8 +256,26 @@ impl Store {
         }
     }
 
+    /// The names in the directory, from one read of it rather than one lookup per name (a
+    /// bundle of 1000 users has 3000 names). Empty if the directory does not exist; None if
+    /// it cannot be read, and then callers look each name up.
+    fn entry_names(&self) -> Option<HashSet<String>> {
+        match fs::read_dir(&self.dir) {
+            Ok(rd) => Some(
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect(),
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(HashSet::new()),
+            Err(_) => None,
+        }
+    }
+
     /// True if the directory holds a bundle (or any file a bundle would use).
     pub fn has_bundle(&self, names: &[&str]) -> bool {
+        if let Some(present) = self.entry_names() {
+            return present.contains(DATA) || names.iter().any(|n| present.contains(*n));
+        }
         fs::symlink_metadata(self.dir.join(DATA)).is_ok()
             || names
                 .iter()
@@ -269,7 +285,11 @@ impl Store {
     /// Files already in the directory that would be replaced but are not provision's links
     /// (a directory there is an error: it would make the commit fail half-way).
     pub fn check_targets(&self, names: &[&str]) -> Result<()> {
+        let present = self.entry_names();
         for n in names {
+            if present.as_ref().is_some_and(|p| !p.contains(*n)) {
+                continue;
+            }
             let p = self.dir.join(n);
             if let Ok(m) = fs::symlink_metadata(&p) {
                 if m.is_dir() {
@@ -436,12 +456,18 @@ impl Store {
             }
             return Err(e);
         }
+        let mut tidied = false;
         if let Some(old) = old.filter(|o| *o != gen) {
-            let _ = replace_link(&self.dir, PREVIOUS, PREVIOUS_TMP, &old);
+            tidied |= replace_link(&self.dir, PREVIOUS, PREVIOUS_TMP, &old).is_ok();
         }
-        self.prune_links(files);
-        self.cleanup();
-        let _ = sync_dir(&self.dir);
+        tidied |= self.prune_links(files);
+        tidied |= self.cleanup();
+        // Only when something changed after the commit point (a first `init` changes
+        // nothing): `..previous` and the removals are worth a second directory sync, and a
+        // crash before it only leaves what `cleanup` removes next time.
+        if tidied {
+            let _ = sync_dir(&self.dir);
+        }
         Ok(gen)
     }
 
@@ -464,7 +490,7 @@ impl Store {
         replace_link(&self.dir, DATA, DATA_TMP, &prev)?;
         sync_dir(&self.dir)?;
         let _ = replace_link(&self.dir, PREVIOUS, PREVIOUS_TMP, &cur);
-        self.prune_links(&files);
+        let _ = self.prune_links(&files);
         let _ = sync_dir(&self.dir);
         Ok(prev)
     }
@@ -472,40 +498,68 @@ impl Store {
     /// A permanent link `DIR/<name> -> ..data/<name>` for every file, replacing whatever is
     /// there atomically (never writing through it).
     fn ensure_links(&self, files: &Files) -> Result<()> {
+        // One random suffix for the whole pass: file names are unique, so the temporary names
+        // are too (and the bundle lock keeps other provision runs out).
+        let suffix = random_token(6);
+        let present = self.entry_names();
         for f in &files.0 {
             let want = format!("{DATA}/{}", f.name);
-            if self.link_target(&f.name).as_deref() != Some(want.as_str()) {
-                let tmp = format!(".{}.tmp-{}", f.name, random_token(6));
-                replace_link(&self.dir, &f.name, &tmp, &want)?;
+            if present.as_ref().is_some_and(|p| !p.contains(&f.name)) {
+                // Nothing there (a first init): create the link in place. symlink(2) never
+                // follows or replaces what is at the name; if something appeared meanwhile
+                // (EEXIST), fall through to the atomic replace.
+                match std::os::unix::fs::symlink(&want, self.dir.join(&f.name)) {
+                    Ok(()) => continue,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(Error::io("creating link", self.dir.join(&f.name), e)),
+                }
+            } else if self.link_target(&f.name).as_deref() == Some(want.as_str()) {
+                continue;
             }
+            let tmp = format!(".{}.tmp-{suffix}", f.name);
+            replace_link(&self.dir, &f.name, &tmp, &want)?;
         }
         Ok(())
     }
 
     /// Removes visible links into ..data whose file is not in the current generation.
-    fn prune_links(&self, files: &Files) {
+    /// True if it removed any.
+    fn prune_links(&self, files: &Files) -> bool {
         let Ok(rd) = fs::read_dir(&self.dir) else {
-            return;
+            return false;
         };
-        for e in rd.filter_map(|e| e.ok()) {
+        let keep: HashSet<&str> = files.names().collect();
+        let prefix = format!("{DATA}/");
+        let mut removed = false;
+        // Only symlinks can be links into ..data, and a name the generation has is kept
+        // whatever it points to: no readlink(2) for those (thousands in a large bundle).
+        for e in rd
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_symlink()))
+        {
             let name = e.file_name().to_string_lossy().into_owned();
+            if keep.contains(name.as_str()) {
+                continue;
+            }
             if let Some(t) = self.link_target(&name) {
-                if let Some(rest) = t.strip_prefix(&format!("{DATA}/")) {
-                    if files.get(rest).is_none() {
-                        let _ = fs::remove_file(e.path());
+                if let Some(rest) = t.strip_prefix(&prefix) {
+                    if !keep.contains(rest) {
+                        removed |= fs::remove_file(e.path()).is_ok();
                     }
                 }
             }
         }
+        removed
     }
 
     /// Removes what a killed run may have left: generation directories that neither `..data`
-    /// nor `..previous` points to, and temporary links.
-    pub fn cleanup(&self) {
+    /// nor `..previous` points to, and temporary links. True if it removed anything.
+    pub fn cleanup(&self) -> bool {
         let keep = [self.current_generation(), self.previous_generation()];
         let Ok(rd) = fs::read_dir(&self.dir) else {
-            return;
+            return false;
         };
+        let mut removed = false;
         for e in rd.filter_map(|e| e.ok()) {
             let name = e.file_name().to_string_lossy().into_owned();
             let is_tmp_link = name == DATA_TMP
@@ -513,12 +567,13 @@ impl Store {
                 || (name.starts_with('.') && name.contains(".tmp-"));
             if name.starts_with(GEN_PREFIX) && !keep.iter().flatten().any(|k| *k == name) {
                 if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    let _ = fs::remove_dir_all(e.path());
+                    removed |= fs::remove_dir_all(e.path()).is_ok();
                 }
             } else if is_tmp_link && e.file_type().is_ok_and(|t| t.is_symlink()) {
-                let _ = fs::remove_file(e.path());
+                removed |= fs::remove_file(e.path()).is_ok();
             }
         }
+        removed
     }
 
     /// Appends one JSON line to `audit.log` (created 0600).

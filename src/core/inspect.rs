@@ -171,3 +171,23 @@ pub fn key_spki(key_pem: &str) -> Result<Vec<u8>, String> {
     let k = rcgen::KeyPair::from_pem(key_pem).map_err(|e| e.to_string())?;
     Ok(k.subject_public_key_info())
 }
+
+/// `key_spki` for a key expected to be of the type `key_algorithm` names (as in
+/// `CertInfo::key_algorithm`): parsed as that type first, instead of trying each type in turn
+/// (rcgen tries Ed25519 first, and aws-lc fully parses and checks a P-256 key before
+/// rejecting it as not Ed25519: a sixth of `check` on a large bundle). A key of another type
+/// is still read, so that the caller reports a mismatch, not an unreadable key.
+pub fn key_spki_as(key_pem: &str, key_algorithm: &str) -> Result<Vec<u8>, String> {
+    use rcgen::PublicKeyData;
+    let alg: &'static rcgen::SignatureAlgorithm = match key_algorithm {
+        "ecdsa-p256" => &rcgen::PKCS_ECDSA_P256_SHA256,
+        "ecdsa-p384" => &rcgen::PKCS_ECDSA_P384_SHA384,
+        "ed25519" => &rcgen::PKCS_ED25519,
+        a if a.starts_with("rsa-") => &rcgen::PKCS_RSA_SHA256,
+        _ => return key_spki(key_pem),
+    };
+    match rcgen::KeyPair::from_pem_and_sign_algo(key_pem, alg) {
+        Ok(k) => Ok(k.subject_public_key_info()),
+        Err(_) => key_spki(key_pem),
+    }
+}

@@ -98,13 +98,15 @@ pub fn generate_key(kt: KeyType) -> Result<KeyPair, PkiError> {
     ctx(&format!("generating a {kt} key"), r)
 }
 
-/// Generates `n` keys, spread over the available cores (RSA-4096 takes a second or more each).
+/// Generates `n` keys, spread over the available cores: RSA keys always (RSA-4096 takes a
+/// second or more each), others when there are many (an EC key takes about 25 µs, so a thread
+/// pays for itself only past a few dozen).
 pub fn generate_keys(
     kt: KeyType,
     n: usize,
     tick: &(dyn Fn() + Sync),
 ) -> Result<Vec<KeyPair>, PkiError> {
-    let threads = if kt.is_rsa() {
+    let threads = if kt.is_rsa() || n >= 64 {
         std::thread::available_parallelism()
             .map_or(1, |p| p.get())
             .min(n.max(1))
