@@ -746,3 +746,217 @@ fn compose_writes_a_file_docker_compose_validates() {
     ])
     .success();
 }
+
+/// A copy of the built-in template `name` with `f` applied, written to `dir/name`.
+fn override_template(dir: &Path, name: &str, f: impl Fn(&str) -> String) {
+    let builtin = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("templates")
+            .join(name),
+    )
+    .unwrap();
+    let changed = f(&builtin);
+    assert_ne!(changed, builtin, "the override changes nothing");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(name), changed).unwrap();
+}
+
+#[test]
+fn templates_override_redis_conf_and_users_acl_and_rotate_keeps_using_them() {
+    let t = tempdir();
+    let tpl = t.path().join("tpl");
+    override_template(&tpl, "redis.conf", |s| {
+        s.replace(
+            "acllog-max-len 128\n",
+            "acllog-max-len 128\nlatency-monitor-threshold 100\n",
+        )
+    });
+    // The monitor user may also run DBSIZE.
+    override_template(&tpl, "users.acl", |s| {
+        s.replace("+latency|latest", "+latency|latest +dbsize")
+    });
+    let dir = t.path().join("s");
+    let d = dir.to_str().unwrap();
+    run(&[
+        "init",
+        "--dir",
+        d,
+        "--templates",
+        tpl.to_str().unwrap(),
+        "-q",
+    ])
+    .success();
+    assert!(read(&dir, "redis.conf").contains("\nlatency-monitor-threshold 100\n"));
+    let monitor_line = |acl: &str| {
+        acl.lines()
+            .find(|l| l.starts_with("user monitor "))
+            .unwrap()
+            .to_string()
+    };
+    assert!(monitor_line(&read(&dir, "users.acl")).ends_with(" +dbsize"));
+    let m: serde_json::Value = serde_json::from_str(&read(&dir, "manifest.json")).unwrap();
+    assert_eq!(m["spec"]["templates"], tpl.to_str().unwrap());
+    run(&["check", "--dir", d]).code(0);
+
+    // rotate re-renders users.acl with the recorded override, not the built-in.
+    run(&["rotate", "--dir", d, "--user", "app", "-q"]).success();
+    run(&["rotate", "--dir", d, "--user", "app", "--finish", "-q"]).success();
+    assert!(monitor_line(&read(&dir, "users.acl")).ends_with(" +dbsize"));
+    run(&["check", "--dir", d]).code(0);
+
+    // A live server accepts the overridden files: the monitor user runs DBSIZE.
+    require("redis-server");
+    let port = free_port();
+    let d2 = t.path().join("live");
+    run(&[
+        "init",
+        "--dir",
+        d2.to_str().unwrap(),
+        "--port",
+        &port.to_string(),
+        "--templates",
+        tpl.to_str().unwrap(),
+        "-q",
+    ])
+    .success();
+    let redis = Redis::start(&d2, port, t.path());
+    assert_eq!(redis.cli_as("monitor", &["DBSIZE"]), "0");
+    assert_eq!(
+        redis.cli_as(
+            "admin",
+            &[&redis.renamed("CONFIG"), "GET", "latency-monitor-threshold"]
+        ),
+        "latency-monitor-threshold\n100"
+    );
+    drop(redis);
+
+    // The recorded directory is gone: a clear error, not a silent fall-back to the built-ins.
+    let moved = t.path().join("tpl-moved");
+    std::fs::rename(&tpl, &moved).unwrap();
+    let before = snapshot(&dir);
+    run(&["rotate", "--dir", d, "--user", "app"])
+        .code(2)
+        .stderr_has("no longer exists");
+    assert_eq!(snapshot(&dir), before);
+    // --templates points elsewhere, and the new generation records it.
+    run(&[
+        "rotate",
+        "--dir",
+        d,
+        "--user",
+        "app",
+        "--templates",
+        moved.to_str().unwrap(),
+        "-q",
+    ])
+    .success();
+    let m: serde_json::Value = serde_json::from_str(&read(&dir, "manifest.json")).unwrap();
+    assert_eq!(m["spec"]["templates"], moved.to_str().unwrap());
+    assert!(monitor_line(&read(&dir, "users.acl")).ends_with(" +dbsize"));
+}
+
+#[test]
+fn broken_override_template_names_file_and_line_and_writes_nothing() {
+    let t = tempdir();
+    let tpl = t.path().join("tpl");
+    let conf = tpl.join("redis.conf");
+    let fresh = t.path().join("fresh");
+    // A syntax error on line 3, then an undefined variable on line 4.
+    for (source, line, what) in [
+        ("port 0\n# ok\n{% if port %}\n", 3, "syntax error"),
+        ("port 0\n# ok\n\n{{ tls_port }}\n", 4, "undefined value"),
+    ] {
+        std::fs::create_dir_all(&tpl).unwrap();
+        std::fs::write(&conf, source).unwrap();
+        let r = run(&[
+            "init",
+            "--dir",
+            fresh.to_str().unwrap(),
+            "--templates",
+            tpl.to_str().unwrap(),
+        ])
+        .code(2)
+        .stderr_has(&format!("template `{}`, line {line}", conf.display()))
+        .stderr_has(what);
+        assert!(
+            !fresh.exists(),
+            "a bundle directory was created\n{}",
+            r.stderr
+        );
+    }
+    // Over an existing bundle, with --force: byte-for-byte unchanged.
+    let dir = t.path().join("s");
+    let d = dir.to_str().unwrap();
+    run(&["init", "--dir", d, "-q"]).success();
+    let before = snapshot(&dir);
+    run(&[
+        "init",
+        "--dir",
+        d,
+        "--force",
+        "--templates",
+        tpl.to_str().unwrap(),
+    ])
+    .code(2)
+    .stderr_has("redis.conf`, line 4");
+    assert_eq!(snapshot(&dir), before);
+
+    // users.acl re-rendered by rotate: the bundle stays as it was.
+    std::fs::remove_file(&conf).unwrap();
+    std::fs::write(
+        tpl.join("users.acl"),
+        "{% for u in users %}{{ u.nme }}\n{% endfor %}",
+    )
+    .unwrap();
+    run(&[
+        "rotate",
+        "--dir",
+        d,
+        "--user",
+        "app",
+        "--templates",
+        tpl.to_str().unwrap(),
+    ])
+    .code(2)
+    .stderr_has("users.acl`, line 1: undefined value (`u.nme`)");
+    assert_eq!(snapshot(&dir), before);
+
+    // An override whose output is not a safe ACL file is refused, naming it.
+    std::fs::write(tpl.join("users.acl"), "user default on nopass ~* +@all\n").unwrap();
+    run(&[
+        "init",
+        "--dir",
+        fresh.to_str().unwrap(),
+        "--templates",
+        tpl.to_str().unwrap(),
+    ])
+    .code(2)
+    .stderr_has(&format!("template `{}`", tpl.join("users.acl").display()));
+    assert!(!fresh.exists());
+
+    // The other generators: nothing written either.
+    std::fs::remove_file(tpl.join("users.acl")).unwrap();
+    std::fs::write(tpl.join("provision-alerts.yml"), "groups:\n{{ nothing }}\n").unwrap();
+    let rules = t.path().join("rules.yml");
+    run(&[
+        "alerts",
+        "--out",
+        rules.to_str().unwrap(),
+        "--templates",
+        tpl.to_str().unwrap(),
+    ])
+    .code(2)
+    .stderr_has("provision-alerts.yml`, line 2");
+    assert!(!rules.exists());
+    // A missing directory is bad input too.
+    run(&[
+        "init",
+        "--dir",
+        fresh.to_str().unwrap(),
+        "--templates",
+        "/nonexistent/tpl",
+    ])
+    .code(2)
+    .stderr_has("does not exist");
+    assert!(!fresh.exists());
+}

@@ -12,6 +12,9 @@ use serde_json::json;
 use std::time::Duration;
 
 pub fn run(args: &BackupArgs, out: Output) -> Result<u8> {
+    if args.format == crate::cli::ExportFormat::K8s {
+        return super::k8s::run(args, out);
+    }
     let store = Store::open(args.dir.as_deref().unwrap_or("secrets".as_ref()))?;
     if args.output.is_none() && !args.remember {
         return Err(Error::input(

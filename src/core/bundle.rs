@@ -4,7 +4,7 @@
 use super::inspect;
 use super::password::{self, sha256_hex};
 use super::pki::{self, Leaf, BACKDATE};
-use super::render::{self, AclEntry, ConfPaths, Rename};
+use super::render::{self, AclEntry, ConfPaths, Rename, Templates};
 use super::secret::Secret;
 use super::spec::{Spec, RENAMED_COMMANDS};
 use serde::{Deserialize, Serialize};
@@ -86,6 +86,8 @@ pub enum BuildError {
     Pki(#[from] pki::PkiError),
     #[error("{0}")]
     Render(String),
+    #[error(transparent)]
+    Template(#[from] render::TemplateError),
     #[error("reading back {file}: {source}")]
     Inspect {
         file: String,
@@ -118,8 +120,21 @@ pub fn ca_common_name(now: OffsetDateTime) -> String {
 /// Progress callback: called once per finished step with a short label.
 pub type Tick<'a> = &'a (dyn Fn(&str) + Sync);
 
-/// Generates a complete new bundle for `spec` (already validated).
+/// Generates a complete new bundle for `spec` (already validated) from the built-in templates.
 pub fn generate(
+    spec: &Spec,
+    conf_dir: &str,
+    generation: &str,
+    now: OffsetDateTime,
+    tick: Tick<'_>,
+) -> Result<Files, BuildError> {
+    generate_with(&Templates::builtin(), spec, conf_dir, generation, now, tick)
+}
+
+/// Generates a complete new bundle for `spec`, rendering users.acl and redis.conf from
+/// `templates`. The templates are rendered first: a broken override costs no key generation.
+pub fn generate_with(
+    templates: &Templates,
     spec: &Spec,
     conf_dir: &str,
     generation: &str,
@@ -129,6 +144,27 @@ pub fn generate(
     let nb = now - BACKDATE;
     let ca_na = now + spec.ca_validity.as_time();
     let leaf_na = (now + spec.cert_validity.as_time()).min(ca_na);
+
+    // Passwords and the two rendered files first: a broken template fails in microseconds.
+    let passwords: Vec<Secret> = spec.users.iter().map(|_| password::generate()).collect();
+    let entries: Vec<AclEntry<'_>> = spec
+        .users
+        .iter()
+        .zip(&passwords)
+        .map(|(u, pw)| AclEntry {
+            user: u,
+            hashes: vec![sha256_hex(pw.expose())],
+        })
+        .collect();
+    let acl = render::users_acl_with(templates, &entries)?;
+    let renames = new_renames(spec.disable_commands);
+    let conf = render::redis_conf_with(
+        templates,
+        spec,
+        &conf_paths(conf_dir),
+        &renames,
+        &rfc3339(now),
+    )?;
 
     let mut keys =
         pki::generate_keys(spec.key_type, 2 + spec.users.len(), &|| tick("key"))?.into_iter();
@@ -154,8 +190,7 @@ pub fn generate(
     files.put(OutFile::secret(SERVER_KEY, pki::key_pem(&server_key)));
     tick("server certificate");
 
-    let mut passwords = Vec::new();
-    for (u, key) in spec.users.iter().zip(keys) {
+    for ((u, key), pw) in spec.users.iter().zip(keys).zip(passwords) {
         let p = pki::leaf_params(
             &Leaf::Client {
                 user: u.name.clone(),
@@ -169,28 +204,12 @@ pub fn generate(
             pki::sign_leaf(&p, &key, &issuer)?,
         ));
         files.put(OutFile::secret(user_key(&u.name), pki::key_pem(&key)));
-        let pw = password::generate();
-        passwords.push(sha256_hex(pw.expose()));
         files.put(OutFile::secret(user_password(&u.name), pw));
     }
     tick("client certificates");
 
-    let entries: Vec<AclEntry<'_>> = spec
-        .users
-        .iter()
-        .zip(&passwords)
-        .map(|(u, h)| AclEntry {
-            user: u,
-            hashes: vec![h.clone()],
-        })
-        .collect();
-    let acl = render::users_acl(&entries).map_err(BuildError::Render)?;
     files.put(OutFile::secret(USERS_ACL, Secret::from_string(acl)));
 
-    let renames = new_renames(spec.disable_commands);
-    let stamp = rfc3339(now);
-    let conf = render::redis_conf(spec, &conf_paths(conf_dir), &renames, &stamp)
-        .map_err(BuildError::Render)?;
     files.put(OutFile::secret(REDIS_CONF, Secret::from_string(conf)));
     files.put(OutFile::secret(
         RENAMED,

@@ -103,6 +103,10 @@ pub struct Spec {
     /// under this path instead of the host directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mount_dir: Option<String>,
+    /// The `--templates` directory (absolute) whose overrides made this bundle's files; later
+    /// re-renders (`rotate` rewriting users.acl, `compose`, `schedule`) use it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub templates: Option<String>,
 }
 
 impl Default for Spec {
@@ -121,6 +125,7 @@ impl Default for Spec {
             timeout: 300,
             users: default_users(),
             mount_dir: None,
+            templates: None,
         }
     }
 }
@@ -249,6 +254,8 @@ pub struct ConfigFile {
     pub data_dir: Option<String>,
     /// Where the bundle is mounted inside a container (paths in redis.conf); `--mount-dir`.
     pub mount_dir: Option<String>,
+    /// Directory of template overrides (`--templates`).
+    pub templates: Option<std::path::PathBuf>,
     pub maxclients: Option<u32>,
     pub timeout: Option<u32>,
     pub users: Option<Vec<UserSpec>>,
