@@ -502,7 +502,7 @@ Examples:
   provision init --dir ./secrets --key-type rsa-4096 --cert-validity 90d
   provision init --config provision.toml --force
   provision init --dir ./secrets --mount-dir /etc/redis/tls --bind 0.0.0.0 --compose
-  provision init --dir ./secrets --templates ./my-templates     # my-templates/redis.conf replaces the built-in
+  provision init --dir ./secrets --templates ./my-templates    # e.g. my-templates/redis.conf
 
 Files (modes): ca.crt 0644, ca.key 0600, redis.crt 0644, redis.key 0600, <user>.crt 0644,
 <user>.key 0600, <user>.password 0600, users.acl 0600, redis.conf 0600, renamed-commands 0600,
