@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check of the project on a fresh Debian machine: installs what the tests need
-# (redis-server, redis-tools, openssl, prometheus for promtool, age), then formatting, clippy, and all test suites
+# (redis-server, redis-tools, openssl, prometheus for promtool, systemd, age, docker-compose,
+# kubernetes-validate in a venv), then formatting, clippy, and all test suites
 # (unit, certificate round-trips, OpenSSL verification, CLI, and live redis-server tests).
 # A missing dependency is an error, never a skip.
 set -euo pipefail
@@ -25,6 +26,25 @@ fi
 for p in redis-server redis-cli openssl promtool systemd-analyze age age-keygen docker-compose python3; do
   command -v "$p" >/dev/null 2>&1 || { echo "error: $p is required and could not be installed" >&2; exit 1; }
 done
+# kubernetes-validate (PyPI) validates `export --format k8s` and the README's StatefulSet
+# (tests/integrations.rs), from a virtual environment kept across runs.
+K8S_VENV="${PROVISION_TEST_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/provision/venv}"
+if ! "$K8S_VENV/bin/kubernetes-validate" --version >/dev/null 2>&1; then
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    echo "==> installing python3-venv"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
+  echo "==> installing kubernetes-validate into $K8S_VENV"
+  rm -rf "$K8S_VENV"
+  python3 -m venv "$K8S_VENV"
+  "$K8S_VENV/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate
+fi
+"$K8S_VENV/bin/kubernetes-validate" --version >/dev/null 2>&1 || { echo "error: kubernetes-validate is required and could not be installed" >&2; exit 1; }
+export PATH="$K8S_VENV/bin:$PATH"
+
 # The packaged service is not needed (tests start their own servers on free ports).
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet redis-server 2>/dev/null; then
   systemctl stop redis-server || true

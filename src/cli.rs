@@ -51,11 +51,11 @@ pub enum Command {
     /// Write a systemd service and timer that run `provision renew --reload` daily.
     #[command(after_help = SCHEDULE_HELP)]
     Schedule(ScheduleArgs),
-    /// Write an age-encrypted archive of the current generation (the issue's `export`).
-    #[command(after_help = BACKUP_HELP)]
+    /// Export the current generation: an age-encrypted archive, or Kubernetes Secrets (--format k8s).
+    #[command(after_help = BACKUP_HELP, visible_alias = "export")]
     Backup(BackupArgs),
     /// Decrypt a backup, verify it as `check` would, and install it all or nothing.
-    #[command(after_help = RESTORE_HELP)]
+    #[command(after_help = RESTORE_HELP, visible_alias = "import")]
     Restore(RestoreArgs),
     /// Encrypt any file (dump.rdb, an AOF) to the bundle's backup recipients, streaming.
     #[command(after_help = SEAL_HELP)]
@@ -71,7 +71,9 @@ pub enum Command {
 }
 
 const BACKUP_HELP: &str = "\
-The archive is a tar of the current generation (top-level directory `provision-bundle/`,
+`export` is the same command. Formats:
+
+--format age (default): the archive is a tar of the current generation (top-level directory `provision-bundle/`,
 regular files with their modes), encrypted with age: `age -d -i key.txt FILE | tar -t` lists
 it. Output goes to -o FILE (created 0600, never overwritten) or, with `-o -`, to stdout when
 stdout is not a terminal. Passphrases are read from --passphrase-file or the terminal, never
@@ -80,10 +82,31 @@ from the command line.
 --remember stores the recipients in the bundle (`backup-recipients`, a new generation); later
 backups without recipient flags, and `provision seal`, use them.
 
+--format k8s: Kubernetes Secret manifests (a YAML stream of JSON documents, for `kubectl
+apply -f`): PREFIX-tls (kubernetes.io/tls: the server's tls.crt, tls.key and ca.crt),
+PREFIX-ca (ca.crt only; the CA key is never exported), PREFIX-config (redis.conf, users.acl,
+renamed-commands) and PREFIX-user-NAME per ACL user (tls.crt, tls.key, ca.crt, password), all
+labelled app.kubernetes.io/managed-by=provision. They hold private keys and passwords: -o FILE
+is created 0600 (replaced only with --force), `-o -` writes to stdout only when it is not a
+terminal. redis.conf names its files under the bundle's --mount-dir, so make the bundle with
+the directory the StatefulSet mounts the secrets at (`init --mount-dir /etc/redis/tls --bind
+0.0.0.0`); the README's Kubernetes section has a StatefulSet that does. Re-export and apply
+after every `renew` or `rotate`.
+
 Examples:
   provision backup --dir /etc/redis/tls --recipient age1... -o redis-tls.tar.age
   provision backup --dir /etc/redis/tls --recipients-file ops.txt --remember
-  provision backup --dir /etc/redis/tls -o - --armor | ssh backup 'cat > tls.age'";
+  provision backup --dir /etc/redis/tls -o - --armor | ssh backup 'cat > tls.age'
+  provision export --dir ./secrets --format k8s --namespace cache -o redis-secrets.yaml
+  provision export --dir ./secrets --format k8s -o - | kubectl apply -f -";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// age-encrypted tar of the bundle (restore with `provision restore`).
+    Age,
+    /// Kubernetes Secret manifests.
+    K8s,
+}
 
 const RESTORE_HELP: &str = "\
 Decrypts in memory, refuses any archive entry that is not a plain regular file under
@@ -110,6 +133,18 @@ pub struct BackupArgs {
     /// Bundle directory. [default: ./secrets]
     #[arg(long, env = "PROVISION_DIR")]
     pub dir: Option<PathBuf>,
+    /// What to write: an age-encrypted archive, or Kubernetes Secret manifests.
+    #[arg(long, value_enum, default_value = "age")]
+    pub format: ExportFormat,
+    /// k8s: prefix of the Secrets' names (a DNS label: lowercase letters, digits, `-`). [default: redis]
+    #[arg(long, value_name = "PREFIX")]
+    pub name: Option<String>,
+    /// k8s: namespace of the Secrets. [default: none, kubectl's current namespace]
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// k8s: replace an existing -o FILE (age archives are never replaced).
+    #[arg(long)]
+    pub force: bool,
     /// Encrypt to this age recipient (age1..., repeatable).
     #[arg(long = "recipient", short = 'r', value_name = "AGE1...")]
     pub recipients: Vec<String>,
@@ -203,11 +238,24 @@ Examples:
   provision compose --dir ./secrets --out docker-compose.yml
   docker-compose config -q && docker compose up -d";
 
+/// `--templates DIR`, on every command that renders a file from a template.
+#[derive(Args, Debug, Default, Clone)]
+pub struct TemplatesOpt {
+    /// Override built-in templates with the files of the same name in DIR (users.acl,
+    /// redis.conf, provision-renew.service, provision-renew.timer, provision-alerts.yml,
+    /// docker-compose.yml). `init` records DIR in the bundle; later commands on the bundle use
+    /// it unless given another.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+}
+
 #[derive(Args, Debug)]
 pub struct ComposeArgs {
     /// Bundle directory. [default: ./secrets]
     #[arg(long, env = "PROVISION_DIR")]
     pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub templates: TemplatesOpt,
     /// Where to write the Compose file. [default: ./docker-compose.yml]
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -229,6 +277,8 @@ Examples:
 
 #[derive(Args, Debug)]
 pub struct AlertsArgs {
+    #[command(flatten)]
+    pub templates: TemplatesOpt,
     /// Where to write the rules file. [default: ./provision-alerts.yml]
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -291,6 +341,8 @@ pub struct ScheduleArgs {
     /// Bundle directory. [default: ./secrets]
     #[arg(long, env = "PROVISION_DIR")]
     pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub templates: TemplatesOpt,
     /// Where to write the unit files. [default: the current directory]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -366,6 +418,8 @@ pub struct RotateArgs {
     /// Bundle directory. [default: ./secrets]
     #[arg(long, env = "PROVISION_DIR")]
     pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub templates: TemplatesOpt,
     /// User whose password to rotate (repeatable).
     #[arg(long = "user", value_name = "NAME", required_unless_present = "all")]
     pub users: Vec<String>,
@@ -449,6 +503,8 @@ Examples:
   provision init --config provision.toml --force
   provision init --dir ./secrets --topology replication --nodes 3 --sentinels 3 --host 127.0.0.1
   provision init --dir ./secrets --topology cluster --nodes 6 --port 7000
+  provision init --dir ./secrets --mount-dir /etc/redis/tls --bind 0.0.0.0 --compose
+  provision init --dir ./secrets --templates ./my-templates    # e.g. my-templates/redis.conf
 
 Files (modes): ca.crt 0644, ca.key 0600, redis.crt 0644, redis.key 0600, <user>.crt 0644,
 <user>.key 0600, <user>.password 0600, users.acl 0600, redis.conf 0600, renamed-commands 0600,
@@ -518,6 +574,15 @@ pub struct InitArgs {
     /// Number of Sentinels for --topology replication: sentinel-1..N on 26379, 26380, ...
     #[arg(long, value_name = "N")]
     pub sentinels: Option<usize>,
+    /// Also write docker-compose.yml (as `provision compose`; needs --mount-dir) to
+    /// ./docker-compose.yml or --compose-out. Outside the bundle; --force replaces it too.
+    #[arg(long)]
+    pub compose: bool,
+    /// Where --compose writes the Compose file. [default: ./docker-compose.yml]
+    #[arg(long, value_name = "FILE", requires = "compose")]
+    pub compose_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub templates: TemplatesOpt,
     /// How long to wait for another provision run on the same bundle.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub lock_timeout: Dur,

@@ -117,8 +117,9 @@ fn armored_passphrase_round_trip_and_output_rules() {
     let pass = t.path().join("pass");
     std::fs::write(&pass, "correct horse battery staple\n").unwrap();
     let out = t.path().join("b.age.asc");
+    // `export` and `import` are the names for backup and restore.
     run(&[
-        "backup",
+        "export",
         "--dir",
         s(&dir),
         "--passphrase-file",
@@ -164,7 +165,7 @@ fn armored_passphrase_round_trip_and_output_rules() {
 
     std::fs::remove_dir_all(&dir).unwrap();
     run(&[
-        "restore",
+        "import",
         s(&out),
         "--dir",
         s(&dir),

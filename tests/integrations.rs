@@ -746,3 +746,682 @@ fn compose_writes_a_file_docker_compose_validates() {
     ])
     .success();
 }
+
+/// A copy of the built-in template `name` with `f` applied, written to `dir/name`.
+fn override_template(dir: &Path, name: &str, f: impl Fn(&str) -> String) {
+    let builtin = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("templates")
+            .join(name),
+    )
+    .unwrap();
+    let changed = f(&builtin);
+    assert_ne!(changed, builtin, "the override changes nothing");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(name), changed).unwrap();
+}
+
+#[test]
+fn templates_override_redis_conf_and_users_acl_and_rotate_keeps_using_them() {
+    let t = tempdir();
+    let tpl = t.path().join("tpl");
+    override_template(&tpl, "redis.conf", |s| {
+        s.replace(
+            "acllog-max-len 128\n",
+            "acllog-max-len 128\nlatency-monitor-threshold 100\n",
+        )
+    });
+    // The monitor user may also run DBSIZE.
+    override_template(&tpl, "users.acl", |s| {
+        s.replace("+latency|latest", "+latency|latest +dbsize")
+    });
+    let dir = t.path().join("s");
+    let d = dir.to_str().unwrap();
+    run(&[
+        "init",
+        "--dir",
+        d,
+        "--templates",
+        tpl.to_str().unwrap(),
+        "-q",
+    ])
+    .success();
+    assert!(read(&dir, "redis.conf").contains("\nlatency-monitor-threshold 100\n"));
+    let monitor_line = |acl: &str| {
+        acl.lines()
+            .find(|l| l.starts_with("user monitor "))
+            .unwrap()
+            .to_string()
+    };
+    assert!(monitor_line(&read(&dir, "users.acl")).ends_with(" +dbsize"));
+    let m: serde_json::Value = serde_json::from_str(&read(&dir, "manifest.json")).unwrap();
+    assert_eq!(m["spec"]["templates"], tpl.to_str().unwrap());
+    run(&["check", "--dir", d]).code(0);
+
+    // rotate re-renders users.acl with the recorded override, not the built-in.
+    run(&["rotate", "--dir", d, "--user", "app", "-q"]).success();
+    run(&["rotate", "--dir", d, "--user", "app", "--finish", "-q"]).success();
+    assert!(monitor_line(&read(&dir, "users.acl")).ends_with(" +dbsize"));
+    run(&["check", "--dir", d]).code(0);
+
+    // A live server accepts the overridden files: the monitor user runs DBSIZE.
+    require("redis-server");
+    let port = free_port();
+    let d2 = t.path().join("live");
+    run(&[
+        "init",
+        "--dir",
+        d2.to_str().unwrap(),
+        "--port",
+        &port.to_string(),
+        "--templates",
+        tpl.to_str().unwrap(),
+        "-q",
+    ])
+    .success();
+    let redis = Redis::start(&d2, port, t.path());
+    assert_eq!(redis.cli_as("monitor", &["DBSIZE"]), "0");
+    assert_eq!(
+        redis.cli_as(
+            "admin",
+            &[&redis.renamed("CONFIG"), "GET", "latency-monitor-threshold"]
+        ),
+        "latency-monitor-threshold\n100"
+    );
+    drop(redis);
+
+    // The recorded directory is gone: a clear error, not a silent fall-back to the built-ins.
+    let moved = t.path().join("tpl-moved");
+    std::fs::rename(&tpl, &moved).unwrap();
+    let before = snapshot(&dir);
+    run(&["rotate", "--dir", d, "--user", "app"])
+        .code(2)
+        .stderr_has("no longer exists");
+    assert_eq!(snapshot(&dir), before);
+    // --templates points elsewhere, and the new generation records it.
+    run(&[
+        "rotate",
+        "--dir",
+        d,
+        "--user",
+        "app",
+        "--templates",
+        moved.to_str().unwrap(),
+        "-q",
+    ])
+    .success();
+    let m: serde_json::Value = serde_json::from_str(&read(&dir, "manifest.json")).unwrap();
+    assert_eq!(m["spec"]["templates"], moved.to_str().unwrap());
+    assert!(monitor_line(&read(&dir, "users.acl")).ends_with(" +dbsize"));
+}
+
+#[test]
+fn broken_override_template_names_file_and_line_and_writes_nothing() {
+    let t = tempdir();
+    let tpl = t.path().join("tpl");
+    let conf = tpl.join("redis.conf");
+    let fresh = t.path().join("fresh");
+    // A syntax error on line 3, then an undefined variable on line 4.
+    for (source, line, what) in [
+        ("port 0\n# ok\n{% if port %}\n", 3, "syntax error"),
+        ("port 0\n# ok\n\n{{ tls_port }}\n", 4, "undefined value"),
+    ] {
+        std::fs::create_dir_all(&tpl).unwrap();
+        std::fs::write(&conf, source).unwrap();
+        let r = run(&[
+            "init",
+            "--dir",
+            fresh.to_str().unwrap(),
+            "--templates",
+            tpl.to_str().unwrap(),
+        ])
+        .code(2)
+        .stderr_has(&format!("template `{}`, line {line}", conf.display()))
+        .stderr_has(what);
+        assert!(
+            !fresh.exists(),
+            "a bundle directory was created\n{}",
+            r.stderr
+        );
+    }
+    // Over an existing bundle, with --force: byte-for-byte unchanged.
+    let dir = t.path().join("s");
+    let d = dir.to_str().unwrap();
+    run(&["init", "--dir", d, "-q"]).success();
+    let before = snapshot(&dir);
+    run(&[
+        "init",
+        "--dir",
+        d,
+        "--force",
+        "--templates",
+        tpl.to_str().unwrap(),
+    ])
+    .code(2)
+    .stderr_has("redis.conf`, line 4");
+    assert_eq!(snapshot(&dir), before);
+
+    // users.acl re-rendered by rotate: the bundle stays as it was.
+    std::fs::remove_file(&conf).unwrap();
+    std::fs::write(
+        tpl.join("users.acl"),
+        "{% for u in users %}{{ u.nme }}\n{% endfor %}",
+    )
+    .unwrap();
+    run(&[
+        "rotate",
+        "--dir",
+        d,
+        "--user",
+        "app",
+        "--templates",
+        tpl.to_str().unwrap(),
+    ])
+    .code(2)
+    .stderr_has("users.acl`, line 1: undefined value (`u.nme`)");
+    assert_eq!(snapshot(&dir), before);
+
+    // An override whose output is not a safe ACL file is refused, naming it.
+    std::fs::write(tpl.join("users.acl"), "user default on nopass ~* +@all\n").unwrap();
+    run(&[
+        "init",
+        "--dir",
+        fresh.to_str().unwrap(),
+        "--templates",
+        tpl.to_str().unwrap(),
+    ])
+    .code(2)
+    .stderr_has(&format!("template `{}`", tpl.join("users.acl").display()));
+    assert!(!fresh.exists());
+
+    // The other generators: nothing written either.
+    std::fs::remove_file(tpl.join("users.acl")).unwrap();
+    std::fs::write(tpl.join("provision-alerts.yml"), "groups:\n{{ nothing }}\n").unwrap();
+    let rules = t.path().join("rules.yml");
+    run(&[
+        "alerts",
+        "--out",
+        rules.to_str().unwrap(),
+        "--templates",
+        tpl.to_str().unwrap(),
+    ])
+    .code(2)
+    .stderr_has("provision-alerts.yml`, line 2");
+    assert!(!rules.exists());
+    // A missing directory is bad input too.
+    run(&[
+        "init",
+        "--dir",
+        fresh.to_str().unwrap(),
+        "--templates",
+        "/nonexistent/tpl",
+    ])
+    .code(2)
+    .stderr_has("does not exist");
+    assert!(!fresh.exists());
+}
+
+/// kubernetes-validate from PATH (scripts/test.sh puts its venv first), else from the venv
+/// scripts/test.sh makes; missing is a failure, never a skip.
+fn kubernetes_validate() -> std::path::PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+        .unwrap_or_default();
+    let venv = cache.join("provision/venv/bin/kubernetes-validate");
+    if venv.exists() {
+        return venv;
+    }
+    require("kubernetes-validate");
+    "kubernetes-validate".into()
+}
+
+/// `kubernetes-validate --strict FILE`: (success, everything it printed).
+fn k8s_validate(file: &Path) -> (bool, String) {
+    let out = Command::new(kubernetes_validate())
+        .arg("--strict")
+        .arg(file)
+        .output()
+        .expect("run kubernetes-validate");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The JSON documents of an exported YAML stream.
+fn k8s_docs(text: &str) -> Vec<serde_json::Value> {
+    text.split("\n---\n")
+        .skip(1)
+        .map(|d| serde_json::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")))
+        .collect()
+}
+
+fn b64decode(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .unwrap_or_else(|e| panic!("not base64 ({e}): {s}"))
+}
+
+#[test]
+fn export_k8s_writes_secrets_kubernetes_validate_accepts() {
+    let t = tempdir();
+    let dir = t.path().join("s");
+    let d = dir.to_str().unwrap();
+    run(&[
+        "init",
+        "--dir",
+        d,
+        "--mount-dir",
+        "/etc/redis/tls",
+        "--bind",
+        "0.0.0.0",
+        "--quiet",
+    ])
+    .success();
+    let file = t.path().join("redis-secrets.yaml");
+    let f = file.to_str().unwrap();
+    let r = run(&[
+        "export",
+        "--dir",
+        d,
+        "--format",
+        "k8s",
+        "--namespace",
+        "cache",
+        "-o",
+        f,
+    ])
+    .success()
+    .stdout_has("kubectl apply -n cache -f");
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+    assert_eq!(mode_of(&file), 0o600);
+    let text = std::fs::read_to_string(&file).unwrap();
+
+    // Kubernetes' own schemas, strict (no unknown fields).
+    let (ok, report) = k8s_validate(&file);
+    assert!(ok, "kubernetes-validate failed:\n{report}\n{text}");
+    assert_eq!(
+        report.matches("passed for resource secret/").count(),
+        6,
+        "{report}"
+    );
+
+    // Every value decodes to the bundle's exact bytes; the CA key is nowhere.
+    let docs = k8s_docs(&text);
+    let by_name = |n: &str| {
+        docs.iter()
+            .find(|o| o["metadata"]["name"] == n)
+            .unwrap_or_else(|| panic!("no Secret {n} in\n{text}"))
+    };
+    type Expected<'a> = (&'a str, &'a str, Vec<(&'a str, String)>);
+    let expect: Vec<Expected> = vec![
+        (
+            "redis-tls",
+            "kubernetes.io/tls",
+            vec![
+                ("tls.crt", "redis.crt".into()),
+                ("tls.key", "redis.key".into()),
+                ("ca.crt", "ca.crt".into()),
+            ],
+        ),
+        ("redis-ca", "Opaque", vec![("ca.crt", "ca.crt".into())]),
+        (
+            "redis-config",
+            "Opaque",
+            vec![
+                ("redis.conf", "redis.conf".into()),
+                ("users.acl", "users.acl".into()),
+                ("renamed-commands", "renamed-commands".into()),
+            ],
+        ),
+    ]
+    .into_iter()
+    .chain(["admin", "app", "monitor"].into_iter().map(|u| {
+        (
+            match u {
+                "admin" => "redis-user-admin",
+                "app" => "redis-user-app",
+                _ => "redis-user-monitor",
+            },
+            "Opaque",
+            vec![
+                ("tls.crt", format!("{u}.crt")),
+                ("tls.key", format!("{u}.key")),
+                ("ca.crt", "ca.crt".into()),
+                ("password", format!("{u}.password")),
+            ],
+        )
+    }))
+    .collect();
+    assert_eq!(docs.len(), expect.len());
+    for (name, kind, keys) in &expect {
+        let o = by_name(name);
+        assert_eq!(o["apiVersion"], "v1");
+        assert_eq!(o["kind"], "Secret");
+        assert_eq!(o["type"], *kind, "{name}");
+        assert_eq!(o["metadata"]["namespace"], "cache");
+        let labels = &o["metadata"]["labels"];
+        assert_eq!(labels["app.kubernetes.io/name"], "redis");
+        assert_eq!(labels["app.kubernetes.io/managed-by"], "provision");
+        let data = o["data"].as_object().unwrap();
+        assert_eq!(data.len(), keys.len(), "{name}: {data:?}");
+        for (key, bundle_file) in keys {
+            assert_eq!(
+                b64decode(data[*key].as_str().unwrap()),
+                std::fs::read(dir.join(bundle_file)).unwrap(),
+                "{name}/{key} is not {bundle_file}"
+            );
+        }
+    }
+    let ca_key = std::fs::read(dir.join("ca.key")).unwrap();
+    for o in &docs {
+        for v in o["data"].as_object().unwrap().values() {
+            let bytes = b64decode(v.as_str().unwrap());
+            assert!(
+                !bytes.windows(ca_key.len()).any(|w| w == ca_key),
+                "ca.key exported"
+            );
+            assert!(!String::from_utf8_lossy(&bytes).contains("ca.key"));
+        }
+    }
+    assert!(!text.contains("ca.key"));
+    // redis.conf inside the cluster names the mount dir.
+    let conf = String::from_utf8(b64decode(
+        by_name("redis-config")["data"]["redis.conf"]
+            .as_str()
+            .unwrap(),
+    ))
+    .unwrap();
+    assert!(
+        conf.contains("tls-key-file \"/etc/redis/tls/redis.key\""),
+        "{conf}"
+    );
+    assert_eq!(
+        by_name("redis-config")["metadata"]["annotations"]["provision/mount-dir"],
+        "/etc/redis/tls"
+    );
+    // Nothing secret on the terminal.
+    for u in ["admin", "app", "monitor"] {
+        let pw = read(&dir, &format!("{u}.password"));
+        assert!(!r.stdout.contains(&pw) && !r.stderr.contains(&pw));
+    }
+
+    // The validator is not a rubber stamp: a wrong type and an unknown field fail.
+    let broken = t.path().join("broken.yaml");
+    std::fs::write(
+        &broken,
+        text.replacen("\"type\": \"Opaque\"", "\"type\": 7", 1),
+    )
+    .unwrap();
+    assert!(!k8s_validate(&broken).0);
+    std::fs::write(
+        &broken,
+        text.replacen(
+            "\"kind\": \"Secret\",",
+            "\"kind\": \"Secret\", \"stringData2\": {},",
+            1,
+        ),
+    )
+    .unwrap();
+    assert!(!k8s_validate(&broken).0);
+
+    // Never overwritten without --force; --force replaces it (0600) with the new generation.
+    let before = std::fs::read(&file).unwrap();
+    run(&["export", "--dir", d, "--format", "k8s", "-o", f])
+        .code(2)
+        .stderr_has("already exists");
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+    run(&["rotate", "--dir", d, "--user", "app", "-q"]).success();
+    run(&[
+        "export", "--dir", d, "--format", "k8s", "-o", f, "--force", "--name", "cache", "-q",
+    ])
+    .success();
+    assert_eq!(mode_of(&file), 0o600);
+    let docs = k8s_docs(&std::fs::read_to_string(&file).unwrap());
+    let app = docs
+        .iter()
+        .find(|o| o["metadata"]["name"] == "cache-user-app")
+        .unwrap();
+    assert_eq!(
+        b64decode(app["data"]["password"].as_str().unwrap()),
+        std::fs::read(dir.join("app.password")).unwrap()
+    );
+    assert!(docs
+        .iter()
+        .all(|o| o["metadata"].get("namespace").is_none()));
+    assert!(k8s_validate(&file).0);
+
+    // `-o -` to a pipe: the YAML on stdout, the summary on stderr; validated too.
+    let piped = run(&["export", "--dir", d, "--format", "k8s", "-o", "-"]).success();
+    assert!(piped.stderr.contains("to stdout"), "{}", piped.stderr);
+    let streamed = t.path().join("streamed.yaml");
+    std::fs::write(&streamed, &piped.stdout).unwrap();
+    assert!(k8s_validate(&streamed).0);
+
+    // Bad input: exit 2, nothing written.
+    let other = t.path().join("other.yaml");
+    let o = other.to_str().unwrap();
+    for (args, msg) in [
+        (vec!["--name", "Redis_1"], "not a DNS label"),
+        (vec!["--namespace", "Cache"], "not a DNS label"),
+        (
+            vec!["--recipient", "age1xyz"],
+            "--recipient is for age archives",
+        ),
+        (vec!["--armor"], "--armor is for age archives"),
+    ] {
+        let mut a = vec!["export", "--dir", d, "--format", "k8s", "-o", o];
+        a.extend(args);
+        run(&a).code(2).stderr_has(msg);
+        assert!(!other.exists());
+    }
+    run(&[
+        "backup",
+        "--dir",
+        d,
+        "-o",
+        o,
+        "--force",
+        "--passphrase-file",
+        f,
+    ])
+    .code(2)
+    .stderr_has("--force is for --format k8s");
+    assert!(!other.exists());
+
+    // A bundle without --mount-dir: exported, with a warning that says how to fix it.
+    let host = t.path().join("h");
+    run(&["init", "--dir", host.to_str().unwrap(), "-q"]).success();
+    run(&[
+        "export",
+        "--dir",
+        host.to_str().unwrap(),
+        "--format",
+        "k8s",
+        "-o",
+        o,
+    ])
+    .success()
+    .stderr_has("warning: the bundle")
+    .stderr_has("--mount-dir /etc/redis/tls");
+}
+
+#[test]
+fn readme_kubernetes_statefulset_validates_and_matches_the_export() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let marker = "<!-- k8s-statefulset";
+    let after = &readme[readme.find(marker).expect("README has the k8s snippet")..];
+    let start = after.find("```yaml\n").unwrap() + 8;
+    let len = after[start..].find("\n```").unwrap();
+    let block = &after[start..start + len + 1];
+    let t = tempdir();
+    let file = t.path().join("statefulset.yaml");
+    std::fs::write(&file, block).unwrap();
+    let (ok, report) = k8s_validate(&file);
+    assert!(ok, "{report}\n{block}");
+    for kind in ["service/redis", "statefulset/redis", "deployment/app"] {
+        assert!(
+            report.contains(&format!("passed for resource {kind}")),
+            "{report}"
+        );
+    }
+    // It mounts the Secrets export writes, under the names redis.conf expects.
+    for want in [
+        "command: [\"redis-server\", \"/etc/redis/tls/redis.conf\"]",
+        "mountPath: /etc/redis/tls",
+        "name: redis-tls",
+        "name: redis-config",
+        "secretName: redis-user-monitor",
+        "secretName: redis-user-app",
+        "path: redis.crt",
+        "path: redis.key",
+        "defaultMode: 0440",
+    ] {
+        assert!(block.contains(want), "README snippet lacks {want:?}");
+    }
+}
+
+#[test]
+fn init_compose_writes_the_compose_file_outside_the_bundle() {
+    require("docker-compose");
+    let t = tempdir();
+    let dir = t.path().join("s");
+    let d = dir.to_str().unwrap();
+    let r = run_in(
+        t.path(),
+        &[
+            "init",
+            "--dir",
+            d,
+            "--mount-dir",
+            "/etc/redis/tls",
+            "--bind",
+            "0.0.0.0",
+            "--compose",
+        ],
+    )
+    .success()
+    .stdout_has("docker-compose.yml");
+    let file = t.path().join("docker-compose.yml");
+    assert_eq!(mode_of(&file), 0o644);
+    let (ok, _, err) = docker_compose(&file, &["config", "-q"]);
+    assert!(ok, "docker-compose config -q:\n{err}\n{}", r.stdout);
+    // The same file `provision compose` writes.
+    let again = t.path().join("again.yml");
+    run(&[
+        "compose",
+        "--dir",
+        d,
+        "--out",
+        again.to_str().unwrap(),
+        "-q",
+    ])
+    .success();
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        std::fs::read(&again).unwrap()
+    );
+    // Not part of the bundle: check is OK, the generation does not list it.
+    run(&["check", "--dir", d]).code(0);
+    let m: serde_json::Value = serde_json::from_str(&read(&dir, "manifest.json")).unwrap();
+    assert!(!m["files"].to_string().contains("docker-compose"));
+
+    // An existing Compose file without --force: refused before the bundle is written.
+    let d2 = t.path().join("s2");
+    run_in(
+        t.path(),
+        &[
+            "init",
+            "--dir",
+            d2.to_str().unwrap(),
+            "--mount-dir",
+            "/etc/redis/tls",
+            "--compose",
+        ],
+    )
+    .code(2)
+    .stderr_has("already exists");
+    assert!(!d2.exists());
+    // --compose-out elsewhere; --force replaces both.
+    let out = t.path().join("c.yml");
+    run(&[
+        "init",
+        "--dir",
+        d2.to_str().unwrap(),
+        "--mount-dir",
+        "/etc/redis/tls",
+        "--compose",
+        "--compose-out",
+        out.to_str().unwrap(),
+        "-q",
+    ])
+    .success();
+    assert!(docker_compose(&out, &["config", "-q"]).0);
+    std::fs::write(&out, "stale: [\n").unwrap();
+    run(&[
+        "init",
+        "--dir",
+        d2.to_str().unwrap(),
+        "--mount-dir",
+        "/etc/redis/tls",
+        "--compose",
+        "--compose-out",
+        out.to_str().unwrap(),
+        "--force",
+        "-q",
+    ])
+    .success();
+    assert!(
+        docker_compose(&out, &["config", "-q"]).0,
+        "--force replaced the stale file"
+    );
+    // Without --mount-dir: an error naming the fix, nothing written.
+    let d3 = t.path().join("s3");
+    run_in(
+        t.path(),
+        &[
+            "init",
+            "--dir",
+            d3.to_str().unwrap(),
+            "--compose",
+            "--compose-out",
+            "x.yml",
+        ],
+    )
+    .code(2)
+    .stderr_has("--compose needs --mount-dir");
+    assert!(!d3.exists() && !t.path().join("x.yml").exists());
+    // A broken docker-compose.yml override: nothing written either.
+    let tpl = t.path().join("tpl");
+    std::fs::create_dir(&tpl).unwrap();
+    std::fs::write(
+        tpl.join("docker-compose.yml"),
+        "services:\n  redis:\n    image: {{ image }}\n",
+    )
+    .unwrap();
+    run_in(
+        t.path(),
+        &[
+            "init",
+            "--dir",
+            d3.to_str().unwrap(),
+            "--mount-dir",
+            "/etc/redis/tls",
+            "--compose",
+            "--compose-out",
+            "x.yml",
+            "--templates",
+            tpl.to_str().unwrap(),
+        ],
+    )
+    .code(2)
+    .stderr_has("docker-compose.yml`, line 3: undefined value (`image`)");
+    assert!(!d3.exists() && !t.path().join("x.yml").exists());
+}

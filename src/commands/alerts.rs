@@ -5,19 +5,19 @@
 use super::schedule::{render, write_output};
 use crate::cli::AlertsArgs;
 use crate::core::bundle::MODE_PUBLIC;
+use crate::core::render::Templates;
 use crate::error::{exit, Error, Result};
 use crate::output::Output;
 use std::path::PathBuf;
 
 pub const ALERTS: &str = "provision-alerts.yml";
-const ALERTS_TEMPLATE: &str = include_str!("../../templates/provision-alerts.yml");
 
 /// `provision check` runs from a daily timer or more often; two days without a fresh
 /// timestamp means it stopped.
 const STALE_SECONDS: u64 = 2 * 86_400;
 
 /// The rules file for a given "expiring soon" threshold.
-pub fn rules(expiring_secs: u64) -> Result<String> {
+pub fn rules(templates: &Templates, expiring_secs: u64) -> Result<String> {
     let ctx = minijinja::context! {
         version => env!("CARGO_PKG_VERSION"),
         expiring_seconds => expiring_secs,
@@ -26,7 +26,7 @@ pub fn rules(expiring_secs: u64) -> Result<String> {
         auth_failures => 10,
         acl_denials => 10,
     };
-    render(ALERTS, ALERTS_TEMPLATE, ctx)
+    render(templates, ALERTS, ctx)
 }
 
 pub fn run(args: &AlertsArgs, out: Output) -> Result<u8> {
@@ -36,7 +36,11 @@ pub fn run(args: &AlertsArgs, out: Output) -> Result<u8> {
             "give a duration such as 14d or 30d",
         ));
     }
-    let text = rules(args.expiring.secs())?;
+    let templates = match &args.templates.templates {
+        Some(d) => super::load_templates(d)?,
+        None => Templates::builtin(),
+    };
+    let text = rules(&templates, args.expiring.secs())?;
     let path = args.out.clone().unwrap_or_else(|| PathBuf::from(ALERTS));
     write_output(&path, MODE_PUBLIC, text.as_bytes(), args.force)?;
     if out.json {
@@ -52,7 +56,7 @@ pub fn run(args: &AlertsArgs, out: Output) -> Result<u8> {
 mod tests {
     #[test]
     fn rules_render_with_prometheus_templates_intact() {
-        let r = super::rules(14 * 86_400).unwrap();
+        let r = super::rules(&super::Templates::builtin(), 14 * 86_400).unwrap();
         assert!(r.contains("provision_certificate_seconds_left < 1209600"));
         assert!(r.contains("{{ $labels.file }}"));
         assert!(r.contains("redis_acl_access_denied_auth_total"));

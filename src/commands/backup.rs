@@ -12,6 +12,21 @@ use serde_json::json;
 use std::time::Duration;
 
 pub fn run(args: &BackupArgs, out: Output) -> Result<u8> {
+    if args.format == crate::cli::ExportFormat::K8s {
+        return super::k8s::run(args, out);
+    }
+    for (set, flag) in [
+        (args.force, "--force"),
+        (args.name.is_some(), "--name"),
+        (args.namespace.is_some(), "--namespace"),
+    ] {
+        if set {
+            return Err(Error::input(
+                format!("{flag} is for --format k8s"),
+                "age archives are never replaced and have no name; drop it, or add --format k8s",
+            ));
+        }
+    }
     let store = Store::open(args.dir.as_deref().unwrap_or("secrets".as_ref()))?;
     if args.output.is_none() && !args.remember {
         return Err(Error::input(

@@ -5,15 +5,15 @@
 use super::env::{open_bundle, shell_quote};
 use super::schedule::{render, write_output};
 use crate::cli::ComposeArgs;
-use crate::core::bundle::{self, MODE_PUBLIC};
+use crate::core::bundle::{self, Manifest, MODE_PUBLIC};
+use crate::core::render::Templates;
 use crate::core::spec::Role;
 use crate::error::{exit, Error, Result};
 use crate::output::Output;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub const COMPOSE: &str = "docker-compose.yml";
-const COMPOSE_TEMPLATE: &str = include_str!("../../templates/docker-compose.yml");
 
 /// A YAML double-quoted scalar (JSON strings are valid YAML) with `$` doubled, so Compose
 /// does not interpolate it.
@@ -23,6 +23,32 @@ fn yq(s: &str) -> String {
 
 pub fn run(args: &ComposeArgs, out: Output) -> Result<u8> {
     let (dir, _files, m) = open_bundle(args.dir.as_deref())?;
+    let (templates, _) = super::templates_for(args.templates.templates.as_deref(), &m.spec)?;
+    let meta = std::fs::metadata(&dir).map_err(|e| Error::io("reading", &dir, e))?;
+    let text = compose_file(&dir, &m, (meta.uid(), meta.gid()), &templates)?;
+    let path = args.out.clone().unwrap_or_else(|| PathBuf::from(COMPOSE));
+    write_output(&path, MODE_PUBLIC, text.as_bytes(), args.force)?;
+    if out.json {
+        out.print_json(&serde_json::json!({"action": "compose", "dir": dir, "file": path}));
+    } else if !out.quiet {
+        println!("Wrote {}", path.display());
+        println!(
+            "Check it with: docker-compose -f {} config -q",
+            path.display()
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// The Compose file for the bundle in `dir` (absolute) described by `m`, with Redis running as
+/// `owner` (uid, gid). Refuses a bundle made without `--mount-dir`; warns when redis.conf
+/// binds only loopback.
+pub fn compose_file(
+    dir: &Path,
+    m: &Manifest,
+    owner: (u32, u32),
+    templates: &Templates,
+) -> Result<String> {
     let mount = m.spec.mount_dir.clone().ok_or_else(|| {
         Error::input(
             format!(
@@ -59,7 +85,6 @@ pub fn run(args: &ComposeArgs, out: Output) -> Result<u8> {
     };
     let monitor = first(Role::Monitor)?;
     let app = first(Role::App)?;
-    let meta = std::fs::metadata(&dir).map_err(|e| Error::io("reading", &dir, e))?;
     let host = |n: &str| yq(&dir.join(n).to_string_lossy());
     let in_mount = |n: &str| shell_quote(&format!("{mount}/{n}"));
 
@@ -95,7 +120,7 @@ pub fn run(args: &ComposeArgs, out: Output) -> Result<u8> {
         dir => dir.to_string_lossy(),
         mount => mount,
         conf => yq(&format!("{mount}/{}", bundle::REDIS_CONF)),
-        user => yq(&format!("{}:{}", meta.uid(), meta.gid())),
+        user => yq(&format!("{}:{}", owner.0, owner.1)),
         source => yq(&dir.to_string_lossy()),
         target => yq(&mount),
         port => m.spec.port,
@@ -106,17 +131,5 @@ pub fn run(args: &ComposeArgs, out: Output) -> Result<u8> {
         example => yq(example),
         secrets => secrets,
     };
-    let text = render(COMPOSE, COMPOSE_TEMPLATE, ctx)?;
-    let path = args.out.clone().unwrap_or_else(|| PathBuf::from(COMPOSE));
-    write_output(&path, MODE_PUBLIC, text.as_bytes(), args.force)?;
-    if out.json {
-        out.print_json(&serde_json::json!({"action": "compose", "dir": dir, "file": path}));
-    } else if !out.quiet {
-        println!("Wrote {}", path.display());
-        println!(
-            "Check it with: docker-compose -f {} config -q",
-            path.display()
-        );
-    }
-    Ok(exit::OK)
+    render(templates, COMPOSE, ctx)
 }

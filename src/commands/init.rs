@@ -4,15 +4,18 @@
 //! bundle is generated in memory; then the store writes it as one new generation.
 
 use super::expiry_note;
+use super::schedule::write_output;
 use crate::cli::InitArgs;
-use crate::core::bundle::{self, Files};
+use crate::core::bundle::{self, Files, MODE_PUBLIC};
 use crate::core::duration::Dur;
+use crate::core::render::Templates;
 use crate::core::spec::{ConfigFile, Role, Spec, UserSpec};
 use crate::core::topology::{Kind, Topology};
 use crate::error::{exit, Error, Result};
 use crate::output::Output;
 use crate::store::{self, Store};
 use serde_json::json;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -56,8 +59,18 @@ pub fn resolve_all(args: &InitArgs) -> Result<(Spec, PathBuf, Option<String>)> {
     let mount_dir = args.mount_dir.clone().or(cfg.mount_dir.clone());
     let cfg_topology = cfg.topology.clone();
     let cfg_has_users = cfg.users.is_some();
+    let templates = match args
+        .templates
+        .templates
+        .as_deref()
+        .or(cfg.templates.as_deref())
+    {
+        Some(d) => Some(super::templates_dir_string(d)?),
+        None => None,
+    };
     let mut spec = Spec {
         mount_dir: None,
+        templates,
         key_type: args.key_type.or(cfg.key_type).unwrap_or(d.key_type),
         ca_validity: args.ca_validity.or(cfg.ca_validity).unwrap_or(default_ca),
         cert_validity: cert_validity.unwrap_or(default_cert),
@@ -209,6 +222,17 @@ pub fn bundle_names(spec: &Spec) -> Vec<String> {
 pub fn run(args: &InitArgs, out: Output) -> Result<u8> {
     let started = Instant::now();
     let (spec, dir, mount_dir) = resolve_all(args)?;
+    if args.compose && mount_dir.is_none() {
+        return Err(Error::input(
+            "--compose needs --mount-dir: inside the container redis.conf must name the files where the bundle is mounted",
+            "add --mount-dir /etc/redis/tls --bind 0.0.0.0 (or set mount_dir in the config file)",
+        ));
+    }
+    // Override templates are read and compiled before anything else happens.
+    let templates = match &spec.templates {
+        Some(d) => super::load_templates(Path::new(d))?,
+        None => Templates::builtin(),
+    };
     // `--ephemeral` without a directory: a fresh one under $TMPDIR, kept for the CI job.
     let temp_dir = if args.ephemeral && args.dir.is_none() {
         let t = tempfile::Builder::new()
@@ -224,6 +248,7 @@ pub fn run(args: &InitArgs, out: Output) -> Result<u8> {
         out,
         started,
         spec,
+        &templates,
         temp_dir.as_deref().unwrap_or(&dir),
         mount_dir,
     );
@@ -244,6 +269,7 @@ fn create(
     out: Output,
     started: Instant,
     spec: Spec,
+    templates: &Templates,
     dir: &Path,
     mount_dir: Option<String>,
 ) -> Result<u8> {
@@ -270,9 +296,20 @@ fn create(
         },
     );
     let tick = |_: &str| pb.inc(1);
-    let files = bundle::generate(&spec, &conf_dir, &gen_id, now, &tick)
-        .map_err(|e| Error::failed(e.to_string(), None))?;
+    let files = bundle::generate_with(templates, &spec, &conf_dir, &gen_id, now, &tick).map_err(
+        |e| match e {
+            bundle::BuildError::Template(t) => super::template_error(t),
+            e => Error::failed(e.to_string(), None),
+        },
+    )?;
     pb.finish_and_clear();
+    // `--compose`: rendered now, so a broken template or an existing file stops everything
+    // before the bundle is written. The file goes outside the bundle, like `provision compose`.
+    let compose = if args.compose {
+        Some(compose_for(args, &store, &files, templates)?)
+    } else {
+        None
+    };
 
     store.ensure_dir()?;
     let _lock = store.lock(Duration::from_secs(args.lock_timeout.secs()))?;
@@ -282,14 +319,71 @@ fn create(
     store.cleanup();
     let generation = store.commit(&files, &gen_id)?;
     store.audit(&super::audit_entry("init", &gen_id, &files))?;
+    if let Some((path, text)) = &compose {
+        write_output(path, MODE_PUBLIC, text.as_bytes(), args.force).map_err(|e| {
+            Error::failed(
+                format!(
+                    "the bundle was created in `{}`, but the Compose file was not written: {e}",
+                    store.dir.display()
+                ),
+                Some(format!(
+                    "write it with `provision compose --dir {} --out {}`",
+                    store.dir.display(),
+                    path.display()
+                )),
+            )
+        })?;
+    }
     let elapsed = started.elapsed();
 
     if out.json {
-        out.print_json(&summary_json(&store.dir, &gen_id, &files, elapsed));
+        let mut j = summary_json(&store.dir, &gen_id, &files, elapsed);
+        if let Some((path, _)) = &compose {
+            j["compose"] = json!(path);
+        }
+        out.print_json(&j);
     } else if !out.quiet {
         print_human(&store, &spec, &generation, &files, elapsed, args.force);
+        if let Some((path, _)) = &compose {
+            println!("  Or with Docker Compose (wrote {}):", path.display());
+            println!(
+                "    docker-compose -f {} config -q && docker compose -f {} up -d",
+                path.display(),
+                path.display()
+            );
+        }
     }
     Ok(exit::OK)
+}
+
+/// The Compose file `init --compose` will write, and where; refuses an existing file unless
+/// --force. Redis runs as the directory's owner: the current user for a new directory.
+fn compose_for(
+    args: &InitArgs,
+    store: &Store,
+    files: &Files,
+    templates: &Templates,
+) -> Result<(PathBuf, String)> {
+    let path = args
+        .compose_out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(super::compose::COMPOSE));
+    if !args.force && std::fs::symlink_metadata(&path).is_ok() {
+        return Err(Error::input(
+            format!("`{}` already exists", path.display()),
+            "pass --force to replace it (and the bundle), or choose another --compose-out",
+        ));
+    }
+    let m = super::manifest_of(files, &store.dir)?;
+    let owner = match std::fs::metadata(&store.dir) {
+        Ok(meta) => (meta.uid(), meta.gid()),
+        Err(_) => (
+            rustix::process::getuid().as_raw(),
+            rustix::process::getgid().as_raw(),
+        ),
+    };
+    let text = super::compose::compose_file(&store.dir, &m, owner, templates)?;
+    Ok((path, text))
 }
 
 fn summary_json(dir: &Path, gen_id: &str, files: &Files, elapsed: Duration) -> serde_json::Value {

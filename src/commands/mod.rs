@@ -8,6 +8,7 @@ pub mod compose;
 pub mod crypt;
 pub mod env;
 pub mod init;
+pub mod k8s;
 pub mod renew;
 pub mod restore;
 pub mod rollback;
@@ -17,6 +18,8 @@ pub mod seal;
 
 use crate::core::bundle::{self, Files, Manifest};
 use crate::core::inspect;
+use crate::core::render::{self, Templates};
+use crate::core::spec::Spec;
 use crate::error::{Error, Result};
 use serde_json::json;
 use std::path::Path;
@@ -259,5 +262,115 @@ pub fn host_path_exists<'a>(files: &Files, dir: &'a Path) -> impl Fn(&str) -> bo
     {
         Some(rest) => dir.join(rest.trim_start_matches('/')).exists(),
         None => Path::new(p).exists(),
+    }
+}
+
+/// A template error as the user sees it: an operator's override at fault is bad input (exit
+/// 2, naming the file and line); a built-in template failing is a bug.
+pub fn template_error(e: crate::core::render::TemplateError) -> Error {
+    if e.is_override() {
+        Error::input(
+            e.to_string(),
+            "fix the override (it gets the same variables as the built-in template of that name, in the provision repository's templates/), or move it out of the --templates directory; nothing was written",
+        )
+    } else {
+        Error::failed(e.to_string(), None)
+    }
+}
+
+/// The largest override template read (the built-ins are a few KiB).
+const MAX_TEMPLATE_BYTES: u64 = 1 << 20;
+
+/// Reads the overrides in `dir`: every file named like a built-in template replaces it. Each is
+/// compiled now, so a syntax error is reported (file and line) before anything is generated.
+/// Other files in `dir` are reported on stderr, since a misnamed override would be ignored.
+pub fn load_templates(dir: &Path) -> Result<Templates> {
+    let meta = std::fs::metadata(dir).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::input(
+                format!("the templates directory `{}` does not exist", dir.display()),
+                format!(
+                    "create it with overrides named {}, or drop --templates",
+                    render::names()
+                ),
+            )
+        } else {
+            Error::io("reading", dir, e)
+        }
+    })?;
+    if !meta.is_dir() {
+        return Err(Error::input(
+            format!("--templates `{}` is not a directory", dir.display()),
+            "pass the directory that holds the override templates",
+        ));
+    }
+    let mut list = Vec::new();
+    for (name, _) in render::BUILTIN {
+        let p = dir.join(name);
+        let m = match std::fs::metadata(&p) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io("reading", &p, e)),
+        };
+        if !m.is_file() || m.len() > MAX_TEMPLATE_BYTES {
+            return Err(Error::input(
+                format!(
+                    "template `{}` is not a regular file of at most 1 MiB",
+                    p.display()
+                ),
+                "an override must be a text file named like the built-in template",
+            ));
+        }
+        let bytes = std::fs::read(&p).map_err(|e| Error::io("reading", &p, e))?;
+        let source = String::from_utf8(bytes).map_err(|_| {
+            Error::input_only(format!("template `{}` is not UTF-8 text", p.display()))
+        })?;
+        list.push((name.to_string(), p.display().to_string(), source));
+    }
+    let mut others: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io("reading", dir, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.') && !render::BUILTIN.iter().any(|(b, _)| b == n))
+        .collect();
+    if !others.is_empty() {
+        others.sort();
+        eprintln!(
+            "warning: ignoring {} in `{}`: not the name of a built-in template ({})",
+            others.join(", "),
+            dir.display(),
+            render::names()
+        );
+    }
+    Templates::with_overrides(list).map_err(template_error)
+}
+
+/// `--templates DIR` as recorded in a manifest: absolute, UTF-8.
+pub fn templates_dir_string(dir: &Path) -> Result<String> {
+    let abs = std::path::absolute(dir).map_err(|e| Error::io("resolving", dir, e))?;
+    abs.to_str().map(str::to_string).ok_or_else(|| {
+        Error::input_only(format!(
+            "the templates directory `{}` is not valid UTF-8",
+            abs.display()
+        ))
+    })
+}
+
+/// The templates for re-rendering a bundle's files: `--templates` when given, else the
+/// directory recorded in the bundle's manifest, else the built-ins. Also returns the directory
+/// to record in a new generation.
+pub fn templates_for(flag: Option<&Path>, spec: &Spec) -> Result<(Templates, Option<String>)> {
+    match (flag, &spec.templates) {
+        (Some(d), _) => Ok((load_templates(d)?, Some(templates_dir_string(d)?))),
+        (None, Some(d)) => {
+            if !Path::new(d).is_dir() {
+                return Err(Error::input(
+                    format!("the bundle was made with --templates `{d}`, which no longer exists"),
+                    "restore that directory, or pass --templates DIR to use another one (an empty directory means the built-in templates)",
+                ));
+            }
+            Ok((load_templates(Path::new(d))?, Some(d.clone())))
+        }
+        (None, None) => Ok((Templates::builtin(), None)),
     }
 }

@@ -48,12 +48,23 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<u8> {
     let now = time::OffsetDateTime::now_utc();
     let gen_id = store::new_generation_id(now);
     let phase = if args.finish { "finish" } else { "start" };
+    // users.acl is re-rendered with the templates the bundle was made with (or --templates,
+    // which the new generation then records).
+    let (templates, templates_dir) =
+        super::templates_for(args.templates.templates.as_deref(), &m.spec)?;
+    let mut m = m;
+    m.spec.templates = templates_dir;
     let (files, steps) = if args.finish {
-        rotation::finish(&before, &m, &users, now, &gen_id)
+        rotation::finish(&templates, &before, &m, &users, now, &gen_id)
     } else {
-        rotation::start(&before, &m, &users, now, &gen_id)
+        rotation::start(&templates, &before, &m, &users, now, &gen_id)
     }
-    .map_err(|e| Error::input(e, "`provision check` shows which rotations are in progress"))?;
+    .map_err(|e| match e {
+        rotation::RotationError::State(e) => {
+            Error::input(e, "`provision check` shows which rotations are in progress")
+        }
+        rotation::RotationError::Template(e) => super::template_error(e),
+    })?;
 
     // Live first, on every node; all or nothing.
     let login = super::admin_creds(&before, &m, &[])?;

@@ -1,32 +1,25 @@
 //! `provision schedule`: a systemd timer (and the equivalent cron line) that runs
 //! `provision renew --reload` daily in a sandbox where only the bundle is writable.
 //!
-//! Also home of the helpers every generator shares: rendering a compiled-in template with
-//! strict undefined variables, and writing a generated file with its final mode.
+//! Also home of the helper every generator shares: writing a generated file with its final mode.
 
 use crate::cli::ScheduleArgs;
 use crate::error::{exit, Error, Result};
 use crate::output::Output;
 use crate::store;
-use minijinja::{Environment, UndefinedBehavior};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 pub const SERVICE: &str = "provision-renew.service";
 pub const TIMER: &str = "provision-renew.timer";
-const SERVICE_TEMPLATE: &str = include_str!("../../templates/provision-renew.service");
-const TIMER_TEMPLATE: &str = include_str!("../../templates/provision-renew.timer");
 
-/// Renders one template (strict: a variable the code does not provide is an error, never an
-/// empty string).
-pub(crate) fn render(name: &str, source: &str, ctx: minijinja::Value) -> Result<String> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_keep_trailing_newline(true);
-    env.add_template(name, source)
-        .and_then(|_| env.get_template(name))
-        .and_then(|t| t.render(ctx))
-        .map_err(|e| Error::failed(format!("rendering template `{name}`: {e:#}"), None))
+/// Renders `name` from `templates`, mapping a failure to the user-facing error.
+pub(crate) fn render(
+    templates: &crate::core::render::Templates,
+    name: &str,
+    ctx: minijinja::Value,
+) -> Result<String> {
+    templates.render(name, ctx).map_err(super::template_error)
 }
 
 /// Writes a generated file with its final mode (create-new, fsynced). An existing file is
@@ -87,7 +80,8 @@ fn user_name(uid: u32) -> String {
 }
 
 pub fn run(args: &ScheduleArgs, out: Output) -> Result<u8> {
-    let (dir, _files, _m) = super::env::open_bundle(args.dir.as_deref())?;
+    let (dir, _files, m) = super::env::open_bundle(args.dir.as_deref())?;
+    let (templates, _) = super::templates_for(args.templates.templates.as_deref(), &m.spec)?;
     let exe = std::env::current_exe()
         .map_err(|e| Error::failed(format!("finding this program's path: {e}"), None))?;
     let exe_s = unit_path(&exe, "the provision binary")?;
@@ -110,8 +104,8 @@ pub fn run(args: &ScheduleArgs, out: Output) -> Result<u8> {
         protect_home => protect_home,
         user => (owner != 0).then(|| user_name(owner)),
     };
-    let service = render(SERVICE, SERVICE_TEMPLATE, ctx.clone())?;
-    let timer = render(TIMER, TIMER_TEMPLATE, ctx)?;
+    let service = render(&templates, SERVICE, ctx.clone())?;
+    let timer = render(&templates, TIMER, ctx)?;
 
     let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
     let written = [(SERVICE, service), (TIMER, timer)]

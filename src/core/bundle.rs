@@ -4,7 +4,7 @@
 use super::inspect;
 use super::password::{self, sha256_hex};
 use super::pki::{self, Leaf, BACKDATE};
-use super::render::{self, AclEntry, ConfPaths, NodeConf, Rename};
+use super::render::{self, AclEntry, ConfPaths, NodeConf, Rename, Templates};
 use super::secret::Secret;
 use super::spec::{Role, Spec, RENAMED_COMMANDS};
 use super::topology::{Instance, InstanceKind, Kind};
@@ -89,6 +89,8 @@ pub enum BuildError {
     Pki(#[from] pki::PkiError),
     #[error("{0}")]
     Render(String),
+    #[error(transparent)]
+    Template(#[from] render::TemplateError),
     #[error("reading back {file}: {source}")]
     Inspect {
         file: String,
@@ -126,8 +128,21 @@ pub fn ca_common_name(now: OffsetDateTime) -> String {
 /// Progress callback: called once per finished step with a short label.
 pub type Tick<'a> = &'a (dyn Fn(&str) + Sync);
 
-/// Generates a complete new bundle for `spec` (already validated).
+/// Generates a complete new bundle for `spec` (already validated) from the built-in templates.
 pub fn generate(
+    spec: &Spec,
+    conf_dir: &str,
+    generation: &str,
+    now: OffsetDateTime,
+    tick: Tick<'_>,
+) -> Result<Files, BuildError> {
+    generate_with(&Templates::builtin(), spec, conf_dir, generation, now, tick)
+}
+
+/// Generates a complete new bundle for `spec`, rendering users.acl and redis.conf from
+/// `templates`. The templates are rendered first: a broken override costs no key generation.
+pub fn generate_with(
+    templates: &Templates,
     spec: &Spec,
     conf_dir: &str,
     generation: &str,
@@ -138,7 +153,50 @@ pub fn generate(
     let ca_na = now + spec.ca_validity.as_time();
     let leaf_na = (now + spec.cert_validity.as_time()).min(ca_na);
 
+    // Passwords and the rendered files first: a broken template fails in microseconds.
+    let passwords: Vec<Secret> = spec.users.iter().map(|_| password::generate()).collect();
+    let entries: Vec<AclEntry<'_>> = spec
+        .users
+        .iter()
+        .zip(&passwords)
+        .map(|(u, pw)| AclEntry {
+            user: u,
+            hashes: vec![sha256_hex(pw.expose())],
+        })
+        .collect();
+    let acl = render::users_acl_with(templates, &entries)?;
+    let renames = new_renames(spec.disable_commands);
+    let stamp = rfc3339(now);
     let instances = spec.instances();
+    let dir = conf_dir.trim_end_matches('/');
+    let masterauth = (!spec.topology.is_standalone()).then(|| format!("{dir}/{MASTERAUTH}"));
+    let mut confs = Vec::new();
+    for inst in instances.iter().filter(|i| i.kind == InstanceKind::Redis) {
+        let node = NodeConf {
+            port: inst.port,
+            replicaof: inst
+                .replica_of
+                .as_ref()
+                .map(|p| format!("{} {}", p.host(), p.port)),
+            cluster: spec.topology.kind == Kind::Cluster,
+            cluster_config_file: (spec.topology.kind == Kind::Cluster)
+                .then(|| format!("nodes-{}.conf", inst.name)),
+            masterauth_file: masterauth.clone(),
+        };
+        let conf = render::redis_conf_with(
+            templates,
+            spec,
+            &instance_paths(conf_dir, &inst.crt, &inst.key),
+            &node,
+            &renames,
+            &stamp,
+        )?;
+        confs.push(OutFile::secret(
+            inst.conf.clone(),
+            Secret::from_string(conf),
+        ));
+    }
+
     let mut keys = pki::generate_keys(
         spec.key_type,
         1 + instances.len() + spec.users.len(),
@@ -165,8 +223,7 @@ pub fn generate(
     }
     tick("server certificates");
 
-    let mut passwords = Vec::new();
-    for (u, key) in spec.users.iter().zip(keys) {
+    for ((u, key), pw) in spec.users.iter().zip(keys).zip(passwords) {
         let p = pki::leaf_params(
             &Leaf::Client {
                 user: u.name.clone(),
@@ -180,58 +237,20 @@ pub fn generate(
             pki::sign_leaf(&p, &key, &issuer)?,
         ));
         files.put(OutFile::secret(user_key(&u.name), pki::key_pem(&key)));
-        let pw = password::generate();
-        passwords.push(sha256_hex(pw.expose()));
         files.put(OutFile::secret(user_password(&u.name), pw));
     }
     tick("client certificates");
 
-    let entries: Vec<AclEntry<'_>> = spec
-        .users
-        .iter()
-        .zip(&passwords)
-        .map(|(u, h)| AclEntry {
-            user: u,
-            hashes: vec![h.clone()],
-        })
-        .collect();
-    let acl = render::users_acl(&entries).map_err(BuildError::Render)?;
     files.put(OutFile::secret(USERS_ACL, Secret::from_string(acl)));
 
-    let renames = new_renames(spec.disable_commands);
-    let stamp = rfc3339(now);
-    let dir = conf_dir.trim_end_matches('/');
-    let masterauth = (!spec.topology.is_standalone()).then(|| format!("{dir}/{MASTERAUTH}"));
-    for inst in instances.iter().filter(|i| i.kind == InstanceKind::Redis) {
-        let node = NodeConf {
-            port: inst.port,
-            replicaof: inst
-                .replica_of
-                .as_ref()
-                .map(|p| format!("{} {}", p.host(), p.port)),
-            cluster: spec.topology.kind == Kind::Cluster,
-            cluster_config_file: (spec.topology.kind == Kind::Cluster)
-                .then(|| format!("nodes-{}.conf", inst.name)),
-            masterauth_file: masterauth.clone(),
-        };
-        let conf = render::redis_conf(
-            spec,
-            &instance_paths(conf_dir, &inst.crt, &inst.key),
-            &node,
-            &renames,
-            &stamp,
-        )
-        .map_err(BuildError::Render)?;
-        files.put(OutFile::secret(
-            inst.conf.clone(),
-            Secret::from_string(conf),
-        ));
+    for c in confs {
+        files.put(c);
     }
     files.put(OutFile::secret(
         RENAMED,
         Secret::from_string(render::rename_map(&renames)),
     ));
-    render_topology_files(spec, &mut files, conf_dir, &stamp)?;
+    render_topology_files(templates, spec, &mut files, conf_dir, &stamp)?;
 
     let manifest = build_manifest(spec, &files, generation, now)?;
     files.put(OutFile::public(MANIFEST, manifest));
@@ -256,6 +275,7 @@ pub fn server_leaf(spec: &Spec, inst: &Instance) -> Leaf {
 /// of its clients). Rendered from the current password files and users.acl, so `rotate`
 /// calls this again after changing them.
 pub fn render_topology_files(
+    templates: &Templates,
     spec: &Spec,
     files: &mut Files,
     conf_dir: &str,
@@ -300,6 +320,7 @@ pub fn render_topology_files(
         .filter(|i| i.kind == InstanceKind::Sentinel)
     {
         let conf = render::sentinel_conf(
+            templates,
             spec,
             &instance_paths(conf_dir, &inst.crt, &inst.key),
             &render::SentinelConf {
@@ -316,8 +337,7 @@ pub fn render_topology_files(
             &renames,
             &acl,
             stamp,
-        )
-        .map_err(BuildError::Render)?;
+        )?;
         files.put(OutFile::secret(
             inst.conf.clone(),
             Secret::from_string(conf),

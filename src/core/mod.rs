@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod checkup;
 pub mod duration;
 pub mod inspect;
+pub mod k8s;
 pub mod password;
 pub mod pki;
 pub mod render;

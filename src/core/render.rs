@@ -1,7 +1,10 @@
-//! Renders `users.acl` and `redis.conf` from the templates in `templates/`, compiled into the
-//! binary. Strict undefined variables: a template that names a value the code does not provide
-//! fails instead of writing an empty string into a security rule. Every value has been
-//! validated (see `validate`) before it gets here; the rendered ACL is checked again line by line.
+//! Renders every generated file from the templates in `templates/`, compiled into the binary,
+//! or from an operator's override of the same name (`--templates DIR`). Strict undefined
+//! variables: a template that names a value the code does not provide fails instead of writing
+//! an empty string into a security rule. Every value has been validated (see `validate`) before
+//! it gets here; the rendered ACL is checked again line by line, whichever template made it.
+//!
+//! Pure: the caller reads override files and hands their sources in (`Templates::with_overrides`).
 
 use super::spec::{Role, Spec, UserSpec};
 use minijinja::{context, Environment, UndefinedBehavior};
@@ -11,15 +14,199 @@ pub const USERS_ACL_TEMPLATE: &str = include_str!("../../templates/users.acl");
 pub const REDIS_CONF_TEMPLATE: &str = include_str!("../../templates/redis.conf");
 pub const SENTINEL_CONF_TEMPLATE: &str = include_str!("../../templates/sentinel.conf");
 
-/// An environment holding only the template about to be rendered: compiling a template
-/// costs more than rendering it, so each render compiles just the one it needs.
-fn env(name: &'static str, source: &'static str) -> Environment<'static> {
+/// Every built-in template, by the file name an override must have.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("users.acl", USERS_ACL_TEMPLATE),
+    ("redis.conf", REDIS_CONF_TEMPLATE),
+    ("sentinel.conf", SENTINEL_CONF_TEMPLATE),
+    (
+        "provision-renew.service",
+        include_str!("../../templates/provision-renew.service"),
+    ),
+    (
+        "provision-renew.timer",
+        include_str!("../../templates/provision-renew.timer"),
+    ),
+    (
+        "provision-alerts.yml",
+        include_str!("../../templates/provision-alerts.yml"),
+    ),
+    (
+        "docker-compose.yml",
+        include_str!("../../templates/docker-compose.yml"),
+    ),
+];
+
+/// A template that failed to compile or render, or rendered something unusable. Names the
+/// override file (and line) when an operator's template is at fault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TemplateError {
+    /// The built-in name (`redis.conf`).
+    pub name: String,
+    /// The override file, when the template came from `--templates DIR`.
+    pub path: Option<String>,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl TemplateError {
+    /// An operator's template is at fault (bad input), rather than a built-in one (a bug).
+    pub fn is_override(&self) -> bool {
+        self.path.is_some()
+    }
+}
+
+impl std::fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.path {
+            Some(p) => write!(f, "template `{p}`")?,
+            None => write!(f, "built-in template `{}`", self.name)?,
+        }
+        if let Some(l) = self.line {
+            write!(f, ", line {l}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for TemplateError {}
+
+/// One operator template replacing a built-in one.
+#[derive(Clone, Debug)]
+struct Override {
+    name: &'static str,
+    path: String,
+    source: String,
+}
+
+/// The templates a command renders with: the built-ins, some replaced by overrides.
+#[derive(Clone, Debug, Default)]
+pub struct Templates {
+    overrides: Vec<Override>,
+}
+
+impl Templates {
+    /// The built-in templates only.
+    pub fn builtin() -> Self {
+        Templates::default()
+    }
+
+    /// Built-ins replaced by `(file name, path for messages, source)` overrides. Each override
+    /// is compiled now, so a syntax error is reported before anything is generated; a name that
+    /// is not a built-in template is refused.
+    pub fn with_overrides(list: Vec<(String, String, String)>) -> Result<Self, TemplateError> {
+        let mut overrides = Vec::new();
+        for (name, path, source) in list {
+            let Some(&(builtin, _)) = BUILTIN.iter().find(|(n, _)| *n == name) else {
+                return Err(TemplateError {
+                    name: name.clone(),
+                    path: Some(path),
+                    line: None,
+                    message: format!(
+                        "`{name}` is not a built-in template; overrides must be named {}",
+                        names()
+                    ),
+                });
+            };
+            let o = Override {
+                name: builtin,
+                path,
+                source,
+            };
+            let mut env = environment(builtin);
+            env.add_template(builtin, &o.source)
+                .map_err(|e| template_error(builtin, Some(&o.path), &o.source, e))?;
+            overrides.push(o);
+        }
+        Ok(Templates { overrides })
+    }
+
+    /// The names of the built-in templates that are overridden.
+    pub fn overridden(&self) -> Vec<&'static str> {
+        self.overrides.iter().map(|o| o.name).collect()
+    }
+
+    fn get(&self, name: &str) -> (&str, Option<&str>) {
+        match self.overrides.iter().find(|o| o.name == name) {
+            Some(o) => (&o.source, Some(&o.path)),
+            None => (
+                BUILTIN
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, s)| *s)
+                    .unwrap_or_else(|| panic!("no built-in template `{name}`")),
+                None,
+            ),
+        }
+    }
+
+    /// An error about the rendered output of `name` (not about the template's syntax).
+    pub fn output_error(&self, name: &str, message: impl Into<String>) -> TemplateError {
+        TemplateError {
+            name: name.into(),
+            path: self.get(name).1.map(str::to_string),
+            line: None,
+            message: message.into(),
+        }
+    }
+
+    /// Renders the template `name` (strict: an undefined variable is an error).
+    pub fn render(&self, name: &str, ctx: minijinja::Value) -> Result<String, TemplateError> {
+        let (source, path) = self.get(name);
+        let mut env = environment(name);
+        env.add_template(name, source)
+            .and_then(|_| env.get_template(name))
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| template_error(name, path, source, e))
+    }
+}
+
+/// The built-in template names, for messages.
+pub fn names() -> String {
+    BUILTIN
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn environment(name: &str) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_trim_blocks(false);
-    env.add_template(name, source)
-        .unwrap_or_else(|e| panic!("{name} template compiles: {e}"));
+    // users.acl and redis.conf have always been rendered without their final newline
+    // (their templates end in a block that emits it); the other files keep theirs.
+    env.set_keep_trailing_newline(!matches!(
+        name,
+        "users.acl" | "redis.conf" | "sentinel.conf"
+    ));
     env
+}
+
+fn template_error(
+    name: &str,
+    path: Option<&str>,
+    source: &str,
+    e: minijinja::Error,
+) -> TemplateError {
+    let mut message = match e.detail() {
+        Some(d) => format!("{}: {d}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    // The failing expression (template code, never the literal text around it), so
+    // "undefined value" says which one.
+    if let Some(text) = e.range().and_then(|r| source.get(r)) {
+        let text: String = text.trim().chars().take(120).collect();
+        if !text.is_empty() {
+            message.push_str(&format!(" (`{text}`)"));
+        }
+    }
+    TemplateError {
+        name: name.into(),
+        path: path.map(str::to_string),
+        line: e.line(),
+        message,
+    }
 }
 
 #[derive(Serialize)]
@@ -39,9 +226,17 @@ pub struct AclEntry<'a> {
     pub hashes: Vec<String>,
 }
 
-/// Renders users.acl. Fails if a rendered line is not the single `user NAME ...` line the
-/// renderer intended (defence in depth against a template or validation slip).
+/// Renders users.acl from the built-in template.
 pub fn users_acl(entries: &[AclEntry<'_>]) -> Result<String, String> {
+    users_acl_with(&Templates::builtin(), entries).map_err(|e| e.to_string())
+}
+
+/// Renders users.acl. Fails if a rendered line is not the single `user NAME ...` line the
+/// renderer intended (defence in depth against a template, override or validation slip).
+pub fn users_acl_with(
+    templates: &Templates,
+    entries: &[AclEntry<'_>],
+) -> Result<String, TemplateError> {
     let users: Vec<AclUser<'_>> = entries
         .iter()
         .map(|e| AclUser {
@@ -62,14 +257,16 @@ pub fn users_acl(entries: &[AclEntry<'_>]) -> Result<String, String> {
         .collect();
     for e in entries {
         if e.hashes.is_empty() || !e.hashes.iter().all(|h| super::password::is_acl_hash(h)) {
-            return Err(format!("user `{}` has no valid password hash", e.user.name));
+            return Err(TemplateError {
+                name: "users.acl".into(),
+                path: None,
+                line: None,
+                message: format!("user `{}` has no valid password hash", e.user.name),
+            });
         }
     }
-    let out = env("users.acl", USERS_ACL_TEMPLATE)
-        .get_template("users.acl")
-        .and_then(|t| t.render(context! { users => users }))
-        .map_err(|e| format!("rendering users.acl: {e:#}"))?;
-    check_acl(&out, entries.len())?;
+    let out = templates.render("users.acl", context! { users => users })?;
+    check_acl(&out, entries.len()).map_err(|e| templates.output_error("users.acl", e))?;
     Ok(out)
 }
 
@@ -141,6 +338,7 @@ impl NodeConf {
     }
 }
 
+/// Renders redis.conf from the built-in template.
 pub fn redis_conf(
     spec: &Spec,
     paths: &ConfPaths,
@@ -148,6 +346,25 @@ pub fn redis_conf(
     renames: &[Rename],
     generated_at: &str,
 ) -> Result<String, String> {
+    redis_conf_with(
+        &Templates::builtin(),
+        spec,
+        paths,
+        node,
+        renames,
+        generated_at,
+    )
+    .map_err(|e| e.to_string())
+}
+
+pub fn redis_conf_with(
+    templates: &Templates,
+    spec: &Spec,
+    paths: &ConfPaths,
+    node: &NodeConf,
+    renames: &[Rename],
+    generated_at: &str,
+) -> Result<String, TemplateError> {
     for p in [
         &paths.tls_cert_file,
         &paths.tls_key_file,
@@ -157,12 +374,16 @@ pub fn redis_conf(
     .into_iter()
     .chain(node.masterauth_file.as_ref())
     {
-        super::validate::conf_path(p)?;
+        super::validate::conf_path(p).map_err(|e| TemplateError {
+            name: "redis.conf".into(),
+            path: None,
+            line: None,
+            message: e,
+        })?;
     }
-    env("redis.conf", REDIS_CONF_TEMPLATE)
-        .get_template("redis.conf")
-        .and_then(|t| {
-            t.render(context! {
+    templates.render(
+        "redis.conf",
+        context! {
                 version => env!("CARGO_PKG_VERSION"),
                 generated_at => generated_at,
                 port => node.port,
@@ -180,9 +401,8 @@ pub fn redis_conf(
                 renames => renames,
                 no_persistence => spec.no_persistence,
                 data_dir => spec.data_dir,
-            })
-        })
-        .map_err(|e| format!("rendering redis.conf: {e:#}"))
+        },
+    )
 }
 
 /// `masteruser`/`masterauth` for every node of a replicated topology (included by each
@@ -235,25 +455,25 @@ pub fn sentinel_acl(entries: &[AclEntry<'_>]) -> Result<Vec<String>, String> {
 }
 
 pub fn sentinel_conf(
+    templates: &Templates,
     spec: &Spec,
     paths: &ConfPaths,
     s: &SentinelConf<'_>,
     renames: &[Rename],
     acl: &[String],
     generated_at: &str,
-) -> Result<String, String> {
+) -> Result<String, TemplateError> {
     for p in [
         &paths.tls_cert_file,
         &paths.tls_key_file,
         &paths.tls_ca_cert_file,
     ] {
-        super::validate::conf_path(p)?;
+        super::validate::conf_path(p).map_err(|e| templates.output_error("sentinel.conf", e))?;
     }
     let renames: Vec<&Rename> = renames.iter().filter(|r| !r.to.is_empty()).collect();
-    env("sentinel.conf", SENTINEL_CONF_TEMPLATE)
-        .get_template("sentinel.conf")
-        .and_then(|t| {
-            t.render(context! {
+    templates.render(
+        "sentinel.conf",
+        context! {
                 version => env!("CARGO_PKG_VERSION"),
                 generated_at => generated_at,
                 name => s.name,
@@ -272,9 +492,8 @@ pub fn sentinel_conf(
                 auth_pass => s.auth_pass,
                 renames => renames,
                 acl => acl,
-            })
-        })
-        .map_err(|e| format!("rendering sentinel.conf: {e:#}"))
+        },
+    )
 }
 
 /// `renamed-commands`: one `ORIGINAL NEWNAME` per line (`ORIGINAL ""` when disabled).
@@ -479,5 +698,59 @@ mod tests {
         let back = parse_rename_map(&text).unwrap();
         assert_eq!(back[0].to, "CONFIG_x");
         assert_eq!(back[1].to, "");
+    }
+
+    fn ov(name: &str, src: &str) -> Result<Templates, TemplateError> {
+        Templates::with_overrides(vec![(name.into(), format!("/t/{name}"), src.into())])
+    }
+
+    #[test]
+    fn override_replaces_one_template_and_keeps_the_others() {
+        let t = ov("redis.conf", "port {{ port }}\nextra yes\n").unwrap();
+        assert_eq!(t.overridden(), ["redis.conf"]);
+        let c = redis_conf_with(&t, &Spec::default(), &paths(), &[], "now").unwrap();
+        assert_eq!(c, "port 6379\nextra yes");
+        let u = UserSpec::new("admin", Role::Admin);
+        let e = [AclEntry {
+            user: &u,
+            hashes: vec![sha256_hex(b"x")],
+        }];
+        assert_eq!(users_acl_with(&t, &e).unwrap(), users_acl(&e).unwrap());
+    }
+
+    #[test]
+    fn broken_overrides_name_the_file_and_line() {
+        let e = ov("redis.conf", "port 0\n\n{% if port %}\n").unwrap_err();
+        assert_eq!(e.path.as_deref(), Some("/t/redis.conf"));
+        assert!(e.is_override());
+        assert!(
+            e.to_string().starts_with("template `/t/redis.conf`, line "),
+            "{e}"
+        );
+        assert!(e.message.contains("syntax error"), "{e}");
+
+        let t = ov("redis.conf", "port 0\n# fine\n{{ no_such_value }}\n").unwrap();
+        let e = redis_conf_with(&t, &Spec::default(), &paths(), &[], "now").unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(
+            e.to_string().contains("undefined value (`no_such_value`)"),
+            "{e}"
+        );
+
+        let e = ov("redis.conf.j2", "x").unwrap_err();
+        assert!(e.message.contains("not a built-in template"), "{e}");
+
+        // An override whose output is not an ACL file is refused, naming the override.
+        let t = ov("users.acl", "user default on nopass ~* +@all\n").unwrap();
+        let u = UserSpec::new("admin", Role::Admin);
+        let e = users_acl_with(
+            &t,
+            &[AclEntry {
+                user: &u,
+                hashes: vec![sha256_hex(b"x")],
+            }],
+        )
+        .unwrap_err();
+        assert_eq!(e.path.as_deref(), Some("/t/users.acl"), "{e}");
     }
 }

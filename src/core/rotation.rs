@@ -7,7 +7,7 @@
 
 use super::bundle::{self, Files, Manifest, OutFile, Rotation};
 use super::password::{self, sha256_hex};
-use super::render::{self, AclEntry};
+use super::render::{self, AclEntry, TemplateError, Templates};
 use super::secret::Secret;
 use time::OffsetDateTime;
 
@@ -37,14 +37,46 @@ pub struct Step {
     pub new_hash: String,
 }
 
-/// Starts a rotation for `users`: new passwords, both hashes in users.acl.
+/// Why a rotation step cannot be computed.
+#[derive(Debug)]
+pub enum RotationError {
+    /// The bundle's state does not allow it (already started, not started, no password).
+    State(String),
+    /// users.acl could not be re-rendered (a broken override template, or a bug).
+    Template(TemplateError),
+}
+
+impl From<String> for RotationError {
+    fn from(s: String) -> Self {
+        RotationError::State(s)
+    }
+}
+
+impl From<&str> for RotationError {
+    fn from(s: &str) -> Self {
+        RotationError::State(s.into())
+    }
+}
+
+impl std::fmt::Display for RotationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RotationError::State(s) => f.write_str(s),
+            RotationError::Template(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Starts a rotation for `users`: new passwords, both hashes in users.acl (rendered from
+/// `templates`).
 pub fn start(
+    templates: &Templates,
     files: &Files,
     m: &Manifest,
     users: &[String],
     now: OffsetDateTime,
     generation: &str,
-) -> Result<(Files, Vec<Step>), String> {
+) -> Result<(Files, Vec<Step>), RotationError> {
     let acl = files
         .text(bundle::USERS_ACL)
         .ok_or("users.acl is missing")?;
@@ -54,12 +86,13 @@ pub fn start(
     for u in users {
         let hashes = acl_hashes(acl, u);
         match hashes.len() {
-            0 => return Err(format!("users.acl has no password for `{u}`")),
+            0 => return Err(format!("users.acl has no password for `{u}`").into()),
             1 => {}
             _ => {
                 return Err(format!(
                     "a rotation for `{u}` is already in progress (users.acl holds two passwords); finish it with `provision rotate --user {u} --finish`"
-                ))
+                )
+                .into())
             }
         }
         let pw = password::generate();
@@ -80,18 +113,21 @@ pub fn start(
         });
         out.put(OutFile::secret(bundle::user_password(u), pw));
     }
-    rewrite(&mut out, m, &steps, now, generation, rotations, true)?;
+    rewrite(
+        templates, &mut out, m, &steps, now, generation, rotations, true,
+    )?;
     Ok((out, steps))
 }
 
 /// Finishes the rotation for `users`: only the hash of the current password file remains.
 pub fn finish(
+    templates: &Templates,
     files: &Files,
     m: &Manifest,
     users: &[String],
     now: OffsetDateTime,
     generation: &str,
-) -> Result<(Files, Vec<Step>), String> {
+) -> Result<(Files, Vec<Step>), RotationError> {
     let acl = files
         .text(bundle::USERS_ACL)
         .ok_or("users.acl is missing")?;
@@ -109,12 +145,14 @@ pub fn finish(
         if hashes.len() < 2 {
             return Err(format!(
                 "no rotation in progress for `{u}`; start one with `provision rotate --user {u}`"
-            ));
+            )
+            .into());
         }
         if !hashes.contains(&current) {
             return Err(format!(
                 "{u}.password matches none of the passwords in users.acl; run `provision check`"
-            ));
+            )
+            .into());
         }
         let old = hashes
             .iter()
@@ -135,12 +173,16 @@ pub fn finish(
         .filter(|r| !users.contains(&r.user))
         .cloned()
         .collect();
-    rewrite(&mut out, m, &steps, now, generation, rotations, false)?;
+    rewrite(
+        templates, &mut out, m, &steps, now, generation, rotations, false,
+    )?;
     Ok((out, steps))
 }
 
 /// Re-renders users.acl from the spec and each user's hashes after `steps`, and the manifest.
+#[allow(clippy::too_many_arguments)]
 fn rewrite(
+    templates: &Templates,
     out: &mut Files,
     m: &Manifest,
     steps: &[Step],
@@ -148,7 +190,7 @@ fn rewrite(
     generation: &str,
     rotations: Vec<Rotation>,
     adding: bool,
-) -> Result<(), String> {
+) -> Result<(), RotationError> {
     let acl = out.text(bundle::USERS_ACL).unwrap_or("").to_string();
     let mut entries = Vec::new();
     for u in &m.spec.users {
@@ -162,7 +204,7 @@ fn rewrite(
         }
         entries.push(AclEntry { user: u, hashes });
     }
-    let text = render::users_acl(&entries)?;
+    let text = render::users_acl_with(templates, &entries).map_err(RotationError::Template)?;
     out.put(OutFile::secret(
         bundle::USERS_ACL,
         Secret::from_string(text),
@@ -175,7 +217,7 @@ fn rewrite(
         m.retired_cas.clone(),
         rotations,
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| RotationError::State(e.to_string()))?;
     out.put(OutFile::public(bundle::MANIFEST, manifest));
     Ok(())
 }
@@ -192,7 +234,8 @@ mod tests {
         let m: Manifest = serde_json::from_str(f.text("manifest.json").unwrap()).unwrap();
         let old_pw = f.get("app.password").unwrap().data.clone();
         let users = vec!["app".to_string()];
-        let (g, steps) = start(&f, &m, &users, now, "g2").unwrap();
+        let t = Templates::builtin();
+        let (g, steps) = start(&t, &f, &m, &users, now, "g2").unwrap();
         let new_pw = g.get("app.password").unwrap().data.clone();
         assert_ne!(old_pw, new_pw);
         let acl = g.text("users.acl").unwrap();
@@ -208,10 +251,12 @@ mod tests {
         assert_eq!(steps[0].rule, format!("#{}", sha256_hex(new_pw.expose())));
         let m2: Manifest = serde_json::from_str(g.text("manifest.json").unwrap()).unwrap();
         assert_eq!(m2.rotations.len(), 1);
-        let err = start(&g, &m2, &users, now, "g3").unwrap_err();
+        let err = start(&t, &g, &m2, &users, now, "g3")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("already in progress"), "{err}");
 
-        let (h, steps) = finish(&g, &m2, &users, now, "g3").unwrap();
+        let (h, steps) = finish(&t, &g, &m2, &users, now, "g3").unwrap();
         assert_eq!(
             acl_hashes(h.text("users.acl").unwrap(), "app"),
             vec![sha256_hex(new_pw.expose())]
@@ -219,7 +264,9 @@ mod tests {
         assert_eq!(steps[0].rule, format!("!{}", sha256_hex(old_pw.expose())));
         let m3: Manifest = serde_json::from_str(h.text("manifest.json").unwrap()).unwrap();
         assert!(m3.rotations.is_empty());
-        let err = finish(&h, &m3, &users, now, "g4").unwrap_err();
+        let err = finish(&t, &h, &m3, &users, now, "g4")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no rotation in progress"), "{err}");
         // Nothing secret in the manifest: only 12-hex prefixes of hashes.
         assert!(!g

@@ -113,6 +113,10 @@ pub struct Spec {
     /// Standalone (default), replication (+ Sentinels) or cluster, with every node.
     #[serde(default, skip_serializing_if = "Topology::is_standalone")]
     pub topology: Topology,
+    /// The `--templates` directory (absolute) whose overrides made this bundle's files; later
+    /// re-renders (`rotate` rewriting users.acl, `compose`, `schedule`) use it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub templates: Option<String>,
 }
 
 impl Default for Spec {
@@ -132,6 +136,7 @@ impl Default for Spec {
             users: default_users(),
             mount_dir: None,
             topology: Topology::default(),
+            templates: None,
         }
     }
 }
@@ -358,6 +363,8 @@ pub struct ConfigFile {
     pub data_dir: Option<String>,
     /// Where the bundle is mounted inside a container (paths in redis.conf); `--mount-dir`.
     pub mount_dir: Option<String>,
+    /// Directory of template overrides (`--templates`).
+    pub templates: Option<std::path::PathBuf>,
     pub maxclients: Option<u32>,
     pub timeout: Option<u32>,
     pub users: Option<Vec<UserSpec>>,

@@ -1,0 +1,317 @@
+//! A bundle as Kubernetes `Secret` objects, pure: files in, one YAML stream out.
+//!
+//! The stream is JSON documents separated by `---`: YAML 1.2 is a superset of JSON, so
+//! `kubectl apply -f` and every YAML parser read it, while serde_json does all the quoting
+//! (no YAML emitter, no dependency, no indentation or escaping bug to have).
+//!
+//! Objects (PREFIX defaults to `redis`):
+//! - `PREFIX-tls`, `kubernetes.io/tls`: the server's `tls.crt`, `tls.key`, and `ca.crt`;
+//! - `PREFIX-ca`, `Opaque`: `ca.crt` only, for clients (the CA key is never exported);
+//! - `PREFIX-config`, `Opaque`: `redis.conf`, `users.acl`, `renamed-commands`;
+//! - `PREFIX-user-NAME`, `Opaque`, one per ACL user: `tls.crt`, `tls.key`, `ca.crt` (the
+//!   cert-manager key names) and `password`; one Secret per user, so RBAC can give each
+//!   workload its own credentials and nothing else.
+
+use super::bundle::{self, Files, Manifest};
+use super::secret::Secret;
+use base64::Engine;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A `v1` Secret, fields in the order people read them.
+#[derive(Serialize)]
+struct Object {
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: Metadata,
+    #[serde(rename = "type")]
+    kind_type: &'static str,
+    data: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct Metadata {
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<String>,
+    labels: BTreeMap<&'static str, String>,
+    annotations: BTreeMap<String, String>,
+}
+
+/// Keys of the server Secret and the bundle files they hold.
+pub const SERVER_KEYS: &[(&str, &str)] = &[
+    ("tls.crt", bundle::SERVER_CRT),
+    ("tls.key", bundle::SERVER_KEY),
+    ("ca.crt", bundle::CA_CRT),
+];
+/// Keys of the config Secret (file names as redis.conf names them under the mount dir).
+pub const CONFIG_KEYS: &[&str] = &[bundle::REDIS_CONF, bundle::USERS_ACL, bundle::RENAMED];
+
+pub struct Options {
+    /// Prefix of every Secret's name.
+    pub prefix: String,
+    pub namespace: Option<String>,
+}
+
+/// A DNS-1123 label (Kubernetes namespaces, our name prefix): lowercase letters, digits and
+/// `-`, starting and ending with a letter or digit, at most `max` characters.
+pub fn dns_label(what: &str, v: &str, max: usize) -> Result<(), String> {
+    let ok = !v.is_empty()
+        && v.len() <= max
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !v.starts_with('-')
+        && !v.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} `{}` is not a DNS label: use 1-{max} lowercase letters, digits and `-`, starting and ending with a letter or digit",
+            v.escape_debug()
+        ))
+    }
+}
+
+/// The Secret name for a user: lowercase, `_` and `.` as `-`.
+pub fn user_secret_name(prefix: &str, user: &str) -> String {
+    let u: String = user
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("{prefix}-user-{}", u.trim_matches('-'))
+}
+
+fn b64(files: &Files, name: &str) -> Result<String, String> {
+    files
+        .get(name)
+        .map(|f| base64::engine::general_purpose::STANDARD.encode(f.data.expose()))
+        .ok_or_else(|| format!("the bundle has no {name}"))
+}
+
+/// The Secrets for `files` (one generation) as a YAML stream, with a header comment.
+pub fn secrets(files: &Files, m: &Manifest, opts: &Options) -> Result<Secret, String> {
+    dns_label("the name prefix", &opts.prefix, 40)?;
+    if let Some(ns) = &opts.namespace {
+        dns_label("the namespace", ns, 63)?;
+    }
+    let p = &opts.prefix;
+    let object = |name: String,
+                  kind: &'static str,
+                  component: &'static str,
+                  extra: &[(&str, &str)],
+                  data: Vec<(&str, String)>|
+     -> Object {
+        let mut annotations =
+            BTreeMap::from([("provision/generation".to_string(), m.generation.clone())]);
+        for (k, v) in extra {
+            annotations.insert(format!("provision/{k}"), v.to_string());
+        }
+        Object {
+            api_version: "v1",
+            kind: "Secret",
+            metadata: Metadata {
+                name,
+                namespace: opts.namespace.clone(),
+                labels: BTreeMap::from([
+                    ("app.kubernetes.io/name", "redis".to_string()),
+                    ("app.kubernetes.io/instance", p.clone()),
+                    ("app.kubernetes.io/component", component.to_string()),
+                    ("app.kubernetes.io/managed-by", "provision".to_string()),
+                ]),
+                annotations,
+            },
+            kind_type: kind,
+            data: data.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        }
+    };
+
+    let mut objects = Vec::new();
+    let mut data = Vec::new();
+    for (key, file) in SERVER_KEYS {
+        data.push((*key, b64(files, file)?));
+    }
+    objects.push(object(
+        format!("{p}-tls"),
+        "kubernetes.io/tls",
+        "server",
+        &[],
+        data,
+    ));
+    objects.push(object(
+        format!("{p}-ca"),
+        "Opaque",
+        "ca",
+        &[],
+        vec![("ca.crt", b64(files, bundle::CA_CRT)?)],
+    ));
+    let mut data = Vec::new();
+    for file in CONFIG_KEYS {
+        data.push((*file, b64(files, file)?));
+    }
+    let mount = m.spec.mount_dir.as_deref().map(|d| d.trim_end_matches('/'));
+    let extra: Vec<(&str, &str)> = mount.iter().map(|d| ("mount-dir", *d)).collect();
+    objects.push(object(
+        format!("{p}-config"),
+        "Opaque",
+        "server",
+        &extra,
+        data,
+    ));
+
+    let mut seen = BTreeMap::new();
+    for u in &m.spec.users {
+        let name = user_secret_name(p, &u.name);
+        if let Some(other) = seen.insert(name.clone(), u.name.clone()) {
+            return Err(format!(
+                "users `{other}` and `{}` would both be the Secret `{name}`; rename one of them",
+                u.name
+            ));
+        }
+        let data = vec![
+            ("tls.crt", b64(files, &bundle::user_crt(&u.name))?),
+            ("tls.key", b64(files, &bundle::user_key(&u.name))?),
+            ("ca.crt", b64(files, bundle::CA_CRT)?),
+            ("password", b64(files, &bundle::user_password(&u.name))?),
+        ];
+        objects.push(object(name, "Opaque", "client", &[("user", &u.name)], data));
+    }
+
+    let mut out = format!(
+        "# Kubernetes Secrets for a Redis TLS + ACL bundle (generation {}), by provision {}.\n\
+         # Holds private keys and passwords: keep this file 0600; `kubectl apply -f` it, then delete it.\n",
+        m.generation,
+        env!("CARGO_PKG_VERSION")
+    );
+    for o in &objects {
+        out.push_str("---\n");
+        out.push_str(&serde_json::to_string_pretty(o).expect("json"));
+        out.push('\n');
+    }
+    Ok(Secret::from_string(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::spec::{Role, Spec, UserSpec};
+    use serde_json::Value;
+
+    fn bundle_for(spec: &Spec) -> (Files, Manifest) {
+        let f = bundle::generate(
+            spec,
+            "/etc/redis/tls",
+            "g1",
+            time::OffsetDateTime::now_utc(),
+            &|_| {},
+        )
+        .unwrap();
+        let m = serde_json::from_str(f.text(bundle::MANIFEST).unwrap()).unwrap();
+        (f, m)
+    }
+
+    fn docs(s: &Secret) -> Vec<Value> {
+        s.expose_str()
+            .split("---\n")
+            .skip(1)
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn every_secret_decodes_to_the_bundle_files_and_never_the_ca_key() {
+        let (f, m) = bundle_for(&Spec {
+            mount_dir: Some("/etc/redis/tls/".into()),
+            ..Spec::default()
+        });
+        let out = secrets(
+            &f,
+            &m,
+            &Options {
+                prefix: "cache".into(),
+                namespace: Some("prod".into()),
+            },
+        )
+        .unwrap();
+        let d = docs(&out);
+        let names: Vec<&str> = d
+            .iter()
+            .map(|o| o["metadata"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "cache-tls",
+                "cache-ca",
+                "cache-config",
+                "cache-user-admin",
+                "cache-user-app",
+                "cache-user-monitor"
+            ]
+        );
+        assert_eq!(d[0]["type"], "kubernetes.io/tls");
+        let dec = |o: &Value, k: &str| {
+            base64::engine::general_purpose::STANDARD
+                .decode(o["data"][k].as_str().unwrap())
+                .unwrap()
+        };
+        assert_eq!(
+            dec(&d[0], "tls.key"),
+            f.get("redis.key").unwrap().data.expose()
+        );
+        assert_eq!(
+            dec(&d[2], "users.acl"),
+            f.get("users.acl").unwrap().data.expose()
+        );
+        assert_eq!(
+            dec(&d[4], "password"),
+            f.get("app.password").unwrap().data.expose()
+        );
+        let ca_key = base64::engine::general_purpose::STANDARD
+            .encode(f.get("ca.key").unwrap().data.expose());
+        assert!(!out.expose_str().contains(&ca_key));
+        for o in &d {
+            assert_eq!(o["metadata"]["namespace"], "prod");
+            assert_eq!(
+                o["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+                "provision"
+            );
+        }
+        assert_eq!(
+            d[2]["metadata"]["annotations"]["provision/mount-dir"],
+            "/etc/redis/tls"
+        );
+    }
+
+    #[test]
+    fn names_are_checked_and_user_names_mapped() {
+        assert_eq!(
+            user_secret_name("redis", "Ja4_proxy.v2"),
+            "redis-user-ja4-proxy-v2"
+        );
+        assert_eq!(user_secret_name("redis", "a-"), "redis-user-a");
+        for bad in ["", "Redis", "-x", "x-", "a_b", &"x".repeat(41)] {
+            assert!(dns_label("p", bad, 40).is_err(), "{bad:?}");
+        }
+        let mut spec = Spec::default();
+        spec.users.push(UserSpec::new("app_1", Role::App));
+        spec.users.push(UserSpec::new("app-1", Role::App));
+        let (f, m) = bundle_for(&spec);
+        let e = secrets(
+            &f,
+            &m,
+            &Options {
+                prefix: "redis".into(),
+                namespace: None,
+            },
+        )
+        .unwrap_err();
+        assert!(e.contains("`app_1` and `app-1`"), "{e}");
+    }
+}
