@@ -1,6 +1,7 @@
 //! The bundle as a set of files in memory: what `init` generates and what every later command
 //! reads, changes and hands to the store as one new generation.
 
+use super::cakey::{self, Sealer};
 use super::inspect;
 use super::password::{self, sha256_hex};
 use super::pki::{self, Leaf, BACKDATE};
@@ -86,6 +87,8 @@ pub enum BuildError {
     Pki(#[from] pki::PkiError),
     #[error("{0}")]
     Render(String),
+    #[error(transparent)]
+    CaKey(#[from] super::cakey::CaKeyError),
     #[error("reading back {file}: {source}")]
     Inspect {
         file: String,
@@ -118,13 +121,26 @@ pub fn ca_common_name(now: OffsetDateTime) -> String {
 /// Progress callback: called once per finished step with a short label.
 pub type Tick<'a> = &'a (dyn Fn(&str) + Sync);
 
-/// Generates a complete new bundle for `spec` (already validated).
+/// Generates a complete new bundle for `spec` (already validated), with a plaintext CA key.
 pub fn generate(
     spec: &Spec,
     conf_dir: &str,
     generation: &str,
     now: OffsetDateTime,
     tick: Tick<'_>,
+) -> Result<Files, BuildError> {
+    generate_sealed(spec, conf_dir, generation, now, tick, &Sealer::Plain)
+}
+
+/// Generates a complete new bundle whose CA key is stored as `sealer` says: plaintext
+/// `ca.key`, or only `ca.key.age` (the plaintext never leaves memory).
+pub fn generate_sealed(
+    spec: &Spec,
+    conf_dir: &str,
+    generation: &str,
+    now: OffsetDateTime,
+    tick: Tick<'_>,
+    sealer: &Sealer,
 ) -> Result<Files, BuildError> {
     let nb = now - BACKDATE;
     let ca_na = now + spec.ca_validity.as_time();
@@ -139,7 +155,7 @@ pub fn generate(
 
     let mut files = Files::default();
     files.put(OutFile::public(CA_CRT, ca_pem));
-    files.put(OutFile::secret(CA_KEY, pki::key_pem(&ca_key)));
+    cakey::put(&mut files, &pki::key_pem(&ca_key), sealer)?;
 
     let server_key = keys.next().expect("n keys");
     let server = Leaf::Server {

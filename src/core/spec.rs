@@ -2,6 +2,7 @@
 //! `renew`, `rotate` and `check` work from the same facts, and the `provision.toml` schema that
 //! feeds it.
 
+use super::cakey::Protection;
 use super::duration::Dur;
 use super::pki::KeyType;
 use super::validate;
@@ -103,6 +104,10 @@ pub struct Spec {
     /// under this path instead of the host directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mount_dir: Option<String>,
+    /// Set when the CA key is stored only encrypted (`ca.key.age`, `init --protect-ca-key`):
+    /// how, and to which recipients (public keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_key: Option<Protection>,
 }
 
 impl Default for Spec {
@@ -121,6 +126,7 @@ impl Default for Spec {
             timeout: 300,
             users: default_users(),
             mount_dir: None,
+            ca_key: None,
         }
     }
 }
@@ -165,6 +171,9 @@ impl Spec {
             if !d.starts_with('/') {
                 push(Err(format!("data dir `{d}` must be an absolute path")));
             }
+        }
+        for e in self.ca_key.iter().flat_map(|p| p.validate()) {
+            push(Err(e));
         }
         if self.maxclients == 0 {
             push(Err("maxclients must be at least 1".into()));
