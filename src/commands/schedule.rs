@@ -87,7 +87,7 @@ fn user_name(uid: u32) -> String {
 }
 
 pub fn run(args: &ScheduleArgs, out: Output) -> Result<u8> {
-    let (dir, _files, _m) = super::env::open_bundle(args.dir.as_deref())?;
+    let (dir, _files, m) = super::env::open_bundle(args.dir.as_deref())?;
     let exe = std::env::current_exe()
         .map_err(|e| Error::failed(format!("finding this program's path: {e}"), None))?;
     let exe_s = unit_path(&exe, "the provision binary")?;
@@ -137,6 +137,13 @@ pub fn run(args: &ScheduleArgs, out: Output) -> Result<u8> {
         eprintln!(
             "warning: the bundle is under {}, which PrivateTmp=yes hides from the service; move it (for example to /etc/redis/tls) before enabling the timer",
             if dir.starts_with("/tmp") { "/tmp" } else { "/var/tmp" }
+        );
+    }
+    if m.spec.ca_key.is_some() {
+        // The timer holds no identity, on purpose: it renews nothing that needs signing.
+        eprintln!(
+            "warning: the CA key is protected (ca.key.age): the timer cannot sign, so once a certificate is due it fails (exit 2, unit failed, nothing changed) until someone runs `provision renew --dir {dir_s} {}` by hand",
+            if m.spec.ca_key == Some(crate::core::cakey::Protection::Passphrase) { "--passphrase" } else { "--identity KEYFILE" }
         );
     }
     if out.json {
