@@ -95,7 +95,16 @@ fn render(c: &mut Criterion) {
         b.iter(|| render::users_acl(black_box(&entries)).unwrap())
     });
     g.bench_function("redis.conf", |b| {
-        b.iter(|| render::redis_conf(&spec, &paths, &renames, "2026-01-01T00:00:00Z").unwrap())
+        b.iter(|| {
+            render::redis_conf(
+                &spec,
+                &paths,
+                &render::NodeConf::standalone(&spec),
+                &renames,
+                "2026-01-01T00:00:00Z",
+            )
+            .unwrap()
+        })
     });
     g.bench_function("renames", |b| b.iter(|| new_renames(false)));
     g.finish();

@@ -33,7 +33,7 @@ pub struct Cli {
 pub enum Command {
     /// Create a complete bundle: CA, server and client certificates, passwords, users.acl, redis.conf.
     #[command(after_help = INIT_EXAMPLES)]
-    Init(InitArgs),
+    Init(Box<InitArgs>),
     /// Check expiry and consistency of a bundle (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
     #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
@@ -366,10 +366,16 @@ and run the renamed CONFIG command: SET tls-cert-file tls-key-file tls-ca-cert-f
 fresh handshake must show the new certificate. Open connections stay up. With nothing due,
 --reload still brings any node that serves an older certificate up to date.
 
+Protected CA key (`init --protect-ca-key`): signing needs ca.key.age opened with --identity
+KEYFILE (or --passphrase-file / --passphrase). With nothing due, renew needs neither, so the
+unattended timer keeps running; once something is due it fails (exit 2, nothing changed) with a
+message naming ca.key.age, until someone runs renew with the identity.
+
 Examples:
   provision renew --dir /etc/redis/tls --reload
   provision renew --dir ./secrets --dry-run
-  provision renew --dir ./secrets --force --redis 10.0.0.5:6379 --redis 10.0.0.6:6379";
+  provision renew --dir ./secrets --force --redis 10.0.0.5:6379 --redis 10.0.0.6:6379
+  provision renew --dir /etc/redis/tls --identity ca-admin-key.txt --reload";
 
 #[derive(Args, Debug)]
 pub struct RenewArgs {
@@ -397,9 +403,33 @@ pub struct RenewArgs {
     /// Hot-reload this Redis node (repeatable).
     #[arg(long = "redis", value_name = "HOST:PORT")]
     pub redis: Vec<String>,
+    #[command(flatten)]
+    pub unlock: UnlockArgs,
     /// How long to wait for another provision run on the same bundle.
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub lock_timeout: Dur,
+}
+
+/// What opens a protected CA key (`ca.key.age`). Read only when the key is needed.
+#[derive(Args, Debug, Default)]
+pub struct UnlockArgs {
+    /// age identity file that opens ca.key.age (repeatable; as made by age-keygen). Only for a
+    /// bundle made with `init --protect-ca-key`.
+    #[arg(long, short, value_name = "KEYFILE")]
+    pub identity: Vec<PathBuf>,
+    /// Open ca.key.age with the passphrase in this file (first line); for a bundle made with
+    /// `init --protect-ca-key-passphrase`.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["identity", "passphrase"])]
+    pub passphrase_file: Option<PathBuf>,
+    /// Open ca.key.age with a passphrase read from the terminal.
+    #[arg(long, conflicts_with = "identity")]
+    pub passphrase: bool,
+}
+
+impl UnlockArgs {
+    pub fn given(&self) -> bool {
+        !self.identity.is_empty() || self.passphrase_file.is_some() || self.passphrase
+    }
 }
 
 const ROTATE_HELP: &str = "\
@@ -465,6 +495,9 @@ matches renamed-commands. Reports every problem, not just the first.
 Default thresholds: WARNING when less than max(1/3 of the lifetime, 30d) is left (renewal is
 due); CRITICAL when less than min(7d, 1/10 of the lifetime) is left, or expired.
 
+A protected CA key (ca.key.age) is checked for mode 0600 and a valid age header; whether it
+matches ca.crt is checked only with --identity KEYFILE (or --passphrase-file).
+
 Exit codes: 0 OK · 1 WARNING · 2 CRITICAL · 3 UNKNOWN (bundle missing or unreadable)
 
 Examples:
@@ -493,6 +526,9 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: CheckFormat,
+    /// With a protected CA key: also open ca.key.age and check it matches ca.crt.
+    #[command(flatten)]
+    pub unlock: UnlockArgs,
 }
 
 const INIT_EXAMPLES: &str = "\
@@ -505,10 +541,11 @@ Examples:
   provision init --dir ./secrets --topology cluster --nodes 6 --port 7000
   provision init --dir ./secrets --mount-dir /etc/redis/tls --bind 0.0.0.0 --compose
   provision init --dir ./secrets --templates ./my-templates    # e.g. my-templates/redis.conf
+  provision init --dir /etc/redis/tls --protect-ca-key age1... --protect-ca-key age1...
 
 Files (modes): ca.crt 0644, ca.key 0600, redis.crt 0644, redis.key 0600, <user>.crt 0644,
 <user>.key 0600, <user>.password 0600, users.acl 0600, redis.conf 0600, renamed-commands 0600,
-manifest.json 0644; the directory is 0700.";
+manifest.json 0644; the directory is 0700. With --protect-ca-key*, ca.key.age 0600 replaces ca.key.";
 
 #[derive(Args, Debug)]
 pub struct InitArgs {
@@ -583,6 +620,20 @@ pub struct InitArgs {
     pub compose_out: Option<PathBuf>,
     #[command(flatten)]
     pub templates: TemplatesOpt,
+    /// Store the CA key only encrypted, as ca.key.age, to this age recipient (age1...,
+    /// repeatable). renew then needs --identity to sign. Leaf keys stay plaintext.
+    #[arg(long = "protect-ca-key", value_name = "AGE1...")]
+    pub protect_ca_key: Vec<String>,
+    /// Like --protect-ca-key, with the recipients in FILE (one per line, `#` comments, as `age -R`).
+    #[arg(long, value_name = "FILE")]
+    pub protect_ca_key_file: Option<PathBuf>,
+    /// Store the CA key only as ca.key.age encrypted with a passphrase (asked twice on the
+    /// terminal, or --passphrase-file). renew then needs the passphrase to sign.
+    #[arg(long, conflicts_with_all = ["protect_ca_key", "protect_ca_key_file"])]
+    pub protect_ca_key_passphrase: bool,
+    /// With --protect-ca-key-passphrase: read the passphrase from the first line of FILE.
+    #[arg(long, value_name = "FILE", requires = "protect_ca_key_passphrase")]
+    pub passphrase_file: Option<PathBuf>,
     /// How long to wait for another provision run on the same bundle.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub lock_timeout: Dur,

@@ -513,3 +513,373 @@ fn bad_keys_damaged_and_hostile_archives_change_nothing() {
     }
     assert!(!Path::new("/tmp/abs-provision-test").exists());
 }
+
+// ---- Protected CA key (`init --protect-ca-key`): only ca.key.age, opened to sign. ----
+
+/// Every path under `root` whose file name is exactly `name` (generations included).
+fn files_named(root: &Path, name: &str) -> Vec<String> {
+    snapshot(root)
+        .into_keys()
+        .filter(|p| Path::new(p).file_name().is_some_and(|n| n == name))
+        .collect()
+}
+
+/// Runs `program args` with `stdin` fed in (nothing touches the disk); returns stdout.
+#[track_caller]
+fn pipe(program: &str, args: &[&str], stdin: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    require(program);
+    let mut c = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = c.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The plaintext CA key, decrypted by the reference `age` CLI into memory.
+fn age_decrypt_ca_key(dir: &Path, key: &Path) -> Vec<u8> {
+    require("age");
+    let out = Command::new("age")
+        .args(["-d", "-i", s(key), s(&dir.join("ca.key.age"))])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "age -d: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The public key of the issuing CA (the first certificate of ca.crt), from openssl.
+fn ca_public_key(dir: &Path) -> Vec<u8> {
+    pipe(
+        "openssl",
+        &["x509", "-noout", "-pubkey"],
+        &std::fs::read(dir.join("ca.crt")).unwrap(),
+    )
+}
+
+#[track_caller]
+fn assert_key_matches_ca(dir: &Path, pem: &[u8]) {
+    assert!(pem.starts_with(b"-----BEGIN PRIVATE KEY-----"));
+    let from_key = pipe("openssl", &["pkey", "-pubout"], pem);
+    assert_eq!(
+        String::from_utf8_lossy(&from_key),
+        String::from_utf8_lossy(&ca_public_key(dir)),
+        "ca.key.age does not hold the key of ca.crt"
+    );
+}
+
+#[track_caller]
+fn assert_leaves_verify(dir: &Path) {
+    require("openssl");
+    for leaf in ["redis.crt", "admin.crt", "app.crt", "monitor.crt"] {
+        let out = Command::new("openssl")
+            .args([
+                "verify",
+                "-CAfile",
+                s(&dir.join("ca.crt")),
+                s(&dir.join(leaf)),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl verify {leaf}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn leaf_serials(dir: &Path) -> Vec<String> {
+    let m: serde_json::Value = serde_json::from_str(&read(dir, "manifest.json")).unwrap();
+    m["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["role"] != "ca")
+        .map(|c| c["serial"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// No file anywhere under `root` holds the body of the plaintext key.
+#[track_caller]
+fn assert_plaintext_nowhere(root: &Path, pem: &[u8]) {
+    let body = String::from_utf8_lossy(pem)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    for (path, (_, bytes)) in snapshot(root) {
+        assert!(
+            !bytes.windows(body.len()).any(|w| w == body.as_bytes()),
+            "the plaintext CA key is on disk in {path}"
+        );
+    }
+}
+
+#[test]
+fn protected_ca_key_init_renew_rollover_and_check() {
+    require("openssl");
+    let t = tempdir();
+    let dir = t.path().join("secrets");
+    let (key, pubkey) = keygen(t.path(), "ca-admin.txt");
+    let (other, _) = keygen(t.path(), "other.txt");
+    let (_, second) = keygen(t.path(), "second.txt");
+    let recipients = t.path().join("ca-recipients.txt");
+    std::fs::write(&recipients, format!("# the second CA admin\n{second}\n")).unwrap();
+    run(&[
+        "init",
+        "--dir",
+        s(&dir),
+        "--protect-ca-key",
+        &pubkey,
+        "--protect-ca-key-file",
+        s(&recipients),
+        "-q",
+    ])
+    .success();
+    assert!(
+        files_named(&dir, "ca.key").is_empty(),
+        "a plaintext ca.key exists"
+    );
+    assert_eq!(mode_of(&dir.join("ca.key.age")), 0o600);
+    assert!(std::fs::read(dir.join("ca.key.age"))
+        .unwrap()
+        .starts_with(b"age-encryption.org/v1\n"));
+    let pem = age_decrypt_ca_key(&dir, &key);
+    assert_key_matches_ca(&dir, &pem);
+    assert_plaintext_nowhere(t.path(), &pem);
+    let m: serde_json::Value = serde_json::from_str(&read(&dir, "manifest.json")).unwrap();
+    assert_eq!(m["spec"]["ca_key"]["method"], "recipients");
+    assert_eq!(
+        m["spec"]["ca_key"]["recipients"],
+        serde_json::json!([pubkey, second])
+    );
+
+    // check: not missing; protected; verified only with the identity.
+    run(&["check", "--dir", s(&dir)])
+        .code(0)
+        .stdout_has("CA key protected (age, 2 recipients)")
+        .stdout_has("not verified without --identity");
+    let j = run(&["check", "--dir", s(&dir), "--json"]).code(0);
+    let j: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    assert_eq!(j["ca_key"]["protected"], true);
+    assert_eq!(j["ca_key"]["file"], "ca.key.age");
+    assert!(j["ca_key"]["matches_ca"].is_null());
+    run(&["check", "--dir", s(&dir), "--identity", s(&key)])
+        .code(0)
+        .stdout_has("matches ca.crt");
+    run(&["check", "--dir", s(&dir), "--identity", s(&other)])
+        .code(2)
+        .stdout_has("ca.key.age: cannot be opened");
+
+    // Nothing due: no identity needed (the unattended timer), nothing written.
+    let snap = snapshot(&dir);
+    run(&["renew", "--dir", s(&dir)])
+        .success()
+        .stdout_has("Nothing to renew");
+    assert_eq!(snapshot(&dir), snap);
+
+    // Due without the identity (or with the wrong one): exit 2, clear, byte-identical.
+    run(&["renew", "--dir", s(&dir), "--force"])
+        .code(2)
+        .stderr_has("ca.key.age")
+        .stderr_has("--identity KEYFILE")
+        .stderr_has("nothing was changed");
+    assert_eq!(snapshot(&dir), snap);
+    run(&[
+        "renew",
+        "--dir",
+        s(&dir),
+        "--force",
+        "--identity",
+        s(&other),
+    ])
+    .code(2)
+    .stderr_has("no identity given can decrypt it");
+    assert_eq!(snapshot(&dir), snap);
+
+    // With the identity: new serials, same CA, still no plaintext key anywhere.
+    let sealed = std::fs::read(dir.join("ca.key.age")).unwrap();
+    let serials = leaf_serials(&dir);
+    run(&["renew", "--dir", s(&dir), "--force", "--identity", s(&key)]).success();
+    let renewed = leaf_serials(&dir);
+    assert_eq!(renewed.len(), 4);
+    assert!(renewed.iter().all(|r| !serials.contains(r)), "serials kept");
+    assert_leaves_verify(&dir);
+    assert_eq!(std::fs::read(dir.join("ca.key.age")).unwrap(), sealed);
+    assert!(files_named(&dir, "ca.key").is_empty());
+    assert_plaintext_nowhere(t.path(), &pem);
+
+    // CA rollover: the new CA key is sealed again, to the same recipients.
+    run(&[
+        "renew",
+        "--dir",
+        s(&dir),
+        "--rollover-ca",
+        "--identity",
+        s(&key),
+    ])
+    .success();
+    assert!(files_named(&dir, "ca.key").is_empty());
+    assert_ne!(std::fs::read(dir.join("ca.key.age")).unwrap(), sealed);
+    let new_pem = age_decrypt_ca_key(&dir, &key);
+    assert_ne!(new_pem, pem);
+    assert_key_matches_ca(&dir, &new_pem);
+    assert_plaintext_nowhere(t.path(), &new_pem);
+    assert_leaves_verify(&dir);
+    let m: serde_json::Value = serde_json::from_str(&read(&dir, "manifest.json")).unwrap();
+    assert_eq!(
+        m["spec"]["ca_key"]["recipients"],
+        serde_json::json!([pubkey, second])
+    );
+    run(&["check", "--dir", s(&dir), "-i", s(&key)])
+        .code(0)
+        .stdout_has("matches ca.crt");
+    assert!(read(&dir, "audit.log")
+        .lines()
+        .all(|l| !l.contains("PRIVATE KEY")));
+}
+
+#[test]
+fn protected_ca_key_with_a_passphrase_file() {
+    let t = tempdir();
+    let dir = t.path().join("secrets");
+    let pass = t.path().join("pass");
+    std::fs::write(&pass, "ca key passphrase, long enough\n").unwrap();
+    let wrong = t.path().join("wrong");
+    std::fs::write(&wrong, "not it\n").unwrap();
+    // --passphrase-file alone says nothing about protecting the CA key: a usage error.
+    run(&["init", "--dir", s(&dir), "--passphrase-file", s(&pass)]).code(2);
+    assert!(!dir.exists());
+    run(&[
+        "init",
+        "--dir",
+        s(&dir),
+        "--protect-ca-key-passphrase",
+        "--passphrase-file",
+        s(&pass),
+        "-q",
+    ])
+    .success();
+    assert!(files_named(&dir, "ca.key").is_empty());
+    let m: serde_json::Value = serde_json::from_str(&read(&dir, "manifest.json")).unwrap();
+    assert_eq!(
+        m["spec"]["ca_key"],
+        serde_json::json!({"method": "passphrase"})
+    );
+    assert!(!read(&dir, "manifest.json").contains("long enough"));
+    run(&["check", "--dir", s(&dir)])
+        .code(0)
+        .stdout_has("CA key protected (age, passphrase)");
+    run(&["check", "--dir", s(&dir), "--passphrase-file", s(&pass)])
+        .code(0)
+        .stdout_has("matches ca.crt");
+
+    let snap = snapshot(&dir);
+    run(&["renew", "--dir", s(&dir), "--force"])
+        .code(2)
+        .stderr_has("ca.key.age")
+        .stderr_has("--passphrase-file");
+    run(&[
+        "renew",
+        "--dir",
+        s(&dir),
+        "--force",
+        "--passphrase-file",
+        s(&wrong),
+    ])
+    .code(2)
+    .stderr_has("wrong passphrase");
+    assert_eq!(snapshot(&dir), snap);
+
+    let serials = leaf_serials(&dir);
+    run(&[
+        "renew",
+        "--dir",
+        s(&dir),
+        "--rollover-ca",
+        "--passphrase-file",
+        s(&pass),
+    ])
+    .success();
+    assert!(leaf_serials(&dir).iter().all(|r| !serials.contains(r)));
+    assert!(files_named(&dir, "ca.key").is_empty());
+    assert_leaves_verify(&dir);
+    // The new CA key is sealed with the same passphrase.
+    run(&["check", "--dir", s(&dir), "--passphrase-file", s(&pass)])
+        .code(0)
+        .stdout_has("matches ca.crt");
+}
+
+#[test]
+fn unlock_flags_on_a_plaintext_ca_key_are_refused() {
+    let t = tempdir();
+    let dir = t.path().join("secrets");
+    init(&dir);
+    let (key, _) = keygen(t.path(), "key.txt");
+    let snap = snapshot(&dir);
+    run(&["renew", "--dir", s(&dir), "--force", "--identity", s(&key)])
+        .code(2)
+        .stderr_has("not protected");
+    assert_eq!(snapshot(&dir), snap);
+    let r = run(&["check", "--dir", s(&dir), "--json"]).code(0);
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(j["ca_key"]["protected"], false);
+    assert_eq!(j["ca_key"]["matches_ca"], true);
+}
+
+#[test]
+fn backup_and_restore_carry_a_protected_ca_key() {
+    let t = tempdir();
+    let dir = t.path().join("secrets");
+    let (ca_key, ca_pub) = keygen(t.path(), "ca-admin.txt");
+    let (backup_key, backup_pub) = keygen(t.path(), "backup.txt");
+    run(&["init", "--dir", s(&dir), "--protect-ca-key", &ca_pub, "-q"]).success();
+    let before = generation(&dir);
+    assert!(before.contains_key("ca.key.age") && !before.contains_key("ca.key"));
+    let out = t.path().join("b.age");
+    run(&["backup", "--dir", s(&dir), "-r", &backup_pub, "-o", s(&out)]).success();
+    // The archive holds ca.key.age as it is: still encrypted to the CA admin, not the backup key.
+    require("age");
+    require("tar");
+    let tar = Command::new("age")
+        .args(["-d", "-i", s(&backup_key), s(&out)])
+        .output()
+        .unwrap();
+    assert!(tar.status.success());
+    let list = pipe("tar", &["-tvf", "-"], &tar.stdout);
+    let list = String::from_utf8(list).unwrap();
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("-rw-------") && l.ends_with("provision-bundle/ca.key.age")),
+        "{list}"
+    );
+    assert!(!list.contains("provision-bundle/ca.key\n"), "{list}");
+
+    std::fs::remove_dir_all(&dir).unwrap();
+    run(&["restore", s(&out), "--dir", s(&dir), "-i", s(&backup_key)]).success();
+    assert_eq!(generation(&dir), before);
+    assert_eq!(mode_of(&dir.join("ca.key.age")), 0o600);
+    run(&["check", "--dir", s(&dir), "-i", s(&ca_key)])
+        .code(0)
+        .stdout_has("CA key protected")
+        .stdout_has("matches ca.crt");
+    // The restored bundle still signs with the CA admin's identity, and only with it.
+    run(&["renew", "--dir", s(&dir), "--force"]).code(2);
+    run(&["renew", "--dir", s(&dir), "--force", "-i", s(&ca_key)]).success();
+    assert_leaves_verify(&dir);
+}

@@ -24,7 +24,11 @@ pub fn run(args: &CheckArgs, out: Output) -> Result<u8> {
         warn: args.warn,
         crit: args.crit,
     };
-    let (report, generation, abs) = match audit(&dir, th) {
+    let key = super::crypt::key_from_args(&args.unlock).map_err(|e| match e.hint() {
+        Some(h) => format!("{e} ({h})"),
+        None => e.to_string(),
+    });
+    let (report, generation, abs) = match key.and_then(|k| audit(&dir, th, k.as_ref())) {
         Ok(x) => x,
         Err(msg) => {
             let r = Report {
@@ -37,6 +41,7 @@ pub fn run(args: &CheckArgs, out: Output) -> Result<u8> {
                     expiry: false,
                 }],
                 rotations_in_progress: vec![],
+                ca_key: Default::default(),
             };
             (r, String::new(), dir.clone())
         }
@@ -52,6 +57,7 @@ pub fn run(args: &CheckArgs, out: Output) -> Result<u8> {
             "certificates": report.certificates,
             "findings": report.findings,
             "rotations_in_progress": report.rotations_in_progress,
+            "ca_key": report.ca_key,
         })),
         CheckFormat::Prometheus => print!("{}", prometheus(&abs, &report)),
         CheckFormat::Text if !out.quiet => print_text(&abs, &generation, &report),
@@ -64,6 +70,7 @@ pub fn run(args: &CheckArgs, out: Output) -> Result<u8> {
 fn audit(
     dir: &Path,
     th: Thresholds,
+    key: Option<&super::crypt::Key>,
 ) -> std::result::Result<(Report, String, std::path::PathBuf), String> {
     let store = Store::open_readonly(dir).map_err(|e| e.to_string())?;
     let generation = store.current_generation().ok_or_else(|| {
@@ -79,6 +86,9 @@ fn audit(
     let bundle_dir = store.dir.clone();
     let exists = super::host_path_exists(&files, &bundle_dir);
     let mut report = checkup::check(&files, now, th, &exists);
+    if let (Some(k), true) = (key, report.ca_key.protected) {
+        verify_ca_key(&mut report, &files, k);
+    }
     // What Redis reads goes through the visible names: they must be the generation's files.
     for f in &files.0 {
         let visible = store.dir.join(&f.name);
@@ -129,6 +139,33 @@ fn audit(
     Ok((report, generation, store.dir))
 }
 
+/// With `--identity`: opens ca.key.age in memory and checks it is the key of the CA in ca.crt.
+fn verify_ca_key(report: &mut Report, files: &crate::core::bundle::Files, key: &super::crypt::Key) {
+    use crate::core::cakey::{self, CaKeyError, CA_KEY_AGE};
+    let protection = files
+        .text(crate::core::bundle::MANIFEST)
+        .and_then(|t| serde_json::from_str::<crate::core::bundle::Manifest>(t).ok())
+        .and_then(|m| m.spec.ca_key);
+    let mut finding = |message: String| {
+        report.findings.push(Finding {
+            status: Status::Critical,
+            file: CA_KEY_AGE.into(),
+            message,
+            expiry: false,
+        })
+    };
+    match cakey::load(files, protection.as_ref(), Some(&key.unlock())) {
+        Ok(_) => report.ca_key.matches_ca = Some(true),
+        Err(CaKeyError::Mismatch) => {
+            report.ca_key.matches_ca = Some(false);
+            finding("decrypts to a key that does not match the CA in ca.crt: renew would refuse to sign".into());
+        }
+        // Missing or damaged files are reported by the audit already.
+        Err(CaKeyError::Missing(_)) => {}
+        Err(e) => finding(format!("cannot be opened with the key given: {e}")),
+    }
+}
+
 fn print_text(dir: &Path, generation: &str, r: &Report) {
     println!(
         "provision check: {} — {}{}",
@@ -157,6 +194,19 @@ fn print_text(dir: &Path, generation: &str, r: &Report) {
                 c.status.label()
             );
         }
+    }
+    if r.ca_key.protected {
+        println!();
+        println!(
+            "  {}: {}; {}",
+            r.ca_key.summary,
+            r.ca_key.file,
+            match r.ca_key.matches_ca {
+                Some(true) => "opened with the key given, matches ca.crt",
+                Some(false) => "opened with the key given, does NOT match ca.crt",
+                None => "whether it matches ca.crt is not verified without --identity (or --passphrase-file)",
+            }
+        );
     }
     if !r.rotations_in_progress.is_empty() {
         println!();
@@ -237,6 +287,14 @@ pub fn prometheus(dir: &Path, r: &Report) -> String {
                 )
             })
             .collect(),
+    );
+    metric(
+        "provision_ca_key_protected",
+        "1 when the CA private key is stored only age-encrypted (ca.key.age), 0 when in plaintext.",
+        vec![(
+            format!("bundle=\"{b}\""),
+            u8::from(r.ca_key.protected).to_string(),
+        )],
     );
     metric(
         "provision_password_rotation_in_progress",

@@ -287,3 +287,33 @@ pub fn payload_error(path: &Path, e: io::Error) -> Error {
         "use an intact copy; nothing was written",
     )
 }
+
+impl Key {
+    /// The same key, as the core's `Unlock` for opening ca.key.age.
+    pub fn unlock(&self) -> crate::core::cakey::Unlock<'_> {
+        match self {
+            Key::Identities(ids) => crate::core::cakey::Unlock::Identities(ids),
+            Key::Passphrase(p) => crate::core::cakey::Unlock::Passphrase(p),
+        }
+    }
+    pub fn passphrase(&self) -> Option<&SecretString> {
+        match self {
+            Key::Passphrase(p) => Some(p),
+            Key::Identities(_) => None,
+        }
+    }
+}
+
+/// The key that `--identity` / `--passphrase-file` / `--passphrase` give, if any.
+pub fn key_from_args(a: &crate::cli::UnlockArgs) -> Result<Option<Key>> {
+    if a.passphrase || a.passphrase_file.is_some() {
+        Ok(Some(Key::Passphrase(passphrase(
+            a.passphrase_file.as_deref(),
+            false,
+        )?)))
+    } else if !a.identity.is_empty() {
+        Ok(Some(Key::Identities(identities(&a.identity)?)))
+    } else {
+        Ok(None)
+    }
+}

@@ -3,10 +3,12 @@
 //! Everything that can be wrong with the input is found before the disk is touched; the
 //! bundle is generated in memory; then the store writes it as one new generation.
 
+use super::crypt;
 use super::expiry_note;
 use super::schedule::write_output;
 use crate::cli::InitArgs;
 use crate::core::bundle::{self, Files, MODE_PUBLIC};
+use crate::core::cakey::{Protection, Sealer, CA_KEY_AGE};
 use crate::core::duration::Dur;
 use crate::core::render::Templates;
 use crate::core::spec::{ConfigFile, Role, Spec, UserSpec};
@@ -68,7 +70,9 @@ pub fn resolve_all(args: &InitArgs) -> Result<(Spec, PathBuf, Option<String>)> {
         Some(d) => Some(super::templates_dir_string(d)?),
         None => None,
     };
+    let ca_key = protection(args)?;
     let mut spec = Spec {
+        ca_key,
         mount_dir: None,
         templates,
         key_type: args.key_type.or(cfg.key_type).unwrap_or(d.key_type),
@@ -183,6 +187,39 @@ fn resolve_topology(args: &InitArgs, cfg: Option<Topology>, spec: &Spec) -> Resu
     Ok(t)
 }
 
+/// How the CA key is to be protected, from `--protect-ca-key*` (recipients checked here).
+fn protection(args: &InitArgs) -> Result<Option<Protection>> {
+    if args.protect_ca_key_passphrase {
+        return Ok(Some(Protection::Passphrase));
+    }
+    let mut rs = Vec::new();
+    for r in &args.protect_ca_key {
+        rs.push(crypt::parse_recipient(r, "--protect-ca-key")?);
+    }
+    if let Some(p) = &args.protect_ca_key_file {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| Error::io("reading the recipients file", p, e))?;
+        let from_file = crypt::parse_recipients(&text, &p.display().to_string())?;
+        if from_file.is_empty() {
+            return Err(Error::input(
+                format!("`{}` holds no recipient", p.display()),
+                "list age public keys (age1...), one per line",
+            ));
+        }
+        rs.extend(from_file);
+    }
+    if rs.is_empty() {
+        return Ok(None);
+    }
+    let mut recipients: Vec<String> = Vec::new();
+    for r in rs.iter().map(|r| r.to_string()) {
+        if !recipients.contains(&r) {
+            recipients.push(r);
+        }
+    }
+    Ok(Some(Protection::Recipients { recipients }))
+}
+
 fn pick(flag: &[String], cfg: Option<Vec<String>>, default: Vec<String>) -> Vec<String> {
     if !flag.is_empty() {
         flag.to_vec()
@@ -193,9 +230,17 @@ fn pick(flag: &[String], cfg: Option<Vec<String>>, default: Vec<String>) -> Vec<
 
 /// The visible file names a bundle for `spec` has.
 pub fn bundle_names(spec: &Spec) -> Vec<String> {
+    let ca_key = if spec.ca_key.is_some() {
+        CA_KEY_AGE
+    } else {
+        bundle::CA_KEY
+    };
     let mut v: Vec<String> = [
         bundle::CA_CRT,
         bundle::CA_KEY,
+        ca_key,
+        bundle::SERVER_CRT,
+        bundle::SERVER_KEY,
         bundle::USERS_ACL,
         bundle::RENAMED,
         bundle::MANIFEST,
@@ -283,8 +328,18 @@ fn create(
     }
     store.check_targets(&name_refs)?;
     store.check_own_files()?;
+    // A passphrase for the CA key is asked only now that the bundle can be made.
+    let pass = match spec.ca_key {
+        Some(Protection::Passphrase) => {
+            Some(crypt::passphrase(args.passphrase_file.as_deref(), true)?)
+        }
+        _ => None,
+    };
+    let sealer = Sealer::for_protection(spec.ca_key.as_ref(), pass.as_ref())
+        .map_err(|e| Error::failed(e.to_string(), None))?;
 
     // Generate everything in memory first: a failure here leaves the disk untouched.
+    // A protected CA key is encrypted there too: its plaintext never reaches the disk.
     let now = time::OffsetDateTime::now_utc();
     let gen_id = store::new_generation_id(now);
     let pb = out.progress(
@@ -296,12 +351,11 @@ fn create(
         },
     );
     let tick = |_: &str| pb.inc(1);
-    let files = bundle::generate_with(templates, &spec, &conf_dir, &gen_id, now, &tick).map_err(
-        |e| match e {
+    let files = bundle::generate_with(templates, &spec, &conf_dir, &gen_id, now, &tick, &sealer)
+        .map_err(|e| match e {
             bundle::BuildError::Template(t) => super::template_error(t),
             e => Error::failed(e.to_string(), None),
-        },
-    )?;
+        })?;
     pb.finish_and_clear();
     // `--compose`: rendered now, so a broken template or an existing file stops everything
     // before the bundle is written. The file goes outside the bundle, like `provision compose`.
@@ -403,6 +457,10 @@ fn summary_json(dir: &Path, gen_id: &str, files: &Files, elapsed: Duration) -> s
             "sha256": (f.mode & 0o077 != 0).then(|| crate::core::password::sha256_hex(f.data.expose())),
         })).collect::<Vec<_>>(),
         "certificates": m.get("certificates").cloned().unwrap_or_default(),
+        "ca_key": m.get("spec").and_then(|s| s.get("ca_key")).map_or_else(
+            || json!({"protected": false, "file": bundle::CA_KEY}),
+            |p| json!({"protected": true, "file": CA_KEY_AGE, "protection": p}),
+        ),
         "redis_conf": dir.join(bundle::REDIS_CONF),
     })
 }
@@ -445,6 +503,17 @@ fn print_human(
                 "client {}, {}",
                 n.trim_end_matches(".crt"),
                 expiry_note(f.data.expose(), now)
+            ),
+            CA_KEY_AGE => format!(
+                "CA private key, encrypted ({}); renew needs {}",
+                spec.ca_key
+                    .as_ref()
+                    .map(|p| p.describe())
+                    .unwrap_or_default(),
+                match spec.ca_key {
+                    Some(Protection::Passphrase) => "the passphrase",
+                    _ => "--identity",
+                }
             ),
             n if n.ends_with(".password") => {
                 format!("password of {}", n.trim_end_matches(".password"))

@@ -12,12 +12,24 @@ use std::time::{Duration, Instant};
 pub fn run(args: &RenewArgs, out: Output) -> Result<u8> {
     let started = Instant::now();
     let store = Store::open(args.dir.as_deref().unwrap_or("secrets".as_ref()))?;
+    // What opens a protected CA key, read before the lock (a terminal prompt must not hold it);
+    // used only if something is due.
+    let key = super::crypt::key_from_args(&args.unlock)?;
     let _lock = store.lock(Duration::from_secs(args.lock_timeout.secs()))?;
     store.cleanup();
     let before = store.read_generation(None)?;
     super::refuse_if_inconsistent(&before, &store.dir)?;
     let m = manifest_of(&before, &store.dir)?;
     let nodes = nodes(args.reload, &args.redis, &m)?;
+    if key.is_some() && m.spec.ca_key.is_none() {
+        return Err(Error::input(
+            format!(
+                "the CA key of `{}` is not protected (plaintext ca.key): --identity and --passphrase are for a bundle made with `init --protect-ca-key`",
+                store.dir.display()
+            ),
+            "drop --identity / --passphrase-file / --passphrase",
+        ));
+    }
     let now = time::OffsetDateTime::now_utc();
     let plan = renewal::plan(&before, &m, now, args.within, args.force, args.rollover_ca).map_err(
         |e| {
@@ -52,9 +64,26 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<u8> {
         return Ok(exit::OK);
     }
 
+    // Only a plan that signs needs the CA key: dropping an old CA from ca.crt does not.
+    let (ca_key, sealer) = if plan.needs_ca_key() {
+        let (k, s) = super::unlock_ca_key(&before, &m, key.as_ref(), &store.dir, &due_list(&plan))?;
+        (Some(k), s)
+    } else {
+        (None, crate::core::cakey::Sealer::Plain)
+    };
     let gen_id = store::new_generation_id(now);
-    let (files, renewed) = renewal::apply(&before, &m, &plan, now, args.reuse_key, &gen_id)
-        .map_err(|e| Error::failed(format!("renewing: {e}"), None))?;
+    let (files, renewed) = renewal::apply_with(
+        &before,
+        &m,
+        &plan,
+        now,
+        args.reuse_key,
+        &gen_id,
+        ca_key.as_ref(),
+        &sealer,
+    )
+    .map_err(|e| Error::failed(format!("renewing: {e}"), None))?;
+    drop(ca_key);
     let generation = store.commit(&files, &gen_id)?;
     let mut entry = super::audit_entry("renew", &gen_id, &files);
     entry["renewed"] = json!(renewed);
@@ -101,6 +130,25 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<u8> {
     }
     node_failures(&results, "certificates were renewed")?;
     Ok(exit::OK)
+}
+
+/// "renewing redis.crt, app.crt" / "rolling the CA over": what needs the CA key.
+fn due_list(p: &renewal::Plan) -> String {
+    if p.ca.is_some() {
+        return format!(
+            "rolling the CA over ({})",
+            p.ca.as_ref().map_or("", |d| d.reason.as_str())
+        );
+    }
+    format!(
+        "renewing {} ({})",
+        p.leaves
+            .iter()
+            .map(|d| d.file.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        p.leaves.first().map_or("", |d| d.reason.as_str())
+    )
 }
 
 fn short(serial: &str) -> &str {

@@ -133,6 +133,13 @@ pub fn run(args: &ScheduleArgs, out: Output) -> Result<u8> {
             if dir.starts_with("/tmp") { "/tmp" } else { "/var/tmp" }
         );
     }
+    if m.spec.ca_key.is_some() {
+        // The timer holds no identity, on purpose: it renews nothing that needs signing.
+        eprintln!(
+            "warning: the CA key is protected (ca.key.age): the timer cannot sign, so once a certificate is due it fails (exit 2, unit failed, nothing changed) until someone runs `provision renew --dir {dir_s} {}` by hand",
+            if m.spec.ca_key == Some(crate::core::cakey::Protection::Passphrase) { "--passphrase" } else { "--identity KEYFILE" }
+        );
+    }
     if out.json {
         out.print_json(&serde_json::json!({
             "action": "schedule",

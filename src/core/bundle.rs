@@ -1,6 +1,7 @@
 //! The bundle as a set of files in memory: what `init` generates and what every later command
 //! reads, changes and hands to the store as one new generation.
 
+use super::cakey::{self, Sealer};
 use super::inspect;
 use super::password::{self, sha256_hex};
 use super::pki::{self, Leaf, BACKDATE};
@@ -91,6 +92,8 @@ pub enum BuildError {
     Render(String),
     #[error(transparent)]
     Template(#[from] render::TemplateError),
+    #[error(transparent)]
+    CaKey(#[from] super::cakey::CaKeyError),
     #[error("reading back {file}: {source}")]
     Inspect {
         file: String,
@@ -128,7 +131,8 @@ pub fn ca_common_name(now: OffsetDateTime) -> String {
 /// Progress callback: called once per finished step with a short label.
 pub type Tick<'a> = &'a (dyn Fn(&str) + Sync);
 
-/// Generates a complete new bundle for `spec` (already validated) from the built-in templates.
+/// Generates a complete new bundle for `spec` (already validated) from the built-in templates,
+/// with a plaintext CA key.
 pub fn generate(
     spec: &Spec,
     conf_dir: &str,
@@ -136,11 +140,41 @@ pub fn generate(
     now: OffsetDateTime,
     tick: Tick<'_>,
 ) -> Result<Files, BuildError> {
-    generate_with(&Templates::builtin(), spec, conf_dir, generation, now, tick)
+    generate_with(
+        &Templates::builtin(),
+        spec,
+        conf_dir,
+        generation,
+        now,
+        tick,
+        &Sealer::Plain,
+    )
+}
+
+/// `generate` with the CA key stored as `sealer` says (built-in templates).
+pub fn generate_sealed(
+    spec: &Spec,
+    conf_dir: &str,
+    generation: &str,
+    now: OffsetDateTime,
+    tick: Tick<'_>,
+    sealer: &Sealer,
+) -> Result<Files, BuildError> {
+    generate_with(
+        &Templates::builtin(),
+        spec,
+        conf_dir,
+        generation,
+        now,
+        tick,
+        sealer,
+    )
 }
 
 /// Generates a complete new bundle for `spec`, rendering users.acl and redis.conf from
 /// `templates`. The templates are rendered first: a broken override costs no key generation.
+/// The CA key is stored as `sealer` says: plaintext `ca.key`, or only `ca.key.age` (the
+/// plaintext never leaves memory).
 pub fn generate_with(
     templates: &Templates,
     spec: &Spec,
@@ -148,6 +182,7 @@ pub fn generate_with(
     generation: &str,
     now: OffsetDateTime,
     tick: Tick<'_>,
+    sealer: &Sealer,
 ) -> Result<Files, BuildError> {
     let nb = now - BACKDATE;
     let ca_na = now + spec.ca_validity.as_time();
@@ -210,7 +245,7 @@ pub fn generate_with(
 
     let mut files = Files::default();
     files.put(OutFile::public(CA_CRT, ca_pem));
-    files.put(OutFile::secret(CA_KEY, pki::key_pem(&ca_key)));
+    cakey::put(&mut files, &pki::key_pem(&ca_key), sealer)?;
 
     for inst in &instances {
         let key = keys.next().expect("n keys");
@@ -255,6 +290,17 @@ pub fn generate_with(
     let manifest = build_manifest(spec, &files, generation, now)?;
     files.put(OutFile::public(MANIFEST, manifest));
     Ok(files)
+}
+
+/// The directory the bundle's configs name files in (the host dir or the mount dir), read
+/// back from the first node's config.
+pub fn conf_dir_of(files: &Files, spec: &Spec) -> String {
+    spec.instances()
+        .first()
+        .and_then(|i| files.text(&i.conf))
+        .and_then(|c| super::checkup::conf_value(c, "tls-ca-cert-file"))
+        .and_then(|p| p.strip_suffix(&format!("/{CA_CRT}")).map(str::to_string))
+        .unwrap_or_else(|| spec.mount_dir.clone().unwrap_or_default())
 }
 
 /// The certificate of one Redis or Sentinel process: SANs from its hosts; the CN is the

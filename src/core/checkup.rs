@@ -2,6 +2,7 @@
 //! in memory, reporting every problem (not just the first) with the file it concerns.
 
 use super::bundle::{self, Files, Manifest, OutFile};
+use super::cakey::{self, Protection, CA_KEY_AGE};
 use super::duration::{human, Dur};
 use super::inspect::{self, CertInfo};
 use super::password::{is_acl_hash, sha256_hex};
@@ -67,6 +68,27 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Users whose ACL line holds more than one password (a rotation in progress).
     pub rotations_in_progress: Vec<String>,
+    /// How the CA key is stored, and whether it was checked against ca.crt.
+    pub ca_key: CaKeyReport,
+}
+
+/// The CA key as `check` sees it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CaKeyReport {
+    /// `ca.key`, or `ca.key.age` when protected.
+    pub file: String,
+    pub protected: bool,
+    /// "recipients" or "passphrase" when protected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// The age recipients (public keys) of a protected key.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
+    /// Whether the key matches the CA in ca.crt; `None` when it could not be checked (a
+    /// protected key without `--identity`).
+    pub matches_ca: Option<bool>,
+    /// One line for people: "CA key protected (age, 2 recipients)".
+    pub summary: String,
 }
 
 /// Expiry thresholds. `None` means the default for the certificate's lifetime:
@@ -250,9 +272,7 @@ pub fn check(
             is_retired,
         ));
     }
-    if let (Some(key), Some(ca)) = (text(bundle::CA_KEY), cas.first()) {
-        key_matches(&mut ctx, bundle::CA_KEY, key, ca);
-    }
+    let ca_key = ca_key_at_rest(&mut ctx, files, manifest.as_ref(), cas.first());
     let instances = match &manifest {
         Some(m) => m.spec.instances(),
         None => crate::core::spec::Spec::default().instances(),
@@ -485,6 +505,74 @@ pub fn check(
         certificates: statuses,
         findings: ctx.findings,
         rotations_in_progress: rotations,
+        ca_key,
+    }
+}
+
+/// The CA key at rest: plaintext `ca.key` must match the CA; a protected one must be only
+/// `ca.key.age` (never next to a plaintext copy), hold a valid age header, and be sealed the
+/// way the manifest says. Whether it matches cannot be seen without the identity.
+fn ca_key_at_rest(
+    ctx: &mut Ctx,
+    files: &Files,
+    manifest: Option<&Manifest>,
+    ca: Option<&CertInfo>,
+) -> CaKeyReport {
+    let Some(p) = manifest.and_then(|m| m.spec.ca_key.as_ref()) else {
+        let mut matches_ca = None;
+        if let (Some(key), Some(ca)) = (files.text(bundle::CA_KEY), ca) {
+            let before = ctx.findings.len();
+            key_matches(ctx, bundle::CA_KEY, key, ca);
+            matches_ca = Some(ctx.findings.len() == before);
+        }
+        return CaKeyReport {
+            file: bundle::CA_KEY.into(),
+            protected: false,
+            matches_ca,
+            summary: "CA key in plaintext (ca.key)".into(),
+            ..CaKeyReport::default()
+        };
+    };
+    if files.get(bundle::CA_KEY).is_some() {
+        ctx.add(
+            Status::Critical,
+            bundle::CA_KEY,
+            format!("a plaintext CA key in a bundle whose CA key is protected ({CA_KEY_AGE}): whoever reads it can sign; remove it after checking that {CA_KEY_AGE} opens"),
+        );
+    }
+    let listed = manifest.is_some_and(|m| m.files.iter().any(|f| f.name == CA_KEY_AGE));
+    match files.get(CA_KEY_AGE) {
+        // A file the manifest lists is already reported missing.
+        None if listed => {}
+        None => ctx.add(
+            Status::Critical,
+            CA_KEY_AGE,
+            "missing: manifest.json says the CA key is protected, so renew cannot sign",
+        ),
+        Some(f) => match cakey::sealed_with_passphrase(f.data.expose()) {
+            Err(e) => ctx.add(Status::Critical, CA_KEY_AGE, e),
+            Ok(pw) if pw != (*p == Protection::Passphrase) => ctx.add(
+                Status::Warning,
+                CA_KEY_AGE,
+                format!(
+                    "is encrypted with {}, but manifest.json records {}; renew will ask for the wrong key",
+                    if pw { "a passphrase" } else { "recipients" },
+                    p.method()
+                ),
+            ),
+            Ok(_) => {}
+        },
+    }
+    CaKeyReport {
+        file: CA_KEY_AGE.into(),
+        protected: true,
+        method: Some(p.method().into()),
+        recipients: match p {
+            Protection::Recipients { recipients } => recipients.clone(),
+            Protection::Passphrase => vec![],
+        },
+        matches_ca: None,
+        summary: format!("CA key protected ({})", p.describe()),
     }
 }
 
@@ -753,5 +841,62 @@ mod tests {
         assert_eq!(t.warn_secs(3600), 30 * 86_400);
         assert_eq!(t.crit_secs(365 * 86_400), 7 * 86_400);
         assert_eq!(t.crit_secs(3600), 360);
+    }
+
+    #[test]
+    fn protected_ca_key_is_not_missing_but_must_be_a_lone_age_file() {
+        use crate::core::cakey::{Protection, Sealer, CA_KEY_AGE};
+        let spec = Spec {
+            ca_key: Some(Protection::Recipients {
+                recipients: vec![age::x25519::Identity::generate().to_public().to_string()],
+            }),
+            ..Spec::default()
+        };
+        let sealer = Sealer::for_protection(spec.ca_key.as_ref(), None).unwrap();
+        let f = bundle::generate_sealed(
+            &spec,
+            "/b",
+            "g",
+            OffsetDateTime::now_utc(),
+            &|_| {},
+            &sealer,
+        )
+        .unwrap();
+        let r = run(&f);
+        assert_eq!(r.status, Status::Ok, "{:#?}", r.findings);
+        assert!(r.ca_key.protected && r.ca_key.matches_ca.is_none());
+        assert_eq!(r.ca_key.summary, "CA key protected (age, 1 recipient)");
+
+        let plain = fresh(&Spec::default());
+        let r = run(&plain);
+        assert!(!r.ca_key.protected);
+        assert_eq!(r.ca_key.matches_ca, Some(true));
+
+        let mut leaked = f.clone();
+        leaked.put(plain.get("ca.key").unwrap().clone());
+        let r = run(&leaked);
+        assert_eq!(r.status, Status::Critical);
+        assert!(r
+            .findings
+            .iter()
+            .any(|x| x.file == "ca.key" && x.message.contains("plaintext")));
+
+        let mut garbage = f.clone();
+        garbage.put(OutFile::secret(
+            CA_KEY_AGE,
+            plain.get("ca.key").unwrap().data.clone(),
+        ));
+        let r = run(&garbage);
+        assert_eq!(r.status, Status::Critical);
+        assert!(r
+            .findings
+            .iter()
+            .any(|x| x.file == CA_KEY_AGE && x.message.contains("age header")));
+
+        let mut gone = f.clone();
+        gone.0.retain(|x| x.name != CA_KEY_AGE);
+        let r = run(&gone);
+        assert_eq!(r.status, Status::Critical);
+        assert!(r.findings.iter().any(|x| x.file == CA_KEY_AGE));
     }
 }

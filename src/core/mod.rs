@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod bundle;
+pub mod cakey;
 pub mod checkup;
 pub mod duration;
 pub mod inspect;

@@ -708,7 +708,15 @@ mod tests {
     fn override_replaces_one_template_and_keeps_the_others() {
         let t = ov("redis.conf", "port {{ port }}\nextra yes\n").unwrap();
         assert_eq!(t.overridden(), ["redis.conf"]);
-        let c = redis_conf_with(&t, &Spec::default(), &paths(), &[], "now").unwrap();
+        let c = redis_conf_with(
+            &t,
+            &Spec::default(),
+            &paths(),
+            &NodeConf::standalone(&Spec::default()),
+            &[],
+            "now",
+        )
+        .unwrap();
         assert_eq!(c, "port 6379\nextra yes");
         let u = UserSpec::new("admin", Role::Admin);
         let e = [AclEntry {
@@ -730,7 +738,15 @@ mod tests {
         assert!(e.message.contains("syntax error"), "{e}");
 
         let t = ov("redis.conf", "port 0\n# fine\n{{ no_such_value }}\n").unwrap();
-        let e = redis_conf_with(&t, &Spec::default(), &paths(), &[], "now").unwrap_err();
+        let e = redis_conf_with(
+            &t,
+            &Spec::default(),
+            &paths(),
+            &NodeConf::standalone(&Spec::default()),
+            &[],
+            "now",
+        )
+        .unwrap_err();
         assert_eq!(e.line, Some(3), "{e}");
         assert!(
             e.to_string().contains("undefined value (`no_such_value`)"),

@@ -7,6 +7,7 @@
 //! issued has expired, so peers still holding old-CA certificates keep working meanwhile.
 
 use super::bundle::{self, BuildError, Files, Manifest, OutFile, RetiredCa};
+use super::cakey::{self, Sealer};
 use super::duration::Dur;
 use super::inspect::{self, CertInfo};
 use super::pki::{self, Leaf, BACKDATE};
@@ -36,6 +37,11 @@ pub struct Plan {
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.ca.is_none() && self.leaves.is_empty() && self.drop_cas.is_empty()
+    }
+    /// Whether applying the plan signs anything (and so needs the CA key): dropping old CAs
+    /// from ca.crt does not.
+    pub fn needs_ca_key(&self) -> bool {
+        self.ca.is_some() || !self.leaves.is_empty()
     }
 }
 
@@ -151,7 +157,7 @@ pub fn plan(
     Ok(p)
 }
 
-/// Applies `plan`, returning the new bundle (manifest included) and what was re-issued.
+/// Applies `plan` to a bundle with a plaintext `ca.key` (see `apply_with`).
 pub fn apply(
     files: &Files,
     m: &Manifest,
@@ -159,6 +165,33 @@ pub fn apply(
     now: OffsetDateTime,
     reuse_key: bool,
     generation: &str,
+) -> Result<(Files, Vec<Renewed>), BuildError> {
+    let key = files.get(bundle::CA_KEY).map(|f| f.data.clone());
+    apply_with(
+        files,
+        m,
+        plan,
+        now,
+        reuse_key,
+        generation,
+        key.as_ref(),
+        &Sealer::Plain,
+    )
+}
+
+/// Applies `plan`, returning the new bundle (manifest included) and what was re-issued.
+/// `ca_key` is the current CA's private key (PEM), needed only when `plan.needs_ca_key()`;
+/// a new CA's key is stored by `sealer` (plaintext `ca.key`, or `ca.key.age`).
+#[allow(clippy::too_many_arguments)]
+pub fn apply_with(
+    files: &Files,
+    m: &Manifest,
+    plan: &Plan,
+    now: OffsetDateTime,
+    reuse_key: bool,
+    generation: &str,
+    ca_key: Option<&Secret>,
+    sealer: &Sealer,
 ) -> Result<(Files, Vec<Renewed>), BuildError> {
     let spec = &m.spec;
     let mut out = files.clone();
@@ -170,10 +203,6 @@ pub fn apply(
         ));
     }
     let current_ca = &cas[0];
-    let ca_key_pem = files
-        .text(bundle::CA_KEY)
-        .ok_or_else(|| BuildError::Render("ca.key is missing: renewal needs the CA key".into()))?;
-    let old_ca_key = pki::key_from_pem(ca_key_pem)?;
 
     let mut retired: Vec<RetiredCa> = m
         .retired_cas
@@ -189,10 +218,9 @@ pub fn apply(
     let mut new_keys = pki::generate_keys(spec.key_type, n_keys, &|| {})?.into_iter();
     let mut renewed = Vec::new();
 
-    // The issuer: the current CA, or a new one.
-    let (ca_key, ca_params_or_pem, ca_not_after);
-    let new_ca;
-    if let Some(d) = &plan.ca {
+    // The signing key: a new CA's, the current CA's, or none when nothing is signed (a plan
+    // that only drops old CAs from ca.crt needs no key).
+    let (signing_key, new_ca, ca_not_after) = if let Some(d) = &plan.ca {
         let k = new_keys.next().expect("key for the new CA");
         let na = now + spec.ca_validity.as_time();
         let params = pki::ca_params(&bundle::ca_common_name(now), nb, na);
@@ -222,21 +250,25 @@ pub fn apply(
             sha256_fingerprint: info.sha256_fingerprint.clone(),
             not_after: bundle::rfc3339(info.not_after),
         });
-        ca_not_after = na;
-        out.put(OutFile::secret(bundle::CA_KEY, pki::key_pem(&k)));
-        new_ca = Some((params, pem));
-        ca_key = k;
-        ca_params_or_pem = None;
+        // Stored as the old one was: a protected CA key stays protected, to the same keys.
+        cakey::put(&mut out, &pki::key_pem(&k), sealer)?;
+        (Some(k), Some((params, pem)), na)
+    } else if plan.leaves.is_empty() {
+        (None, None, current_ca.not_after)
     } else {
-        ca_not_after = current_ca.not_after;
-        new_ca = None;
-        ca_key = old_ca_key;
-        ca_params_or_pem = Some(ca_blocks[0].clone());
-    }
-    let issuer = match (&new_ca, &ca_params_or_pem) {
-        (Some((params, _)), _) => rcgen::Issuer::from_params(params, &ca_key),
-        (None, Some(pem)) => pki::issuer_from_pem(pem, &ca_key)?,
-        _ => unreachable!(),
+        let pem = ca_key.ok_or_else(|| {
+            BuildError::Render("renewal needs the CA key, and none was given".into())
+        })?;
+        (
+            Some(pki::key_from_pem(pem.expose_str())?),
+            None,
+            current_ca.not_after,
+        )
+    };
+    let issuer = match (&signing_key, &new_ca) {
+        (Some(k), Some((params, _))) => Some(rcgen::Issuer::from_params(params, k)),
+        (Some(k), None) => Some(pki::issuer_from_pem(&ca_blocks[0], k)?),
+        _ => None,
     };
 
     // ca.crt: the issuing CA first, then old CAs still in their overlap.
@@ -287,7 +319,10 @@ pub fn apply(
             }
         };
         let params = pki::leaf_params(&leaf, spec.key_type, nb, leaf_na)?;
-        let pem = pki::sign_leaf(&params, &key, &issuer)?;
+        let issuer = issuer
+            .as_ref()
+            .expect("a plan with leaves has a signing key");
+        let pem = pki::sign_leaf(&params, &key, issuer)?;
         let info =
             inspect::inspect(&inspect::pem_certificates(pem.as_bytes()).expect("own PEM")[0])
                 .expect("own cert");
@@ -428,5 +463,63 @@ mod tests {
         assert_eq!(all_certs(&h, "ca.crt").unwrap().len(), 1);
         let m3: Manifest = serde_json::from_str(h.text("manifest.json").unwrap()).unwrap();
         assert!(m3.retired_cas.is_empty());
+    }
+
+    #[test]
+    fn protected_ca_key_is_resealed_on_rollover_and_dropping_needs_no_key() {
+        use super::super::cakey::{self, Protection, Unlock, CA_KEY_AGE};
+        let now = OffsetDateTime::now_utc();
+        let id = age::x25519::Identity::generate();
+        let spec = Spec {
+            ca_validity: "3d".parse().unwrap(),
+            cert_validity: "1d".parse().unwrap(),
+            ca_key: Some(Protection::Recipients {
+                recipients: vec![id.to_public().to_string()],
+            }),
+            ..Spec::default()
+        };
+        let sealer = Sealer::for_protection(spec.ca_key.as_ref(), None).unwrap();
+        let f = bundle::generate_sealed(&spec, "/b", "g", now, &|_| {}, &sealer).unwrap();
+        let m: Manifest = serde_json::from_str(f.text("manifest.json").unwrap()).unwrap();
+        let ids: Vec<Box<dyn age::Identity + Send + Sync>> = vec![Box::new(id)];
+        let unlock = Unlock::Identities(&ids);
+        let key = cakey::load(&f, m.spec.ca_key.as_ref(), Some(&unlock)).unwrap();
+
+        // Signing without the key fails; nothing is returned.
+        let p = plan(&f, &m, now, None, true, false).unwrap();
+        assert!(p.needs_ca_key());
+        assert!(apply_with(&f, &m, &p, now, false, "g2", None, &sealer).is_err());
+
+        let t1 = now + time::Duration::hours(50);
+        let p = plan(&f, &m, t1, None, false, false).unwrap();
+        assert!(p.ca.is_some());
+        let (g, _) = apply_with(&f, &m, &p, t1, false, "g2", Some(&key), &sealer).unwrap();
+        assert!(g.get(bundle::CA_KEY).is_none(), "still no plaintext CA key");
+        let m2: Manifest = serde_json::from_str(g.text("manifest.json").unwrap()).unwrap();
+        assert_eq!(m2.spec.ca_key, spec.ca_key);
+        let new_key = cakey::load(&g, m2.spec.ca_key.as_ref(), Some(&unlock)).unwrap();
+        assert_ne!(
+            new_key, key,
+            "the new CA has a new key, sealed to the same recipient"
+        );
+        assert_ne!(
+            g.get(CA_KEY_AGE).unwrap().data,
+            f.get(CA_KEY_AGE).unwrap().data
+        );
+
+        // A plan that only drops an old CA from ca.crt signs nothing and needs no key.
+        let drop_only = Plan {
+            drop_cas: vec![m2.retired_cas[0].sha256_fingerprint.clone()],
+            ..Plan::default()
+        };
+        assert!(!drop_only.needs_ca_key());
+        let (h, r) =
+            apply_with(&g, &m2, &drop_only, t1, false, "g3", None, &Sealer::Plain).unwrap();
+        assert!(r.is_empty());
+        assert_eq!(all_certs(&h, "ca.crt").unwrap().len(), 1);
+        assert_eq!(
+            h.get(CA_KEY_AGE).unwrap().data,
+            g.get(CA_KEY_AGE).unwrap().data
+        );
     }
 }

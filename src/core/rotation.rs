@@ -209,6 +209,12 @@ fn rewrite(
         bundle::USERS_ACL,
         Secret::from_string(text),
     ));
+    // masterauth.conf and the Sentinels' configs hold passwords (or their users' hashes).
+    if !m.spec.topology.is_standalone() {
+        let dir = bundle::conf_dir_of(out, &m.spec);
+        bundle::render_topology_files(templates, &m.spec, out, &dir, &bundle::rfc3339(now))
+            .map_err(|e| RotationError::State(e.to_string()))?;
+    }
     let manifest = bundle::build_manifest_full(
         &m.spec,
         out,

@@ -2,6 +2,7 @@
 //! `renew`, `rotate` and `check` work from the same facts, and the `provision.toml` schema that
 //! feeds it.
 
+use super::cakey::Protection;
 use super::duration::Dur;
 use super::pki::KeyType;
 use super::topology::{self, Instance, InstanceKind, Topology};
@@ -117,6 +118,10 @@ pub struct Spec {
     /// re-renders (`rotate` rewriting users.acl, `compose`, `schedule`) use it too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub templates: Option<String>,
+    /// Set when the CA key is stored only encrypted (`ca.key.age`, `init --protect-ca-key`):
+    /// how, and to which recipients (public keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_key: Option<Protection>,
 }
 
 impl Default for Spec {
@@ -137,6 +142,7 @@ impl Default for Spec {
             mount_dir: None,
             topology: Topology::default(),
             templates: None,
+            ca_key: None,
         }
     }
 }
@@ -181,6 +187,9 @@ impl Spec {
             if !d.starts_with('/') {
                 push(Err(format!("data dir `{d}` must be an absolute path")));
             }
+        }
+        for e in self.ca_key.iter().flat_map(|p| p.validate()) {
+            push(Err(e));
         }
         if self.maxclients == 0 {
             push(Err("maxclients must be at least 1".into()));
