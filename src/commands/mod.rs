@@ -103,15 +103,27 @@ pub fn reload_nodes(
             Some("restart redis-server to load the new files".into()),
         ));
     }
-    let conf = now.text(bundle::REDIS_CONF).unwrap_or("");
-    let path = |k: &str| {
-        conf_value(conf, k).ok_or_else(|| Error::failed(format!("redis.conf has no {k}"), None))
+    let instances = m.spec.instances();
+    // Which instance a node address is: the one listening there, else (an extra --redis
+    // node of a standalone bundle) the first.
+    let instance_of = |n: &str| {
+        instances
+            .iter()
+            .find(|i| i.address == n)
+            .unwrap_or(&instances[0])
     };
-    let paths = [
-        path("tls-cert-file")?,
-        path("tls-key-file")?,
-        path("tls-ca-cert-file")?,
-    ];
+    let paths_of = |inst: &crate::core::topology::Instance| -> Result<[String; 3]> {
+        let conf = now.text(&inst.conf).unwrap_or("");
+        let path = |k: &str| {
+            conf_value(conf, k)
+                .ok_or_else(|| Error::failed(format!("{} has no {k}", inst.conf), None))
+        };
+        Ok([
+            path("tls-cert-file")?,
+            path("tls-key-file")?,
+            path("tls-ca-cert-file")?,
+        ])
+    };
     let old_ca = before
         .get(bundle::CA_CRT)
         .map(|f| f.data.expose().to_vec())
@@ -122,18 +134,19 @@ pub fn reload_nodes(
         .unwrap_or_default();
     let login = admin_creds(before, m, &new_ca)?;
     let after = admin_creds(now, m, &old_ca)?;
-    let want = inspect::pem_certificates(
-        now.get(bundle::SERVER_CRT)
-            .map(|f| f.data.expose())
-            .unwrap_or(b""),
-    )
-    .ok()
-    .and_then(|d| d.into_iter().next())
-    .map(|d| crate::core::password::sha256_hex(&d))
-    .unwrap_or_default();
-    Ok(nodes
-        .iter()
-        .map(|n| {
+    let want_of = |crt: &str| {
+        inspect::pem_certificates(now.get(crt).map(|f| f.data.expose()).unwrap_or(b""))
+            .ok()
+            .and_then(|d| d.into_iter().next())
+            .map(|d| crate::core::password::sha256_hex(&d))
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    for n in nodes {
+        let inst = instance_of(n);
+        let paths = paths_of(inst)?;
+        let want = want_of(&inst.crt);
+        out.push({
             let serving = crate::live::presented_certificate(n, &after)
                 .ok()
                 .map(|d| crate::core::password::sha256_hex(&d));
@@ -158,15 +171,24 @@ pub fn reload_nodes(
                     &want,
                 )
             }
-        })
-        .collect())
+        });
+    }
+    Ok(out)
 }
 
 /// The nodes a command should reload: the bundle's own Redis with `--reload`, plus `--redis`.
 pub fn nodes(reload: bool, extra: &[String], m: &Manifest) -> Result<Vec<String>> {
     let mut v = Vec::new();
     if reload {
-        v.push(format!("127.0.0.1:{}", m.spec.port));
+        // Every Redis node of the bundle (Sentinels are not reloaded: they re-read nothing
+        // at runtime and are restarted instead).
+        v.extend(
+            m.spec
+                .instances()
+                .into_iter()
+                .filter(|i| i.kind == crate::core::topology::InstanceKind::Redis)
+                .map(|i| i.address),
+        );
     }
     for n in extra {
         crate::live::parse_node(n).map_err(|e| {

@@ -68,10 +68,11 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<u8> {
 
     // Live first, on every node; all or nothing.
     let login = super::admin_creds(&before, &m, &[])?;
+    let masterauth = masterauth_change(&before, &files, &m, &steps, args.finish)?;
     let mut results = Vec::new();
     let mut applied: Vec<&str> = Vec::new();
     for n in &nodes {
-        match apply(n, &login, &steps, false) {
+        match apply(n, &login, &steps, masterauth.as_ref(), false) {
             Ok(()) => {
                 applied.push(n);
                 results.push(json!({"node": n, "ok": true}));
@@ -80,7 +81,7 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<u8> {
                 results.push(json!({"node": n, "ok": false, "error": e}));
                 let mut undone = Vec::new();
                 for a in &applied {
-                    let outcome = match apply(a, &login, &steps, true) {
+                    let outcome = match apply(a, &login, &steps, masterauth.as_ref(), true) {
                         Ok(()) => "undone".to_string(),
                         Err(u) => format!("undo failed: {u}"),
                     };
@@ -155,8 +156,97 @@ fn node_flags(args: &RotateArgs) -> String {
     s
 }
 
-/// `ACL SETUSER user <rule>` for every step on one node (or the undo rules).
-fn apply(node: &str, login: &Creds, steps: &[Step], undo: bool) -> std::result::Result<(), String> {
+/// When the replication user's rotation starts, every node must also send the new password
+/// when it next connects to a primary: `CONFIG SET masterauth` (renamed CONFIG) after the ACL
+/// change. Returns (renamed CONFIG, new password, old password).
+struct Masterauth {
+    config: String,
+    new: crate::core::secret::Secret,
+    old: crate::core::secret::Secret,
+}
+
+fn masterauth_change(
+    before: &crate::core::bundle::Files,
+    after: &crate::core::bundle::Files,
+    m: &crate::core::bundle::Manifest,
+    steps: &[Step],
+    finish: bool,
+) -> Result<Option<Masterauth>> {
+    use crate::core::bundle;
+    use crate::core::spec::Role;
+    let Some(repl) = m.spec.user_with_role(Role::Replication) else {
+        return Ok(None);
+    };
+    if finish || !steps.iter().any(|s| s.user == repl.name) {
+        return Ok(None);
+    }
+    let renames = crate::core::render::parse_rename_map(before.text(bundle::RENAMED).unwrap_or(""))
+        .map_err(|e| Error::failed(e, None))?;
+    let config = renames
+        .iter()
+        .find(|r| r.from == "CONFIG")
+        .map(|r| r.to.clone())
+        .unwrap_or_else(|| "CONFIG".into());
+    if config.is_empty() {
+        return Err(Error::input(
+            "CONFIG is disabled in this bundle (--disable-commands), so the replicas' masterauth cannot be changed live",
+            "rotate the replication user without --reload/--redis and restart the nodes",
+        ));
+    }
+    let pw = |f: &bundle::Files| {
+        f.get(&bundle::user_password(&repl.name))
+            .map(|f| f.data.clone())
+            .ok_or_else(|| Error::failed(format!("{}.password is missing", repl.name), None))
+    };
+    Ok(Some(Masterauth {
+        config,
+        new: pw(after)?,
+        old: pw(before)?,
+    }))
+}
+
+/// `ACL SETUSER user <rule>` for every step on one node (or the undo rules), then the
+/// masterauth change of a replication-user rotation.
+fn apply(
+    node: &str,
+    login: &Creds,
+    steps: &[Step],
+    masterauth: Option<&Masterauth>,
+    undo: bool,
+) -> std::result::Result<(), String> {
+    if let Some(ma) = masterauth {
+        let pw = if undo { &ma.old } else { &ma.new };
+        if undo {
+            set_masterauth(node, login, &ma.config, pw.expose_str())?;
+        }
+        apply_acl(node, login, steps, undo)?;
+        if !undo {
+            set_masterauth(node, login, &ma.config, pw.expose_str())?;
+        }
+        return Ok(());
+    }
+    apply_acl(node, login, steps, undo)
+}
+
+fn set_masterauth(
+    node: &str,
+    login: &Creds,
+    config: &str,
+    pw: &str,
+) -> std::result::Result<(), String> {
+    match live::command(node, login, &[config, "SET", "masterauth", pw.trim_end()]) {
+        Ok(r) if r == "OK" => Ok(()),
+        Ok(r) => Err(format!("CONFIG SET masterauth answered `{r}`")),
+        Err(e) => Err(e),
+    }
+}
+
+fn apply_acl(
+    node: &str,
+    login: &Creds,
+    steps: &[Step],
+    undo: bool,
+) -> std::result::Result<(), String> {
     for s in steps {
         let rule = if undo { &s.undo } else { &s.rule };
         match live::command(node, login, &["ACL", "SETUSER", &s.user, rule]) {

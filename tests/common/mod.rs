@@ -132,6 +132,22 @@ pub fn read(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("read {name}: {e}"))
 }
 
+/// `n` consecutive free TCP ports on 127.0.0.1 (and their +10000 cluster-bus ports when
+/// `bus`); returns the first.
+pub fn free_ports(n: u16, bus: bool) -> u16 {
+    for _ in 0..200 {
+        let base = 20000 + (free_port() % 20000);
+        let all = (0..n).all(|i| {
+            TcpListener::bind(("127.0.0.1", base + i)).is_ok()
+                && (!bus || TcpListener::bind(("127.0.0.1", base + i + 10000)).is_ok())
+        });
+        if all {
+            return base;
+        }
+    }
+    panic!("no {n} consecutive free ports");
+}
+
 /// A free TCP port on 127.0.0.1 (bound then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -168,6 +184,11 @@ pub struct Redis {
 impl Redis {
     /// Starts redis-server with `DIR/redis.conf`, only overriding where it logs.
     pub fn start(dir: &Path, port: u16, workdir: &Path) -> Redis {
+        Self::start_conf(dir, "redis.conf", port, workdir)
+    }
+
+    /// Starts redis-server with `DIR/<conf>` (a node of a topology bundle).
+    pub fn start_conf(dir: &Path, conf: &str, port: u16, workdir: &Path) -> Redis {
         require("redis-server");
         // A fresh log per start: readiness is read from it.
         let stamp = std::time::SystemTime::now()
@@ -176,7 +197,7 @@ impl Redis {
             .as_nanos();
         let log = workdir.join(format!("redis-{port}-{stamp}.log"));
         let child = Command::new("redis-server")
-            .arg(dir.join("redis.conf"))
+            .arg(dir.join(conf))
             .arg("--logfile")
             .arg(&log)
             .current_dir(workdir)
