@@ -241,7 +241,13 @@ for n in 1 100 1000; do
   [ "$n" -lt 1000 ] || runs=$RUNS_SCALE
   scale_case "$n user$([ "$n" = 1 ] || echo s)" "$n" 1 "$runs" --config "$work/users$n.toml"
 done
-# Issue 8 (topology): node-count rows go here, through scale_case (see above).
+# Topology (issue 8): Redis Cluster bundles of 3, 100 and 1000 nodes (one certificate, key and
+# config per node; 5 users: admin, app, monitor, replication and no sentinel).
+for n in 3 100 1000; do
+  runs=$RUNS_SCALE
+  [ "$n" -lt 1000 ] || runs=$(( RUNS_SCALE < 5 ? RUNS_SCALE : 5 ))
+  scale_case "$n-node cluster" 4 "$n" "$runs" --topology cluster --nodes "$n" --port 7000 --host 127.0.0.1
+done
 for ((i = 0; i < scale_n; i++)); do
   [ ! -f "$work/scale-$i-row.json" ] || cat "$work/scale-$i-row.json"
 done | jq -s . >"$work/scale.json"

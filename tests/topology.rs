@@ -241,3 +241,214 @@ fn cluster_of_three_created_over_tls_serves_keys_across_slots() {
     assert!(slots_seen.len() > 10, "keys did not spread over slots");
     run(&["check", "--dir", dir.to_str().unwrap()]).success();
 }
+
+/// A Sentinel started from a copy of its bundle config (Sentinel rewrites its config file);
+/// killed on drop.
+struct Sentinel {
+    child: std::process::Child,
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_sentinel(dir: &Path, name: &str, root: &Path) -> Sentinel {
+    use std::os::unix::fs::OpenOptionsExt;
+    let work = root.join(format!("work-{name}"));
+    std::fs::create_dir_all(&work).unwrap();
+    let conf = work.join("sentinel.conf");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&conf)
+        .unwrap();
+    std::io::Write::write_all(&mut f, read(dir, &format!("{name}.conf")).as_bytes()).unwrap();
+    let child = Command::new("redis-server")
+        .arg(&conf)
+        .arg("--sentinel")
+        .arg("--logfile")
+        .arg(work.join("sentinel.log"))
+        .current_dir(&work)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn redis-server --sentinel");
+    Sentinel { child }
+}
+
+/// `SENTINEL GET-MASTER-ADDR-BY-NAME` asked over TLS as `user` (password from its file via
+/// REDISCLI_AUTH), as a Sentinel-aware client does.
+fn ask_sentinel(dir: &Path, port: u16, user: &str, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .env_clear()
+        .env(
+            "REDISCLI_AUTH",
+            read(dir, &format!("{user}.password")).trim(),
+        )
+        .args([
+            "--tls",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "--cacert",
+        ])
+        .arg(dir.join("ca.crt"))
+        .arg("--cert")
+        .arg(dir.join(format!("{user}.crt")))
+        .arg("--key")
+        .arg(dir.join(format!("{user}.key")))
+        .args(["--user", user])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn sentinels_fail_over_over_tls_and_clients_find_the_new_primary() {
+    require("redis-server");
+    require("redis-cli");
+    let t = tempdir();
+    let dir = t.path().join("secrets");
+    let base = free_ports(3, false);
+    let sbase = free_ports(3, false);
+    let mut toml = String::from("[topology]\nkind = \"replication\"\ndown_after_ms = 1000\n");
+    for i in 0..3u16 {
+        toml.push_str(&format!(
+            "[[topology.nodes]]\nname = \"redis-{}\"\nhosts = [\"127.0.0.1\", \"localhost\"]\nport = {}\n",
+            i + 1,
+            base + i
+        ));
+    }
+    for i in 0..3u16 {
+        toml.push_str(&format!(
+            "[[topology.sentinels]]\nname = \"sentinel-{}\"\nhosts = [\"127.0.0.1\"]\nport = {}\n",
+            i + 1,
+            sbase + i
+        ));
+    }
+    let cfg = t.path().join("provision.toml");
+    std::fs::write(&cfg, toml).unwrap();
+    run(&[
+        "init",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--quiet",
+    ])
+    .success();
+    let s1 = read(&dir, "sentinel-1.conf");
+    assert!(
+        s1.contains(&format!("sentinel monitor mymaster 127.0.0.1 {base} 2")),
+        "{s1}"
+    );
+    assert!(s1.contains("sentinel auth-user mymaster sentinel"));
+    let config = read(&dir, "renamed-commands")
+        .lines()
+        .find_map(|l| l.strip_prefix("CONFIG ").map(str::to_string))
+        .unwrap();
+    assert!(s1.contains(&format!("sentinel rename-command mymaster CONFIG {config}")));
+    run(&["check", "--dir", dir.to_str().unwrap()]).success();
+
+    let primary = start_node(&dir, "redis-1", base, t.path());
+    let r2 = start_node(&dir, "redis-2", base + 1, t.path());
+    let r3 = start_node(&dir, "redis-3", base + 2, t.path());
+    for r in [&r2, &r3] {
+        wait_for("the replica link", Duration::from_secs(15), || {
+            link_up(r).then_some(String::new())
+        });
+    }
+    let _sentinels: Vec<Sentinel> = (1..=3)
+        .map(|i| start_sentinel(&dir, &format!("sentinel-{i}"), t.path()))
+        .collect();
+    // Every Sentinel sees the two replicas and the two other Sentinels (over TLS, with ACL).
+    for i in 0..3 {
+        wait_for(
+            "Sentinels to discover each other",
+            Duration::from_secs(20),
+            || {
+                let m = ask_sentinel(
+                    &dir,
+                    sbase + i,
+                    "admin",
+                    &["SENTINEL", "MASTER", "mymaster"],
+                );
+                let lines: Vec<&str> = m.lines().collect();
+                let get = |k: &str| {
+                    lines
+                        .iter()
+                        .position(|l| *l == k)
+                        .and_then(|p| lines.get(p + 1))
+                        .map(|v| v.to_string())
+                };
+                (get("num-slaves").as_deref() == Some("2")
+                    && get("num-other-sentinels").as_deref() == Some("2"))
+                .then_some(String::new())
+            },
+        );
+    }
+    assert_eq!(primary.cli_as("app", &["SET", "app:k", "before"]), "OK");
+    assert_eq!(primary.cli_as("admin", &["WAIT", "2", "5000"]), "2");
+    // The app user may ask where the primary is, and nothing more of Sentinel.
+    let denied = ask_sentinel(&dir, sbase, "app", &["SENTINEL", "RESET", "mymaster"]);
+    assert!(denied.contains("NOPERM"), "{denied}");
+    let wrong = Command::new("redis-cli")
+        .env_clear()
+        .env("REDISCLI_AUTH", "not-the-password")
+        .args(["--tls", "-p", &sbase.to_string(), "--cacert"])
+        .arg(dir.join("ca.crt"))
+        .arg("--cert")
+        .arg(dir.join("app.crt"))
+        .arg("--key")
+        .arg(dir.join("app.key"))
+        .args(["--user", "app", "PING"])
+        .output()
+        .unwrap();
+    let wrong = String::from_utf8_lossy(&wrong.stdout).into_owned()
+        + &String::from_utf8_lossy(&wrong.stderr);
+    assert!(wrong.contains("WRONGPASS"), "{wrong}");
+
+    // Kill the primary by its pid; a replica is promoted.
+    let old = format!("127.0.0.1\n{base}");
+    assert_eq!(
+        ask_sentinel(
+            &dir,
+            sbase,
+            "app",
+            &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"]
+        ),
+        old
+    );
+    drop(primary);
+    let addr = wait_for("a failover", Duration::from_secs(30), || {
+        let a = ask_sentinel(
+            &dir,
+            sbase + 1,
+            "app",
+            &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"],
+        );
+        (a != old && a.starts_with("127.0.0.1\n")).then_some(a)
+    });
+    let new_port: u16 = addr.lines().nth(1).unwrap().parse().unwrap();
+    assert!(new_port == base + 1 || new_port == base + 2, "{addr}");
+    // The client reaches the new primary as app and writes; the data survived.
+    let new_primary = if new_port == base + 1 { &r2 } else { &r3 };
+    assert_eq!(new_primary.cli_as("app", &["GET", "app:k"]), "before");
+    wait_for(
+        "the new primary to accept writes",
+        Duration::from_secs(10),
+        || (new_primary.cli_as("app", &["SET", "app:k", "after"]) == "OK").then_some(String::new()),
+    );
+    let role = new_primary.cli_as("admin", &["ROLE"]);
+    assert!(role.starts_with("master"), "{role}");
+}

@@ -23,6 +23,7 @@ fn yq(s: &str) -> String {
 
 pub fn run(args: &ComposeArgs, out: Output) -> Result<u8> {
     let (dir, _files, m) = open_bundle(args.dir.as_deref())?;
+    super::standalone_only(&m, &dir)?;
     let (templates, _) = super::templates_for(args.templates.templates.as_deref(), &m.spec)?;
     let meta = std::fs::metadata(&dir).map_err(|e| Error::io("reading", &dir, e))?;
     let text = compose_file(&dir, &m, (meta.uid(), meta.gid()), &templates)?;

@@ -60,6 +60,7 @@ pub fn run(args: &BackupArgs, out: Output) -> Result<u8> {
     }
 
     let (dir, files, m) = open_bundle(args.dir.as_deref())?;
+    super::standalone_only(&m, &dir)?;
     // A tampered or inconsistent bundle is not shipped into a cluster.
     super::refuse_if_inconsistent(&files, &dir)?;
     match &m.spec.mount_dir {

@@ -202,6 +202,23 @@ pub fn nodes(reload: bool, extra: &[String], m: &Manifest) -> Result<Vec<String>
     Ok(v)
 }
 
+/// Compose and Kubernetes output describe one Redis server; a replication or cluster bundle
+/// (one config and certificate per node) is refused with a clear message instead of being
+/// half-exported.
+pub fn standalone_only(m: &Manifest, dir: &Path) -> Result<()> {
+    if m.spec.topology.is_standalone() {
+        return Ok(());
+    }
+    Err(Error::input(
+        format!(
+            "the bundle in `{}` is a {} topology with one config per node; this output is for a standalone bundle",
+            dir.display(),
+            format!("{:?}", m.spec.topology.kind).to_lowercase()
+        ),
+        "mount the bundle into each node yourself (each node runs `redis-server <node>.conf`), or make a standalone bundle for this purpose",
+    ))
+}
+
 /// Fails with a message naming every node that did not take the change.
 pub fn node_failures(results: &[crate::live::NodeResult], what: &str) -> Result<()> {
     let failed: Vec<String> = results
