@@ -418,6 +418,42 @@ fn sentinels_fail_over_over_tls_and_clients_find_the_new_primary() {
         + &String::from_utf8_lossy(&wrong.stderr);
     assert!(wrong.contains("WRONGPASS"), "{wrong}");
 
+    // Rotations reach the Sentinels too: their own ACL for app, and the sentinel user's
+    // password they send to the nodes and to each other.
+    let d = dir.to_str().unwrap();
+    let old_app = read(&dir, "app.password");
+    for user in ["app", "sentinel"] {
+        run(&["rotate", "--dir", d, "--user", user, "--reload"]).success();
+        run(&["rotate", "--dir", d, "--user", user, "--finish", "--reload"]).success();
+    }
+    assert_ne!(read(&dir, "app.password"), old_app);
+    let ok = ask_sentinel(&dir, sbase + 2, "app", &["PING"]);
+    assert_eq!(ok, "PONG", "new app password refused by a Sentinel");
+    let stale = Command::new("redis-cli")
+        .env_clear()
+        .env("REDISCLI_AUTH", old_app.trim())
+        .args(["--tls", "-p", &sbase.to_string(), "--cacert"])
+        .arg(dir.join("ca.crt"))
+        .arg("--cert")
+        .arg(dir.join("app.crt"))
+        .arg("--key")
+        .arg(dir.join("app.key"))
+        .args(["--user", "app", "PING"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&stale.stderr).contains("WRONGPASS")
+            || String::from_utf8_lossy(&stale.stdout).contains("WRONGPASS"),
+        "old app password still accepted by a Sentinel"
+    );
+    let sp = ask_sentinel(
+        &dir,
+        sbase,
+        "admin",
+        &["SENTINEL", "CONFIG", "GET", "sentinel-pass"],
+    );
+    assert!(sp.contains(read(&dir, "sentinel.password").trim()), "{sp}");
+
     // Kill the primary by its pid; a replica is promoted.
     let old = format!("127.0.0.1\n{base}");
     assert_eq!(

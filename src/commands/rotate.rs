@@ -45,6 +45,18 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<u8> {
         ));
     }
     let nodes = nodes(args.reload, &args.redis, &m)?;
+    // Sentinels hold their own ACL (and the sentinel user's password): with --reload they are
+    // changed too.
+    let sentinels: Vec<String> = if args.reload {
+        m.spec
+            .instances()
+            .into_iter()
+            .filter(|i| i.kind == crate::core::topology::InstanceKind::Sentinel)
+            .map(|i| i.address)
+            .collect()
+    } else {
+        vec![]
+    };
     let now = time::OffsetDateTime::now_utc();
     let gen_id = store::new_generation_id(now);
     let phase = if args.finish { "finish" } else { "start" };
@@ -69,19 +81,35 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<u8> {
     // Live first, on every node; all or nothing.
     let login = super::admin_creds(&before, &m, &[])?;
     let masterauth = masterauth_change(&before, &files, &m, &steps, args.finish)?;
+    let sentinel_live = SentinelLive::new(&before, &files, &m, &steps, args.finish);
+    let targets: Vec<(&String, bool)> = nodes
+        .iter()
+        .map(|n| (n, false))
+        .chain(sentinels.iter().map(|n| (n, true)))
+        .collect();
     let mut results = Vec::new();
-    let mut applied: Vec<&str> = Vec::new();
-    for n in &nodes {
-        match apply(n, &login, &steps, masterauth.as_ref(), false) {
+    let mut applied: Vec<(&String, bool)> = Vec::new();
+    for &(n, is_sentinel) in &targets {
+        let outcome = if is_sentinel {
+            sentinel_live.apply(n, &login, &steps, false)
+        } else {
+            apply(n, &login, &steps, masterauth.as_ref(), false)
+        };
+        match outcome {
             Ok(()) => {
-                applied.push(n);
+                applied.push((n, is_sentinel));
                 results.push(json!({"node": n, "ok": true}));
             }
             Err(e) => {
                 results.push(json!({"node": n, "ok": false, "error": e}));
                 let mut undone = Vec::new();
-                for a in &applied {
-                    let outcome = match apply(a, &login, &steps, masterauth.as_ref(), true) {
+                for &(a, is_sentinel) in &applied {
+                    let undo = if is_sentinel {
+                        sentinel_live.apply(a, &login, &steps, true)
+                    } else {
+                        apply(a, &login, &steps, masterauth.as_ref(), true)
+                    };
+                    let outcome = match undo {
                         Ok(()) => "undone".to_string(),
                         Err(u) => format!("undo failed: {u}"),
                     };
@@ -102,6 +130,7 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<u8> {
     let mut entry = super::audit_entry(&format!("rotate-{phase}"), &gen_id, &files);
     entry["users"] = json!(steps.iter().map(|s| json!({"user": s.user, "old_hash_prefix": &s.old_hash[..12], "new_hash_prefix": &s.new_hash[..12]})).collect::<Vec<_>>());
     entry["nodes"] = json!(nodes);
+    entry["sentinels"] = json!(sentinels);
     store.audit(&entry)?;
 
     if out.json {
@@ -154,6 +183,91 @@ fn node_flags(args: &RotateArgs) -> String {
         s.push_str(&format!(" --redis {r}"));
     }
     s
+}
+
+/// What a rotation changes on a Sentinel: the ACL of the users Sentinel knows (admin, app,
+/// monitor, sentinel), and, when the sentinel user's rotation starts, the password Sentinel
+/// sends to the nodes (`SENTINEL SET <master> auth-pass`) and to other Sentinels
+/// (`SENTINEL CONFIG SET sentinel-pass`).
+struct SentinelLive {
+    users: Vec<String>,
+    master: String,
+    /// (new, old) password of the sentinel user when its rotation starts.
+    sentinel_pw: Option<(
+        String,
+        crate::core::secret::Secret,
+        crate::core::secret::Secret,
+    )>,
+}
+
+impl SentinelLive {
+    fn new(
+        before: &crate::core::bundle::Files,
+        after: &crate::core::bundle::Files,
+        m: &crate::core::bundle::Manifest,
+        steps: &[Step],
+        finish: bool,
+    ) -> Self {
+        use crate::core::bundle::user_password;
+        use crate::core::spec::Role;
+        let users = m
+            .spec
+            .users
+            .iter()
+            .filter(|u| {
+                matches!(
+                    u.role,
+                    Role::Admin | Role::App | Role::Monitor | Role::Sentinel
+                )
+            })
+            .map(|u| u.name.clone())
+            .collect();
+        let sentinel_pw = m
+            .spec
+            .user_with_role(Role::Sentinel)
+            .filter(|u| !finish && steps.iter().any(|s| s.user == u.name))
+            .and_then(|u| {
+                let get = |f: &crate::core::bundle::Files| {
+                    f.get(&user_password(&u.name)).map(|f| f.data.clone())
+                };
+                Some((u.name.clone(), get(after)?, get(before)?))
+            });
+        SentinelLive {
+            users,
+            master: m.spec.topology.master_name.clone(),
+            sentinel_pw,
+        }
+    }
+
+    fn apply(
+        &self,
+        node: &str,
+        login: &Creds,
+        steps: &[Step],
+        undo: bool,
+    ) -> std::result::Result<(), String> {
+        let mine: Vec<Step> = steps
+            .iter()
+            .filter(|s| self.users.contains(&s.user))
+            .cloned()
+            .collect();
+        apply_acl(node, login, &mine, undo)?;
+        if let Some((_, new, old)) = &self.sentinel_pw {
+            let pw = if undo { old } else { new };
+            let pw = pw.expose_str().trim_end();
+            for args in [
+                vec!["SENTINEL", "SET", self.master.as_str(), "auth-pass", pw],
+                vec!["SENTINEL", "CONFIG", "SET", "sentinel-pass", pw],
+            ] {
+                match live::command(node, login, &args) {
+                    Ok(r) if r == "OK" => {}
+                    Ok(r) => return Err(format!("{} {} answered `{r}`", args[0], args[1])),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// When the replication user's rotation starts, every node must also send the new password
