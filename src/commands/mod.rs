@@ -77,6 +77,19 @@ pub fn admin_creds(files: &Files, m: &Manifest, extra_ca: &[u8]) -> Result<crate
     })
 }
 
+/// The bundle's secret name for CONFIG (from `renamed-commands`), or None when CONFIG is
+/// disabled (`--disable-commands`).
+pub fn renamed_config(files: &Files) -> Result<Option<String>> {
+    let renames = crate::core::render::parse_rename_map(files.text(bundle::RENAMED).unwrap_or(""))
+        .map_err(|e| Error::failed(e, None))?;
+    let config = renames
+        .iter()
+        .find(|r| r.from == "CONFIG")
+        .map(|r| r.to.clone())
+        .unwrap_or_else(|| "CONFIG".into());
+    Ok((!config.is_empty()).then_some(config))
+}
+
 /// Hot-reloads every node in `nodes` from the bundle `now` (`before` = the generation the
 /// nodes may still be serving). Returns per-node results; nodes already serving the current
 /// server certificate are only verified.
@@ -90,19 +103,12 @@ pub fn reload_nodes(
     if nodes.is_empty() {
         return Ok(vec![]);
     }
-    let renames = crate::core::render::parse_rename_map(now.text(bundle::RENAMED).unwrap_or(""))
-        .map_err(|e| Error::failed(e, None))?;
-    let config = renames
-        .iter()
-        .find(|r| r.from == "CONFIG")
-        .map(|r| r.to.clone())
-        .unwrap_or_else(|| "CONFIG".into());
-    if config.is_empty() {
+    let Some(config) = renamed_config(now)? else {
         return Err(Error::failed(
             "CONFIG is disabled in this bundle (--disable-commands), so Redis cannot hot-reload certificates",
             Some("restart redis-server to load the new files".into()),
         ));
-    }
+    };
     let instances = m.spec.instances();
     // Which instance a node address is: the one listening there, else (an extra --redis
     // node of a standalone bundle) the first.

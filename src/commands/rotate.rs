@@ -80,7 +80,11 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<u8> {
 
     // Live first, on every node; all or nothing.
     let login = super::admin_creds(&before, &m, &[])?;
-    let masterauth = masterauth_change(&before, &files, &m, &steps, args.finish)?;
+    let masterauth = if nodes.is_empty() {
+        None
+    } else {
+        masterauth_change(&before, &files, &m, &steps, args.finish)?
+    };
     let sentinel_live = SentinelLive::new(&before, &files, &m, &steps, args.finish);
     let targets: Vec<(&String, bool)> = nodes
         .iter()
@@ -294,19 +298,12 @@ fn masterauth_change(
     if finish || !steps.iter().any(|s| s.user == repl.name) {
         return Ok(None);
     }
-    let renames = crate::core::render::parse_rename_map(before.text(bundle::RENAMED).unwrap_or(""))
-        .map_err(|e| Error::failed(e, None))?;
-    let config = renames
-        .iter()
-        .find(|r| r.from == "CONFIG")
-        .map(|r| r.to.clone())
-        .unwrap_or_else(|| "CONFIG".into());
-    if config.is_empty() {
+    let Some(config) = super::renamed_config(before)? else {
         return Err(Error::input(
             "CONFIG is disabled in this bundle (--disable-commands), so the replicas' masterauth cannot be changed live",
             "rotate the replication user without --reload/--redis and restart the nodes",
         ));
-    }
+    };
     let pw = |f: &bundle::Files| {
         f.get(&bundle::user_password(&repl.name))
             .map(|f| f.data.clone())

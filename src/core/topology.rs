@@ -33,17 +33,14 @@ pub struct NodeSpec {
 impl NodeSpec {
     /// Where to reach the node: its first IP address, else its first host name.
     pub fn address(&self) -> String {
-        let h = self
-            .hosts
-            .iter()
-            .find(|h| h.parse::<std::net::IpAddr>().is_ok())
-            .unwrap_or(&self.hosts[0]);
+        let h = self.host();
         if h.contains(':') {
             format!("[{h}]:{}", self.port)
         } else {
             format!("{h}:{}", self.port)
         }
     }
+    /// Its first IP address, else its first host name.
     pub fn host(&self) -> &str {
         self.hosts
             .iter()
