@@ -65,10 +65,17 @@ fn create_with_mode(path: &Path, mode: u32, data: &[u8]) -> Result<File> {
     Ok(f)
 }
 
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("syncing directory", dir, e))
+/// Fills the new generation directory `gdir` and flushes it: every file created with its
+/// final mode, then one `syncfs` for the whole generation (data, inodes and the directory)
+/// instead of an fsync per file.
+fn write_generation(gdir: &Path, files: &Files) -> Result<()> {
+    fs::set_permissions(gdir, fs::Permissions::from_mode(0o700))
+        .map_err(|e| Error::io("setting the mode of", gdir, e))?;
+    for f in &files.0 {
+        create_with_mode(&gdir.join(&f.name), f.mode, f.data.expose())?;
+    }
+    let d = File::open(gdir).map_err(|e| Error::io("opening", gdir, e))?;
+    rustix::fs::syncfs(&d).map_err(|e| Error::io("syncing the filesystem of", gdir, e.into()))
 }
 
 /// Replaces (or creates) the symlink `at` so that it points to `target`, atomically.
@@ -417,62 +424,70 @@ impl Store {
         Ok(files)
     }
 
-    /// Writes `files` as a new generation `gen_id` and makes it current, all or nothing.
-    /// Returns the generation's directory name.
-    pub fn commit(&self, files: &Files, gen_id: &str) -> Result<String> {
+    /// Writes `files` as a new generation `gen_id`, makes it current, and appends `audit` to
+    /// the audit log: all or nothing. Returns the generation's directory name.
+    ///
+    /// Two flushes to the disk, the fewest that keep the guarantee:
+    /// 1. `syncfs` after the generation's files are written and before the commit rename, so
+    ///    the rename can never reach the disk ahead of the files it points to;
+    /// 2. after the rename, the tidying and the audit line, one more flush makes all of them
+    ///    durable together before the command reports success.
+    ///
+    /// The permanent links are made on a second thread while the files are written and
+    /// flushed: they point through `..data`, so they are harmless before the rename.
+    pub fn commit(&self, files: &Files, gen_id: &str, audit: &serde_json::Value) -> Result<String> {
         let gen = format!("{GEN_PREFIX}{gen_id}");
         let gdir = self.dir.join(&gen);
         DirBuilder::new()
             .mode(0o700)
             .create(&gdir)
             .map_err(|e| Error::io("creating generation directory", &gdir, e))?;
-        let written = (|| {
-            fs::set_permissions(&gdir, fs::Permissions::from_mode(0o700))
-                .map_err(|e| Error::io("setting the mode of", &gdir, e))?;
-            for f in &files.0 {
-                create_with_mode(&gdir.join(&f.name), f.mode, f.data.expose())?;
-            }
-            // One flush for the whole generation (data, inodes and the directory) instead of
-            // an fsync per file: the commit rename below must not reach the disk before them.
-            let d = File::open(&gdir).map_err(|e| Error::io("opening", &gdir, e))?;
-            rustix::fs::syncfs(&d)
-                .map_err(|e| Error::io("syncing the filesystem of", &gdir, e.into()))?;
-            // Permanent links for every name, pointing through ..data; harmless before the
-            // swap (they resolve into the old generation, or dangle on a first init).
-            self.ensure_links(files)?;
-            Ok(())
-        })();
-        if let Err(e) = written {
+        let (written, (made, links)) = std::thread::scope(|s| {
+            let links = s.spawn(|| {
+                let mut made = Vec::new();
+                let r = self.ensure_links(files, &mut made);
+                (made, r)
+            });
+            let written = write_generation(&gdir, files);
+            let links = links.join().unwrap_or_else(|_| {
+                (
+                    Vec::new(),
+                    Err(Error::failed("making the bundle's links panicked", None)),
+                )
+            });
+            (written, links)
+        });
+        if let Err(e) = written.and(links) {
             let _ = fs::remove_dir_all(&gdir);
+            // The links made where nothing was would dangle (on a first init they would also
+            // make the directory look like a bundle): the directory goes back to how it was.
+            for n in &made {
+                let _ = fs::remove_file(self.dir.join(n));
+            }
             return Err(e);
         }
         let old = self.current_generation();
         // The commit point.
-        if let Err(e) =
-            replace_link(&self.dir, DATA, DATA_TMP, &gen).and_then(|_| sync_dir(&self.dir))
-        {
-            if self.current_generation().as_deref() != Some(gen.as_str()) {
-                let _ = fs::remove_dir_all(&gdir);
-            }
+        if let Err(e) = replace_link(&self.dir, DATA, DATA_TMP, &gen) {
+            let _ = fs::remove_dir_all(&gdir);
             return Err(e);
         }
-        let mut tidied = false;
         if let Some(old) = old.filter(|o| *o != gen) {
-            tidied |= replace_link(&self.dir, PREVIOUS, PREVIOUS_TMP, &old).is_ok();
+            let _ = replace_link(&self.dir, PREVIOUS, PREVIOUS_TMP, &old);
         }
-        tidied |= self.prune_links(files);
-        tidied |= self.cleanup();
-        // Only when something changed after the commit point (a first `init` changes
-        // nothing): `..previous` and the removals are worth a second directory sync, and a
-        // crash before it only leaves what `cleanup` removes next time.
-        if tidied {
-            let _ = sync_dir(&self.dir);
-        }
+        self.prune_links(files);
+        self.cleanup();
+        self.append_audit(audit)?;
+        self.flush()?;
         Ok(gen)
     }
 
-    /// Makes the previous generation current again (and the current one previous).
-    pub fn rollback(&self) -> Result<String> {
+    /// Makes the previous generation current again (and the current one previous), and
+    /// appends `audit` (built from the generation rolled back to) to the audit log.
+    pub fn rollback(
+        &self,
+        audit: impl FnOnce(&str, &Files) -> serde_json::Value,
+    ) -> Result<(String, Files)> {
         let cur = self
             .current_generation()
             .ok_or_else(|| Error::input_only(format!("no bundle at `{}`", self.dir.display())))?;
@@ -486,18 +501,27 @@ impl Store {
             )
         })?;
         let files = self.read_generation(Some(&prev))?;
-        self.ensure_links(&files)?;
+        self.ensure_links(&files, &mut Vec::new())?;
         replace_link(&self.dir, DATA, DATA_TMP, &prev)?;
-        sync_dir(&self.dir)?;
         let _ = replace_link(&self.dir, PREVIOUS, PREVIOUS_TMP, &cur);
         let _ = self.prune_links(&files);
-        let _ = sync_dir(&self.dir);
-        Ok(prev)
+        self.append_audit(&audit(&prev, &files))?;
+        self.flush()?;
+        Ok((prev, files))
+    }
+
+    /// Makes everything written under the bundle directory durable: one `syncfs` (the
+    /// directory, the links, the audit log and any removals are on one filesystem).
+    fn flush(&self) -> Result<()> {
+        let d = File::open(&self.dir).map_err(|e| Error::io("opening", &self.dir, e))?;
+        rustix::fs::syncfs(&d)
+            .map_err(|e| Error::io("syncing the filesystem of", &self.dir, e.into()))
     }
 
     /// A permanent link `DIR/<name> -> ..data/<name>` for every file, replacing whatever is
     /// there atomically (never writing through it).
-    fn ensure_links(&self, files: &Files) -> Result<()> {
+    /// The names it created where nothing was are pushed to `made`.
+    fn ensure_links(&self, files: &Files, made: &mut Vec<String>) -> Result<()> {
         // One random suffix for the whole pass: file names are unique, so the temporary names
         // are too (and the bundle lock keeps other provision runs out).
         let suffix = random_token(6);
@@ -509,7 +533,10 @@ impl Store {
                 // follows or replaces what is at the name; if something appeared meanwhile
                 // (EEXIST), fall through to the atomic replace.
                 match std::os::unix::fs::symlink(&want, self.dir.join(&f.name)) {
-                    Ok(()) => continue,
+                    Ok(()) => {
+                        made.push(f.name.clone());
+                        continue;
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                     Err(e) => return Err(Error::io("creating link", self.dir.join(&f.name), e)),
                 }
@@ -576,8 +603,9 @@ impl Store {
         removed
     }
 
-    /// Appends one JSON line to `audit.log` (created 0600).
-    pub fn audit(&self, entry: &serde_json::Value) -> Result<()> {
+    /// Appends one JSON line to `audit.log` (created 0600). Not synced here: the caller's
+    /// `flush` makes it durable together with the change it records.
+    fn append_audit(&self, entry: &serde_json::Value) -> Result<()> {
         let path = self.dir.join(AUDIT);
         let mut f = OpenOptions::new()
             .append(true)
@@ -591,8 +619,7 @@ impl Store {
         let mut line = serde_json::to_vec(entry).expect("audit entry serializes");
         line.push(b'\n');
         f.write_all(&line)
-            .map_err(|e| Error::io("writing", &path, e))?;
-        f.sync_data().map_err(|e| Error::io("syncing", &path, e))
+            .map_err(|e| Error::io("writing", &path, e))
     }
 }
 

@@ -72,18 +72,26 @@ fn sigkill_at_random_moments_never_leaves_a_broken_bundle() {
     ])
     .success();
 
-    // How long each command takes uninterrupted, to spread the kills over its whole run.
+    // How long each command takes uninterrupted (the median of five runs: the first runs pay
+    // for cold caches), to spread the kills over its whole run.
     let mut dur = std::collections::HashMap::new();
-    for op in ["init", "renew", "rotate", "rotate"] {
-        let args = op_args(op, &dir, port);
-        let start = Instant::now();
-        let st = Command::new(bin())
-            .args(&args)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success(), "{op} failed uninterrupted");
-        dur.insert(op, start.elapsed());
+    for op in ["init", "renew", "rotate"] {
+        let mut times: Vec<Duration> = (0..5)
+            .map(|_| {
+                // Rotate alternates between starting and finishing, so its arguments change.
+                let args = op_args(op, &dir, port);
+                let start = Instant::now();
+                let st = Command::new(bin())
+                    .args(&args)
+                    .stdout(Stdio::null())
+                    .status()
+                    .unwrap();
+                assert!(st.success(), "{op} failed uninterrupted");
+                start.elapsed()
+            })
+            .collect();
+        times.sort();
+        dur.insert(op, times[2]);
     }
     eprintln!("uninterrupted: {dur:?}");
 
@@ -93,7 +101,7 @@ fn sigkill_at_random_moments_never_leaves_a_broken_bundle() {
         let op = ["init", "renew", "rotate"][i % 3];
         let args = op_args(op, &dir, port);
         let before = gen_of(&dir);
-        let limit = dur[op].as_micros() as u64 * 13 / 10;
+        let limit = dur[op].as_micros() as u64 * 11 / 10;
         let delay = Duration::from_micros(rng.random_range(0..=limit.max(1)));
         let mut child = Command::new(bin())
             .args(&args)
@@ -196,6 +204,25 @@ fn a_failed_write_leaves_the_previous_bundle_intact() {
         assert_eq!(snapshot(&dir), before, "{args:?} changed the bundle");
     }
     run(&["check", "--dir", d]).code(0);
+
+    // A first init that fails half-way leaves nothing that looks like a bundle (the links
+    // made while the files were written are taken back), so the next init needs no --force.
+    let fresh = t.path().join("fresh");
+    let f = fresh.to_str().unwrap();
+    limited(1, &["init", "--dir", f, "--key-type", "rsa-4096"])
+        .code(1)
+        .stderr_has("File too large");
+    let left: Vec<String> = std::fs::read_dir(&fresh)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left,
+        vec![".lock".to_string()],
+        "a failed first init left {left:?}"
+    );
+    run(&["init", "--dir", f, "-q"]).success();
+    run(&["check", "--dir", f]).code(0);
 }
 
 /// A small tmpfs, mounted for the test (the machines this runs on allow it as root).

@@ -171,10 +171,9 @@ fn remember(
     )
     .map_err(|e| Error::failed(format!("rebuilding the manifest: {e}"), None))?;
     files.put(OutFile::public(bundle::MANIFEST, manifest));
-    store.commit(&files, &gen_id)?;
     let mut entry = super::audit_entry("backup-recipients", &gen_id, &files);
     entry["recipients"] = json!(recipients.iter().map(|r| r.to_string()).collect::<Vec<_>>());
-    store.audit(&entry)?;
+    store.commit(&files, &gen_id, &entry)?;
     Ok((files, gen_id))
 }
 

@@ -371,8 +371,11 @@ fn create(
         return Err(Error::Exists(store.dir.clone()));
     }
     store.cleanup();
-    let generation = store.commit(&files, &gen_id)?;
-    store.audit(&super::audit_entry("init", &gen_id, &files))?;
+    let generation = store.commit(
+        &files,
+        &gen_id,
+        &super::audit_entry("init", &gen_id, &files),
+    )?;
     if let Some((path, text)) = &compose {
         write_output(path, MODE_PUBLIC, text.as_bytes(), args.force).map_err(|e| {
             Error::failed(

@@ -84,11 +84,10 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<u8> {
     )
     .map_err(|e| Error::failed(format!("renewing: {e}"), None))?;
     drop(ca_key);
-    let generation = store.commit(&files, &gen_id)?;
     let mut entry = super::audit_entry("renew", &gen_id, &files);
     entry["renewed"] = json!(renewed);
     entry["dropped_cas"] = json!(plan.drop_cas);
-    store.audit(&entry)?;
+    let generation = store.commit(&files, &gen_id, &entry)?;
     let results = reload_nodes(&nodes, &before, &files, &m)?;
 
     if out.json {

@@ -44,11 +44,10 @@ pub fn run(args: &RestoreArgs, out: Output) -> Result<u8> {
     store.check_targets(&names)?;
     store.cleanup();
     let gen_id = store::new_generation_id(time::OffsetDateTime::now_utc());
-    let generation = store.commit(&files, &gen_id)?;
     let mut entry = super::audit_entry("restore", &gen_id, &files);
     entry["from_generation"] = json!(m.generation);
     entry["archive"] = json!(args.file);
-    store.audit(&entry)?;
+    let generation = store.commit(&files, &gen_id, &entry)?;
 
     if out.json {
         out.print_json(&json!({

@@ -14,12 +14,12 @@ pub fn run(args: &RollbackArgs, out: Output) -> Result<u8> {
     store.cleanup();
     let before = store.read_generation(None)?;
     let from = store.current_generation().unwrap_or_default();
-    let to = store.rollback()?;
-    let now = store.read_generation(None)?;
+    let (to, now) = store.rollback(|to, now| {
+        let mut entry = super::audit_entry("rollback", to.trim_start_matches("..gen-"), now);
+        entry["from_generation"] = json!(from);
+        entry
+    })?;
     let m = manifest_of(&now, &store.dir)?;
-    let mut entry = super::audit_entry("rollback", to.trim_start_matches("..gen-"), &now);
-    entry["from_generation"] = json!(from);
-    store.audit(&entry)?;
     let results = reload_nodes(&nodes(args.reload, &args.redis, &m)?, &before, &now, &m)?;
     if out.json {
         out.print_json(&json!({"action": "rollback", "dir": store.dir, "from": from, "to": to, "nodes": results}));

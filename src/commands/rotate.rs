@@ -130,12 +130,11 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<u8> {
         }
     }
 
-    store.commit(&files, &gen_id)?;
     let mut entry = super::audit_entry(&format!("rotate-{phase}"), &gen_id, &files);
     entry["users"] = json!(steps.iter().map(|s| json!({"user": s.user, "old_hash_prefix": &s.old_hash[..12], "new_hash_prefix": &s.new_hash[..12]})).collect::<Vec<_>>());
     entry["nodes"] = json!(nodes);
     entry["sentinels"] = json!(sentinels);
-    store.audit(&entry)?;
+    store.commit(&files, &gen_id, &entry)?;
 
     if out.json {
         out.print_json(&json!({"action": format!("rotate-{phase}"), "dir": store.dir, "generation": gen_id, "users": users, "nodes": results}));
