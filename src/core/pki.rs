@@ -12,7 +12,7 @@
 use super::secret::Secret;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType, SerialNumber,
+    KeyUsagePurpose, PublicKeyData, SanType, SerialNumber, SignatureAlgorithm, SigningKey,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -82,18 +82,77 @@ fn ctx<T>(action: &str, r: Result<T, rcgen::Error>) -> Result<T, PkiError> {
     })
 }
 
+/// A private key that can sign certificates.
+///
+/// ECDSA keys are kept as aws-lc-rs made them. rcgen's `KeyPair::generate_for` serialises a
+/// new key to PKCS#8 and parses it straight back, with a full key check (a second scalar
+/// multiplication): that round trip cost more than generating the key, 13% of a default
+/// `init`. Other keys (Ed25519, RSA, and every key read back from a bundle) are rcgen's.
+pub enum Key {
+    Ecdsa(EcdsaKey),
+    Rcgen(KeyPair),
+}
+
+pub struct EcdsaKey {
+    pair: aws_lc_rs::signature::EcdsaKeyPair,
+    alg: &'static SignatureAlgorithm,
+}
+
+impl PublicKeyData for Key {
+    fn der_bytes(&self) -> &[u8] {
+        use aws_lc_rs::signature::KeyPair as _;
+        match self {
+            Key::Ecdsa(k) => k.pair.public_key().as_ref(),
+            Key::Rcgen(k) => k.der_bytes(),
+        }
+    }
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        match self {
+            Key::Ecdsa(k) => k.alg,
+            Key::Rcgen(k) => PublicKeyData::algorithm(k),
+        }
+    }
+}
+
+impl SigningKey for Key {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        match self {
+            Key::Ecdsa(k) => k
+                .pair
+                .sign(&aws_lc_rs::rand::SystemRandom::new(), msg)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| rcgen::Error::RingUnspecified),
+            Key::Rcgen(k) => k.sign(msg),
+        }
+    }
+}
+
 /// A new private key of the given type.
-pub fn generate_key(kt: KeyType) -> Result<KeyPair, PkiError> {
+pub fn generate_key(kt: KeyType) -> Result<Key, PkiError> {
+    use aws_lc_rs::signature::{
+        EcdsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING,
+    };
     use rcgen::{
         RsaKeySize, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256,
     };
+    let ecdsa = |signing, alg| {
+        EcdsaKeyPair::generate(signing)
+            .map(|pair| Key::Ecdsa(EcdsaKey { pair, alg }))
+            .map_err(|_| rcgen::Error::RingUnspecified)
+    };
     let r = match kt {
-        KeyType::EcdsaP256 => KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256),
-        KeyType::EcdsaP384 => KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384),
-        KeyType::Ed25519 => KeyPair::generate_for(&PKCS_ED25519),
-        KeyType::Rsa2048 => KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_2048),
-        KeyType::Rsa3072 => KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_3072),
-        KeyType::Rsa4096 => KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_4096),
+        KeyType::EcdsaP256 => ecdsa(&ECDSA_P256_SHA256_ASN1_SIGNING, &PKCS_ECDSA_P256_SHA256),
+        KeyType::EcdsaP384 => ecdsa(&ECDSA_P384_SHA384_ASN1_SIGNING, &PKCS_ECDSA_P384_SHA384),
+        KeyType::Ed25519 => KeyPair::generate_for(&PKCS_ED25519).map(Key::Rcgen),
+        KeyType::Rsa2048 => {
+            KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_2048).map(Key::Rcgen)
+        }
+        KeyType::Rsa3072 => {
+            KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_3072).map(Key::Rcgen)
+        }
+        KeyType::Rsa4096 => {
+            KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_4096).map(Key::Rcgen)
+        }
     };
     ctx(&format!("generating a {kt} key"), r)
 }
@@ -105,7 +164,7 @@ pub fn generate_keys(
     kt: KeyType,
     n: usize,
     tick: &(dyn Fn() + Sync),
-) -> Result<Vec<KeyPair>, PkiError> {
+) -> Result<Vec<Key>, PkiError> {
     let threads = if kt.is_rsa() || n >= 64 {
         std::thread::available_parallelism()
             .map_or(1, |p| p.get())
@@ -123,7 +182,7 @@ pub fn generate_keys(
             .collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut slots: Vec<Option<Result<KeyPair, PkiError>>> = (0..n).map(|_| None).collect();
+    let mut slots: Vec<Option<Result<Key, PkiError>>> = (0..n).map(|_| None).collect();
     let results = std::sync::Mutex::new(&mut slots);
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -158,7 +217,17 @@ pub fn random_serial() -> SerialNumber {
 ///
 /// Ed25519 keys are written as PKCS#8 v1 (RFC 8410): aws-lc emits v2 (with the public key
 /// attached), which OpenSSL 3.0 — and so Debian's redis-server — refuses to load.
-pub fn key_pem(key: &KeyPair) -> Secret {
+pub fn key_pem(key: &Key) -> Secret {
+    let key = match key {
+        Key::Ecdsa(k) => {
+            let doc = k
+                .pair
+                .to_pkcs8v1()
+                .expect("aws-lc serialises a key it generated");
+            return Secret::from_string(pem_lf("PRIVATE KEY", doc.as_ref()));
+        }
+        Key::Rcgen(k) => k,
+    };
     let der = key.serialized_der();
     match ed25519_v1(der) {
         Some(v1) => Secret::from_string(pem_lf("PRIVATE KEY", &v1)),
@@ -291,24 +360,21 @@ pub fn leaf_params(
 }
 
 /// A self-signed CA certificate (PEM).
-pub fn self_sign(params: &CertificateParams, key: &KeyPair) -> Result<String, PkiError> {
+pub fn self_sign(params: &CertificateParams, key: &Key) -> Result<String, PkiError> {
     Ok(ctx("signing the CA certificate", params.self_signed(key))?.pem())
 }
 
 /// A leaf certificate signed by `issuer` (PEM).
 pub fn sign_leaf(
     params: &CertificateParams,
-    leaf_key: &KeyPair,
-    issuer: &Issuer<'_, &KeyPair>,
+    leaf_key: &Key,
+    issuer: &Issuer<'_, &Key>,
 ) -> Result<String, PkiError> {
     Ok(ctx("signing a certificate", params.signed_by(leaf_key, issuer))?.pem())
 }
 
 /// An issuer built from an existing CA certificate and its key (for renewals).
-pub fn issuer_from_pem<'a>(
-    ca_pem: &str,
-    key: &'a KeyPair,
-) -> Result<Issuer<'a, &'a KeyPair>, PkiError> {
+pub fn issuer_from_pem<'a>(ca_pem: &str, key: &'a Key) -> Result<Issuer<'a, &'a Key>, PkiError> {
     ctx(
         "reading the CA certificate",
         Issuer::from_ca_cert_pem(ca_pem, key),
@@ -316,6 +382,9 @@ pub fn issuer_from_pem<'a>(
 }
 
 /// Parses a PKCS#8 PEM private key.
-pub fn key_from_pem(pem: &str) -> Result<KeyPair, PkiError> {
-    ctx("reading a private key", KeyPair::from_pem(pem))
+pub fn key_from_pem(pem: &str) -> Result<Key, PkiError> {
+    ctx(
+        "reading a private key",
+        KeyPair::from_pem(pem).map(Key::Rcgen),
+    )
 }
