@@ -428,13 +428,10 @@ impl Store {
     /// the audit log: all or nothing. Returns the generation's directory name.
     ///
     /// Two flushes to the disk, the fewest that keep the guarantee:
-    /// 1. `syncfs` after the generation's files are written and before the commit rename, so
-    ///    the rename can never reach the disk ahead of the files it points to;
+    /// 1. `syncfs` after the links and the generation's files are written and before the
+    ///    commit rename, so the rename can never reach the disk ahead of what it points to;
     /// 2. after the rename, the tidying and the audit line, one more flush makes all of them
     ///    durable together before the command reports success.
-    ///
-    /// The permanent links are made on a second thread while the files are written and
-    /// flushed: they point through `..data`, so they are harmless before the rename.
     pub fn commit(&self, files: &Files, gen_id: &str, audit: &serde_json::Value) -> Result<String> {
         let gen = format!("{GEN_PREFIX}{gen_id}");
         let gdir = self.dir.join(&gen);
@@ -442,22 +439,13 @@ impl Store {
             .mode(0o700)
             .create(&gdir)
             .map_err(|e| Error::io("creating generation directory", &gdir, e))?;
-        let (written, (made, links)) = std::thread::scope(|s| {
-            let links = s.spawn(|| {
-                let mut made = Vec::new();
-                let r = self.ensure_links(files, &mut made);
-                (made, r)
-            });
-            let written = write_generation(&gdir, files);
-            let links = links.join().unwrap_or_else(|_| {
-                (
-                    Vec::new(),
-                    Err(Error::failed("making the bundle's links panicked", None)),
-                )
-            });
-            (written, links)
-        });
-        if let Err(e) = written.and(links) {
+        // The permanent links first: they point through `..data`, so they are harmless before
+        // the rename, and the generation's flush makes them durable too.
+        let mut made = Vec::new();
+        if let Err(e) = self
+            .ensure_links(files, &mut made)
+            .and_then(|_| write_generation(&gdir, files))
+        {
             let _ = fs::remove_dir_all(&gdir);
             // The links made where nothing was would dangle (on a first init they would also
             // make the directory look like a bundle): the directory goes back to how it was.
