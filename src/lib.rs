@@ -50,6 +50,7 @@ pub fn main_entry() -> ExitCode {
         cli::Command::Compose(a) => commands::compose::run(a, out),
     };
     match result {
+        Ok(0) if output::stdout_failed() => ExitCode::from(error::exit::FAILURE),
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");

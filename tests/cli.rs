@@ -382,3 +382,37 @@ fn example_config_file_is_valid() {
         "{acl}"
     );
 }
+
+/// `provision check | head -1`: the reader is gone before the output is written. The command
+/// must not panic, and must keep its own exit code (monitoring reads it, e.g. through
+/// `${PIPESTATUS[0]}`). The pipe's read end is closed before the command starts, so every
+/// write meets EPIPE.
+#[test]
+fn a_closed_stdout_pipe_is_not_a_crash_and_keeps_the_exit_code() {
+    let t = tempdir();
+    let dir = t.path().join("s");
+    let d = dir.to_str().unwrap();
+    run(&["init", "--dir", d, "-q"]).success();
+    let cases: [(&[&str], i32); 5] = [
+        (&["check", "--dir", d], 0),
+        (&["check", "--dir", d, "--json"], 0),
+        (&["check", "--dir", d, "--format", "prometheus"], 0),
+        // Every certificate expires within 400 days: WARNING, with a table to print.
+        (&["check", "--dir", d, "--warn", "400d", "--crit", "1d"], 1),
+        (&["env", "--dir", d], 0),
+    ];
+    for (args, code) in cases {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        drop(r);
+        let out = Command::new(bin())
+            .args(args)
+            .stdout(std::process::Stdio::from(w))
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert_eq!(stderr, "", "{args:?}: a closed pipe is not worth a message");
+    }
+}

@@ -46,8 +46,8 @@ pub fn run(args: &AlertsArgs, out: Output) -> Result<u8> {
     if out.json {
         out.print_json(&serde_json::json!({"action": "alerts", "file": path}));
     } else if !out.quiet {
-        println!("Wrote {}", path.display());
-        println!("Check it with: promtool check rules {}", path.display());
+        crate::outln!("Wrote {}", path.display());
+        crate::outln!("Check it with: promtool check rules {}", path.display());
     }
     Ok(exit::OK)
 }

@@ -207,7 +207,7 @@ fn print_result(
         if to_stdout {
             eprintln!("{s}")
         } else {
-            println!("{s}")
+            crate::outln!("{s}")
         }
     };
     if let Some(g) = remembered {

@@ -59,7 +59,7 @@ pub fn run(args: &CheckArgs, out: Output) -> Result<u8> {
             "rotations_in_progress": report.rotations_in_progress,
             "ca_key": report.ca_key,
         })),
-        CheckFormat::Prometheus => print!("{}", prometheus(&abs, &report)),
+        CheckFormat::Prometheus => crate::out!("{}", prometheus(&abs, &report)),
         CheckFormat::Text if !out.quiet => print_text(&abs, &generation, &report),
         CheckFormat::Text => {}
     }
@@ -167,7 +167,7 @@ fn verify_ca_key(report: &mut Report, files: &crate::core::bundle::Files, key: &
 }
 
 fn print_text(dir: &Path, generation: &str, r: &Report) {
-    println!(
+    crate::outln!(
         "provision check: {} — {}{}",
         r.status.label(),
         dir.display(),
@@ -178,13 +178,17 @@ fn print_text(dir: &Path, generation: &str, r: &Report) {
         }
     );
     if !r.certificates.is_empty() {
-        println!();
-        println!(
+        crate::outln!();
+        crate::outln!(
             "  {:<20} {:<7} {:<11} {:<18} {:>5}  STATUS",
-            "FILE", "ROLE", "EXPIRES", "LEFT", "LIFE"
+            "FILE",
+            "ROLE",
+            "EXPIRES",
+            "LEFT",
+            "LIFE"
         );
         for c in &r.certificates {
-            println!(
+            crate::outln!(
                 "  {:<20} {:<7} {:<11} {:<18} {:>4.0}%  {}",
                 c.file,
                 c.role,
@@ -196,8 +200,8 @@ fn print_text(dir: &Path, generation: &str, r: &Report) {
         }
     }
     if r.ca_key.protected {
-        println!();
-        println!(
+        crate::outln!();
+        crate::outln!(
             "  {}: {}; {}",
             r.ca_key.summary,
             r.ca_key.file,
@@ -209,19 +213,19 @@ fn print_text(dir: &Path, generation: &str, r: &Report) {
         );
     }
     if !r.rotations_in_progress.is_empty() {
-        println!();
-        println!(
+        crate::outln!();
+        crate::outln!(
             "  password rotation in progress for: {} (finish with `provision rotate --finish`)",
             r.rotations_in_progress.join(", ")
         );
     }
     if !r.findings.is_empty() {
-        println!();
-        println!("Problems:");
+        crate::outln!();
+        crate::outln!("Problems:");
         let mut f = r.findings.clone();
         f.sort_by_key(|x| std::cmp::Reverse(x.status));
         for x in f {
-            println!("  {:<8}  {}: {}", x.status.label(), x.file, x.message);
+            crate::outln!("  {:<8}  {}: {}", x.status.label(), x.file, x.message);
         }
     }
 }

@@ -32,8 +32,8 @@ pub fn run(args: &ComposeArgs, out: Output) -> Result<u8> {
     if out.json {
         out.print_json(&serde_json::json!({"action": "compose", "dir": dir, "file": path}));
     } else if !out.quiet {
-        println!("Wrote {}", path.display());
-        println!(
+        crate::outln!("Wrote {}", path.display());
+        crate::outln!(
             "Check it with: docker-compose -f {} config -q",
             path.display()
         );

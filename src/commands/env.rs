@@ -82,7 +82,7 @@ pub fn run(args: &EnvArgs, _out: Output) -> Result<u8> {
             })?;
         vars.push(("REDIS_PASSWORD", pw.to_string()));
     }
-    print!("{}", render(args.format, &vars)?);
+    crate::out!("{}", render(args.format, &vars)?);
     Ok(exit::OK)
 }
 

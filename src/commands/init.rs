@@ -303,7 +303,7 @@ pub fn run(args: &InitArgs, out: Output) -> Result<u8> {
             let _ = std::fs::remove_dir(t);
         }
         // Scripts need the path: with --quiet it is the only line on stdout.
-        (Some(t), Ok(_)) if out.quiet => println!("{}", t.display()),
+        (Some(t), Ok(_)) if out.quiet => crate::outln!("{}", t.display()),
         _ => {}
     }
     result
@@ -402,8 +402,8 @@ fn create(
     } else if !out.quiet {
         print_human(&store, &spec, &generation, &files, elapsed, args.force);
         if let Some((path, _)) = &compose {
-            println!("  Or with Docker Compose (wrote {}):", path.display());
-            println!(
+            crate::outln!("  Or with Docker Compose (wrote {}):", path.display());
+            crate::outln!(
                 "    docker-compose -f {} config -q && docker compose -f {} up -d",
                 path.display(),
                 path.display()
@@ -478,7 +478,7 @@ fn print_human(
 ) {
     let dir = &store.dir;
     let now = time::OffsetDateTime::now_utc();
-    println!(
+    crate::outln!(
         "{} a Redis TLS + ACL bundle in {} ({} files, {:.1} ms)",
         if replaced { "Replaced with" } else { "Created" },
         dir.display(),
@@ -486,10 +486,10 @@ fn print_human(
         elapsed.as_secs_f64() * 1000.0
     );
     if let Some(m) = store.tightened_from {
-        println!("  note: tightened the directory's mode from {m:04o} to 0700");
+        crate::outln!("  note: tightened the directory's mode from {m:04o} to 0700");
     }
-    println!();
-    println!("  0700  {}/", dir.display());
+    crate::outln!();
+    crate::outln!("  0700  {}/", dir.display());
     for f in &files.0 {
         let note = match f.name.as_str() {
             bundle::CA_CRT => format!(
@@ -539,7 +539,7 @@ fn print_human(
             }
             _ => String::new(),
         };
-        println!("  {:04o}  {:<22} {}", f.mode, f.name, note);
+        crate::outln!("  {:04o}  {:<22} {}", f.mode, f.name, note);
     }
     let app = spec
         .users
@@ -547,20 +547,20 @@ fn print_human(
         .find(|u| u.role == Role::App)
         .unwrap_or(spec.admin());
     let p = |n: &str| dir.join(n).display().to_string();
-    println!();
-    println!(
+    crate::outln!();
+    crate::outln!(
         "  generation {generation}; audit trail in {}",
         p(store::AUDIT)
     );
-    println!();
-    println!("Next steps:");
-    println!("  Start Redis:");
-    println!("    redis-server {}", p(bundle::REDIS_CONF));
-    println!(
+    crate::outln!();
+    crate::outln!("Next steps:");
+    crate::outln!("  Start Redis:");
+    crate::outln!("    redis-server {}", p(bundle::REDIS_CONF));
+    crate::outln!(
         "  Connect as `{}` (the password is read from its file, never put on the command line):",
         app.name
     );
-    println!(
+    crate::outln!(
         "    REDISCLI_AUTH=\"$(cat {})\" redis-cli --tls -h 127.0.0.1 -p {} --cacert {} --cert {} --key {} --user {} PING",
         p(&bundle::user_password(&app.name)),
         spec.port,

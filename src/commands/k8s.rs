@@ -132,8 +132,8 @@ pub fn run(args: &BackupArgs, out: Output) -> Result<u8> {
             p = opts.prefix,
         );
         if let Some(p) = &written {
-            println!("{msg}");
-            println!(
+            crate::outln!("{msg}");
+            crate::outln!(
                 "Apply: kubectl apply{ns} -f {}  (then delete the file)",
                 p.display()
             );

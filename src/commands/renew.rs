@@ -50,9 +50,9 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<u8> {
             out.print_json(&json!({"action": "renew", "dir": store.dir, "dry_run": args.dry_run, "changed": false, "due": plan, "nodes": results}));
         } else if !out.quiet {
             if plan.is_empty() {
-                println!("Nothing to renew in {}: every certificate has more than its renewal threshold left.", store.dir.display());
+                crate::outln!("Nothing to renew in {}: every certificate has more than its renewal threshold left.", store.dir.display());
             } else {
-                println!(
+                crate::outln!(
                     "Would renew in {} (dry run, nothing changed):",
                     store.dir.display()
                 );
@@ -97,12 +97,12 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<u8> {
             "renewed": renewed, "ca_rollover": plan.ca.is_some(), "dropped_cas": plan.drop_cas, "nodes": results,
         }));
     } else if !out.quiet {
-        println!(
+        crate::outln!(
             "Renewed in {} (generation {generation}):",
             store.dir.display()
         );
         for r in &renewed {
-            println!(
+            crate::outln!(
                 "  {:<20} serial {} -> {}, expires {}",
                 r.file,
                 short(&r.old_serial),
@@ -111,20 +111,20 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<u8> {
             );
         }
         if plan.ca.is_some() {
-            println!("  CA rolled over: ca.crt now holds the new and the old CA until the old CA's certificates expire.");
-            println!(
+            crate::outln!("  CA rolled over: ca.crt now holds the new and the old CA until the old CA's certificates expire.");
+            crate::outln!(
                 "  Clients must reload ca.crt from the bundle to trust the new server certificate."
             );
         }
         if !plan.drop_cas.is_empty() {
-            println!(
+            crate::outln!(
                 "  dropped {} old CA(s) from ca.crt: nothing they issued is valid any more",
                 plan.drop_cas.len()
             );
         }
         print_nodes(&results);
         if nodes.is_empty() {
-            println!("  Redis still serves the old certificate until reloaded: run with --reload (or --redis HOST:PORT), or restart it.");
+            crate::outln!("  Redis still serves the old certificate until reloaded: run with --reload (or --redis HOST:PORT), or restart it.");
         }
     }
     node_failures(&results, "certificates were renewed")?;
@@ -156,20 +156,20 @@ fn short(serial: &str) -> &str {
 
 fn print_plan(p: &renewal::Plan) {
     if let Some(ca) = &p.ca {
-        println!("  {:<20} CA rollover: {}", ca.file, ca.reason);
+        crate::outln!("  {:<20} CA rollover: {}", ca.file, ca.reason);
     }
     for d in &p.leaves {
-        println!("  {:<20} {}", d.file, d.reason);
+        crate::outln!("  {:<20} {}", d.file, d.reason);
     }
     for c in &p.drop_cas {
-        println!("  ca.crt               drop old CA {}", short(c));
+        crate::outln!("  ca.crt               drop old CA {}", short(c));
     }
 }
 
 pub fn print_nodes(results: &[crate::live::NodeResult]) {
     for r in results {
         if r.ok {
-            println!(
+            crate::outln!(
                 "  reloaded {:<22} now serving serial {}",
                 r.node,
                 r.presented_serial
@@ -178,7 +178,7 @@ pub fn print_nodes(results: &[crate::live::NodeResult]) {
                     .unwrap_or("(unchanged)")
             );
         } else {
-            println!(
+            crate::outln!(
                 "  FAILED   {:<22} {}",
                 r.node,
                 r.error.as_deref().unwrap_or("")

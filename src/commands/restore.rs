@@ -58,13 +58,13 @@ pub fn run(args: &RestoreArgs, out: Output) -> Result<u8> {
             "files": files.0.iter().map(|f| json!({"name": f.name, "mode": format!("{:04o}", f.mode)})).collect::<Vec<_>>(),
         }));
     } else if !out.quiet {
-        println!(
+        crate::outln!(
             "Restored {} files into {} as generation {generation} (backed up from generation {}).",
             files.0.len(),
             store.dir.display(),
             m.generation
         );
-        println!("  verified as `provision check` does; run it for expiry details");
+        crate::outln!("  verified as `provision check` does; run it for expiry details");
     }
     Ok(exit::OK)
 }

@@ -24,7 +24,7 @@ pub fn run(args: &RollbackArgs, out: Output) -> Result<u8> {
     if out.json {
         out.print_json(&json!({"action": "rollback", "dir": store.dir, "from": from, "to": to, "nodes": results}));
     } else if !out.quiet {
-        println!("Rolled {} back from {from} to {to}.", store.dir.display());
+        crate::outln!("Rolled {} back from {from} to {to}.", store.dir.display());
         super::renew::print_nodes(&results);
     }
     node_failures(&results, "the rollback is complete")?;

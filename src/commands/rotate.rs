@@ -141,13 +141,13 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<u8> {
     } else if !out.quiet {
         let list = users.join(", ");
         if args.finish {
-            println!(
+            crate::outln!(
                 "Finished the password rotation for {list}: only the new password is accepted now."
             );
         } else {
-            println!("Started a password rotation for {list}: the old and the new password are both accepted.");
+            crate::outln!("Started a password rotation for {list}: the old and the new password are both accepted.");
             for u in &users {
-                println!(
+                crate::outln!(
                     "  new password in {}",
                     store
                         .dir
@@ -155,8 +155,8 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<u8> {
                         .display()
                 );
             }
-            println!("Next: roll your clients to the new password file, then run");
-            println!(
+            crate::outln!("Next: roll your clients to the new password file, then run");
+            crate::outln!(
                 "  provision rotate --dir {} {} --finish{}",
                 store.dir.display(),
                 users
@@ -168,10 +168,10 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<u8> {
             );
         }
         for n in &nodes {
-            println!("  applied live on {n}");
+            crate::outln!("  applied live on {n}");
         }
         if nodes.is_empty() {
-            println!("  (files only: no --reload or --redis was given; running nodes keep their old ACL until you apply it)");
+            crate::outln!("  (files only: no --reload or --redis was given; running nodes keep their old ACL until you apply it)");
         }
     }
     Ok(exit::OK)

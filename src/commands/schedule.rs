@@ -149,18 +149,18 @@ pub fn run(args: &ScheduleArgs, out: Output) -> Result<u8> {
         }));
     } else if !out.quiet {
         for p in &written {
-            println!("Wrote {}", p.display());
+            crate::outln!("Wrote {}", p.display());
         }
-        println!();
-        println!("Install:");
-        println!(
+        crate::outln!();
+        crate::outln!("Install:");
+        crate::outln!(
             "  cp {} {} /etc/systemd/system/ && systemctl daemon-reload && systemctl enable --now {TIMER}",
             written[0].display(),
             written[1].display()
         );
-        println!();
-        println!("Or, without systemd, this crontab line (crontab -e as the bundle's owner):");
-        println!("  {cron}");
+        crate::outln!();
+        crate::outln!("Or, without systemd, this crontab line (crontab -e as the bundle's owner):");
+        crate::outln!("  {cron}");
     }
     Ok(exit::OK)
 }

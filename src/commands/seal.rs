@@ -88,7 +88,7 @@ fn report(out: Output, action: &str, input: &Path, written: Option<&Path>, bytes
                 .unwrap_or_else(|| "stdout".into())
         );
         if written.is_some() {
-            println!("{msg}");
+            crate::outln!("{msg}");
         } else {
             eprintln!("{msg}");
         }
