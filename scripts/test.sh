@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every check of the project on a fresh Debian machine: installs what the tests need
-# (redis-server, redis-tools, openssl, prometheus for promtool, systemd, age, docker-compose,
+# (redis-server, redis-tools, openssl, prometheus for promtool, systemd, age, docker-compose, strace,
 # kubernetes-validate in a venv), then formatting, clippy, and all test suites
 # (unit, certificate round-trips, OpenSSL verification, CLI, and live redis-server tests).
 # A missing dependency is an error, never a skip.
@@ -16,6 +16,7 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)   # `systemd-analy
 command -v age >/dev/null 2>&1 || need+=(age)   # reference age/age-keygen: backup and seal interop (tests/backups.rs)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)   # `docker-compose config` validates `compose` (no engine needed)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v strace >/dev/null 2>&1 || need+=(strace)   # tests/crash.rs: the flushes around each commit, as the kernel sees them
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing ${need[*]}"
   SUDO=""
@@ -23,7 +24,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-for p in redis-server redis-cli openssl promtool systemd-analyze age age-keygen docker-compose python3; do
+for p in redis-server redis-cli openssl promtool systemd-analyze age age-keygen docker-compose python3 strace; do
   command -v "$p" >/dev/null 2>&1 || { echo "error: $p is required and could not be installed" >&2; exit 1; }
 done
 # kubernetes-validate (PyPI) validates `export --format k8s` and the README's StatefulSet

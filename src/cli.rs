@@ -592,8 +592,9 @@ pub struct InitArgs {
     /// Replace an existing bundle (all or nothing; the old one is kept for `provision rollback`).
     #[arg(long)]
     pub force: bool,
-    /// Short-lived secrets for CI: validity 1d (unless given), no persistence, and a fresh
-    /// temporary directory (kept; its path is printed) when --dir is not given.
+    /// Short-lived secrets for CI: validity 1d (unless given), no persistence, a fresh
+    /// temporary directory (kept; its path is printed) when --dir is not given, and no flush
+    /// to the disk (still all or nothing for readers and across a crash of the process).
     #[arg(long)]
     pub ephemeral: bool,
     /// Write paths in redis.conf as seen inside a container with the bundle mounted at PATH

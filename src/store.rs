@@ -37,6 +37,10 @@ pub struct Store {
     pub dir: PathBuf,
     /// Set when an existing directory had group/other permissions and was tightened to 0700.
     pub tightened_from: Option<u32>,
+    /// Flush each change to the disk (the default). Off only for `init --ephemeral`: a
+    /// throwaway CI bundle gains nothing from surviving a power cut, and a change is still
+    /// all or nothing for every reader and across a crash of the process.
+    pub durable: bool,
 }
 
 /// Creates `path` with exactly `mode`, writes `data`, fsyncs. Refuses to follow or replace
@@ -68,11 +72,14 @@ fn create_with_mode(path: &Path, mode: u32, data: &[u8]) -> Result<File> {
 /// Fills the new generation directory `gdir` and flushes it: every file created with its
 /// final mode, then one `syncfs` for the whole generation (data, inodes and the directory)
 /// instead of an fsync per file.
-fn write_generation(gdir: &Path, files: &Files) -> Result<()> {
+fn write_generation(gdir: &Path, files: &Files, durable: bool) -> Result<()> {
     fs::set_permissions(gdir, fs::Permissions::from_mode(0o700))
         .map_err(|e| Error::io("setting the mode of", gdir, e))?;
     for f in &files.0 {
         create_with_mode(&gdir.join(&f.name), f.mode, f.data.expose())?;
+    }
+    if !durable {
+        return Ok(());
     }
     let d = File::open(gdir).map_err(|e| Error::io("opening", gdir, e))?;
     rustix::fs::syncfs(&d).map_err(|e| Error::io("syncing the filesystem of", gdir, e.into()))
@@ -190,6 +197,7 @@ impl Store {
         Ok(Store {
             dir,
             tightened_from: None,
+            durable: true,
         })
     }
 
@@ -207,6 +215,7 @@ impl Store {
         Ok(Store {
             dir,
             tightened_from: None,
+            durable: true,
         })
     }
 
@@ -221,6 +230,7 @@ impl Store {
                 Ok(Store {
                     dir,
                     tightened_from: (mode & 0o077 != 0).then_some(mode),
+                    durable: true,
                 })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(20) => {
@@ -238,6 +248,7 @@ impl Store {
                 Ok(Store {
                     dir,
                     tightened_from: None,
+                    durable: true,
                 })
             }
             Err(e) => Err(Error::io("reading", &dir, e)),
@@ -444,7 +455,7 @@ impl Store {
         let mut made = Vec::new();
         if let Err(e) = self
             .ensure_links(files, &mut made)
-            .and_then(|_| write_generation(&gdir, files))
+            .and_then(|_| write_generation(&gdir, files, self.durable))
         {
             let _ = fs::remove_dir_all(&gdir);
             // The links made where nothing was would dangle (on a first init they would also
@@ -501,6 +512,9 @@ impl Store {
     /// Makes everything written under the bundle directory durable: one `syncfs` (the
     /// directory, the links, the audit log and any removals are on one filesystem).
     fn flush(&self) -> Result<()> {
+        if !self.durable {
+            return Ok(());
+        }
         let d = File::open(&self.dir).map_err(|e| Error::io("opening", &self.dir, e))?;
         rustix::fs::syncfs(&d)
             .map_err(|e| Error::io("syncing the filesystem of", &self.dir, e.into()))

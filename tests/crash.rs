@@ -314,6 +314,83 @@ fn full_disk_and_read_only_filesystem() {
     run(&["renew", "--dir", d, "--force", "-q"]).success();
 }
 
+/// The flushes behind "nothing lost", as the kernel sees them: a change flushes its files
+/// before the commit rename (so the rename cannot reach the disk first) and flushes once more
+/// after it, together with the audit line; nothing else syncs. `init --ephemeral` never
+/// syncs, and still commits with the rename.
+#[test]
+fn each_change_flushes_before_and_after_its_commit_and_ephemeral_never() {
+    require("strace");
+    let t = tempdir();
+    let traced = |dir: &Path, args: &[&str]| -> Vec<String> {
+        let log = t.path().join("strace.log");
+        let st = Command::new("strace")
+            .args([
+                "-f",
+                "-qq",
+                "-e",
+                "trace=syncfs,fsync,fdatasync,sync,rename,renameat,renameat2",
+                "-o",
+            ])
+            .arg(&log)
+            .arg(bin())
+            .args(args)
+            .arg("--dir")
+            .arg(dir)
+            .arg("-q")
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "{args:?} failed under strace");
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                // "PID syncfs(3</..>) = 0" or "PID rename(\"a\", \"b/..data\") = 0"
+                let call = l.split_once(' ').map_or(l, |(_, c)| c);
+                let name = call.split('(').next().unwrap_or("");
+                if name.starts_with("rename") {
+                    let commit = call.contains("/..data\"");
+                    format!("{name}{}", if commit { " ..data" } else { "" })
+                } else {
+                    name.to_string()
+                }
+            })
+            .collect()
+    };
+    let dir = t.path().join("s");
+    let commit = |calls: &[String]| calls.iter().filter(|c| c.ends_with(" ..data")).count();
+    for args in [
+        &["init"][..],
+        &["renew", "--force"][..],
+        &["rotate", "--user", "app"][..],
+        &["rollback"][..],
+    ] {
+        let calls = traced(&dir, args);
+        let syncs: Vec<&String> = calls.iter().filter(|c| !c.starts_with("rename")).collect();
+        assert_eq!(commit(&calls), 1, "{args:?}: {calls:?}");
+        if args[0] == "rollback" {
+            // It makes current a generation that is already on the disk: one flush, after.
+            assert_eq!(syncs, ["syncfs"], "{args:?}: {calls:?}");
+        } else {
+            assert_eq!(syncs, ["syncfs", "syncfs"], "{args:?}: {calls:?}");
+            let at = calls.iter().position(|c| c.ends_with(" ..data")).unwrap();
+            assert_eq!(
+                calls[at - 1],
+                "syncfs",
+                "{args:?}: the commit rename must follow a flush: {calls:?}"
+            );
+        }
+        assert_eq!(calls.last().unwrap(), "syncfs", "{args:?}: {calls:?}");
+    }
+    let calls = traced(&t.path().join("e"), &["init", "--ephemeral"]);
+    assert!(
+        calls.iter().all(|c| c.starts_with("rename")),
+        "--ephemeral synced: {calls:?}"
+    );
+    assert_eq!(commit(&calls), 1, "{calls:?}");
+}
+
 #[test]
 fn planted_symlinks_are_never_written_through() {
     let t = tempdir();

@@ -318,7 +318,8 @@ fn create(
     dir: &Path,
     mount_dir: Option<String>,
 ) -> Result<u8> {
-    let store = Store::prepare(dir)?;
+    let mut store = Store::prepare(dir)?;
+    store.durable = !args.ephemeral;
     let conf_dir = mount_dir.unwrap_or_else(|| store.dir.to_string_lossy().into_owned());
     crate::core::validate::conf_path(&conf_dir).map_err(Error::input_only)?;
     let names = bundle_names(&spec);
