@@ -26,7 +26,8 @@
 # (in $CARGO_TARGET_DIR if set).
 # Prints a table and writes bench/results/<date>-<host>.json (and .md, the same table).
 #
-# Knobs (environment): WARMUP (3), RUNS_FAST (30), RUNS_SLOW (10, RSA-4096),
+# Knobs (environment): WARMUP (3), RUNS_FAST (30), ROUNDS (3: passes the fast rows' runs are
+# split over), RUNS_SLOW (10, RSA-4096),
 # RUNS_SCALE (10, the 1000-user rows; the 1- and 100-user rows use RUNS_FAST), RSS_RUNS (3,
 # /usr/bin/time -v runs per command; the largest is kept), RESULTS (bench/results),
 # SETTLE (360: seconds to leave between the previous run's deletion and this run's timing).
@@ -36,6 +37,7 @@ root=$PWD
 
 WARMUP=${WARMUP:-3}
 RUNS_FAST=${RUNS_FAST:-30}
+ROUNDS=${ROUNDS:-3}
 RUNS_SLOW=${RUNS_SLOW:-10}
 RUNS_SCALE=${RUNS_SCALE:-10}
 RSS_RUNS=${RSS_RUNS:-3}
@@ -138,6 +140,11 @@ row() {
 echo "==> checking every command once"
 b=$root/scripts/bench
 row fast "provision init (ECDSA P-256)" ca.crt redis.crt app.crt "$bin" init --dir "$out" --quiet
+row fast "provision init --ephemeral (ECDSA P-256, no flush)" ca.crt redis.crt app.crt \
+  "$bin" init --dir "$out" --quiet --ephemeral
+# Not the job, only its floor: process start-up and exit of the same binary, in the same run.
+printf -v floor '%q ' "$bin" --version
+fast+=("provision --version (start-up floor)" "$floor")
 row slow "provision init (RSA-4096)" ca.crt redis.crt app.crt \
   "$bin" init --dir "$out" --quiet --key-type rsa-4096
 [ ${#fast[@]} -gt 0 ] || { echo "error: provision init itself failed" >&2; exit 1; }
@@ -171,8 +178,24 @@ bench() {
     --export-json "$json" "${args[@]}"
 }
 
-echo "==> timing (warm-up $WARMUP; $RUNS_FAST runs, $RUNS_SLOW for RSA-4096)"
-bench "$work/fast.json" "$RUNS_FAST" "${fast[@]}"
+# The fast rows take milliseconds, and this shared VM's speed drifts over minutes (after the
+# SETTLE sleep, or while a neighbour is busy): hyperfine times one command's runs back to back,
+# so whichever row comes first would carry the drift alone. ROUNDS passes over all of them,
+# RUNS_FAST/ROUNDS runs each, pooled per command, spread it over every row alike.
+echo "==> timing (warm-up $WARMUP; $RUNS_FAST runs in $ROUNDS rounds, $RUNS_SLOW for RSA-4096)"
+per_round=$(((RUNS_FAST + ROUNDS - 1) / ROUNDS))
+for ((r = 1; r <= ROUNDS; r++)); do
+  echo "--> round $r of $ROUNDS"
+  bench "$work/fast-$r.json" "$per_round" "${fast[@]}"
+done
+jq -s '
+  def stats: (.times | sort) as $t | ($t | length) as $n | ($t | add / $n) as $mean
+    | . + {median: (if $n % 2 == 1 then $t[($n - 1) / 2] else ($t[$n / 2 - 1] + $t[$n / 2]) / 2 end),
+           mean: $mean, min: $t[0], max: $t[-1],
+           stddev: (if $n > 1 then ($t | map(. - $mean | . * .) | add / ($n - 1) | sqrt) else null end)};
+  {results: (map(.results) | transpose
+             | map({command: .[0].command, times: (map(.times) | add)} | stats))}' \
+  "$work"/fast-*.json >"$work/fast.json"
 echo '{"results":[]}' >"$work/slow.json"
 [ ${#slow[@]} -eq 0 ] || bench "$work/slow.json" "$RUNS_SLOW" "${slow[@]}"
 
@@ -280,7 +303,7 @@ jq -n \
   --arg hyperfine "$(version hyperfine --version)" \
   --arg mkcert "$(version mkcert -version)" \
   --arg cfssl "$(version cfssl version)" \
-  --argjson warmup "$WARMUP" \
+  --argjson warmup "$WARMUP" --argjson rounds "$ROUNDS" \
   --slurpfile fast "$work/fast.json" --slurpfile slow "$work/slow.json" \
   --slurpfile scale "$work/scale.json" \
   --slurpfile skipped "$work/skipped.json" '
@@ -296,7 +319,8 @@ jq -n \
                 kernel: $kernel, os: $os, loadavg_before_after: $load},
       tools: {provision: $provision, rustc: $rustc, openssl: $openssl,
               hyperfine: $hyperfine, mkcert: $mkcert, cfssl: $cfssl},
-      method: ("hyperfine -N, warm-up \($warmup); before each run the previous output "
+      method: ("hyperfine -N, warm-up \($warmup); the fast rows in \($rounds) rounds of "
+               + "their runs, pooled; before each run the previous output "
                + "directory is moved aside (rename), deleted only after all timing; "
                + "each command writes CA + server cert (SANs redis, localhost, 127.0.0.1, ::1) "
                + "+ client cert(s) + 3 passwords; scale rows: init with N client users "
