@@ -347,7 +347,9 @@ fn each_change_flushes_before_and_after_its_commit_and_ephemeral_never() {
             .lines()
             .map(|l| {
                 // "PID syncfs(3</..>) = 0" or "PID rename(\"a\", \"b/..data\") = 0"
-                let call = l.split_once(' ').map_or(l, |(_, c)| c);
+                // The PID column is padded to its width: split at the first run of blanks.
+                let l = l.trim_start();
+                let call = l.split_once(' ').map_or(l, |(_, c)| c).trim_start();
                 let name = call.split('(').next().unwrap_or("");
                 if name.starts_with("rename") {
                     let commit = call.contains("/..data\"");
