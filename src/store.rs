@@ -10,9 +10,10 @@
 //!   audit.log               0600, append-only JSON lines (history spans generations)
 //!   .lock                   0600, flock'ed by every command that changes the bundle
 //! ```
-//! A new generation is written to a fresh directory (each file created with its final mode,
-//! written, fsynced), then `..data` is replaced by `rename(2)`. Before that rename the old
-//! bundle is untouched; after it the new one is complete. Readers never see a mix.
+//! A new generation is written to a fresh directory (each file created with its final mode)
+//! and flushed, then `..data` is replaced by `rename(2)`, and one more flush makes the rename
+//! and its audit line durable. Before that rename the old bundle is untouched; after it the
+//! new one is complete. Readers never see a mix.
 
 use crate::core::bundle::{Files, OutFile};
 use crate::core::password::random_token;
@@ -69,20 +70,15 @@ fn create_with_mode(path: &Path, mode: u32, data: &[u8]) -> Result<File> {
     Ok(f)
 }
 
-/// Fills the new generation directory `gdir` and flushes it: every file created with its
-/// final mode, then one `syncfs` for the whole generation (data, inodes and the directory)
-/// instead of an fsync per file.
-fn write_generation(gdir: &Path, files: &Files, durable: bool) -> Result<()> {
+/// Fills the new generation directory `gdir`, every file created with its final mode. Not
+/// synced here: `Store::commit` flushes the whole generation at once.
+fn write_generation(gdir: &Path, files: &Files) -> Result<()> {
     fs::set_permissions(gdir, fs::Permissions::from_mode(0o700))
         .map_err(|e| Error::io("setting the mode of", gdir, e))?;
     for f in &files.0 {
         create_with_mode(&gdir.join(&f.name), f.mode, f.data.expose())?;
     }
-    if !durable {
-        return Ok(());
-    }
-    let d = File::open(gdir).map_err(|e| Error::io("opening", gdir, e))?;
-    rustix::fs::syncfs(&d).map_err(|e| Error::io("syncing the filesystem of", gdir, e.into()))
+    Ok(())
 }
 
 /// Replaces (or creates) the symlink `at` so that it points to `target`, atomically.
@@ -455,7 +451,8 @@ impl Store {
         let mut made = Vec::new();
         if let Err(e) = self
             .ensure_links(files, &mut made)
-            .and_then(|_| write_generation(&gdir, files, self.durable))
+            .and_then(|_| write_generation(&gdir, files))
+            .and_then(|_| self.flush())
         {
             let _ = fs::remove_dir_all(&gdir);
             // The links made where nothing was would dangle (on a first init they would also
@@ -510,7 +507,8 @@ impl Store {
     }
 
     /// Makes everything written under the bundle directory durable: one `syncfs` (the
-    /// directory, the links, the audit log and any removals are on one filesystem).
+    /// generations, the links, the audit log and any removals are on one filesystem), instead
+    /// of an fsync per file and directory.
     fn flush(&self) -> Result<()> {
         if !self.durable {
             return Ok(());
