@@ -7,9 +7,11 @@ pub mod cli;
 pub mod commands;
 pub mod core;
 pub mod error;
+pub mod io;
 pub mod live;
 pub mod output;
-pub mod store;
+/// The bundle store lives in `io`; the old path stays for the commands that name it.
+pub use io::store;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -79,8 +79,8 @@ fn audit(
             store.dir.display()
         )
     })?;
-    let files = store
-        .read_generation(Some(&generation))
+    let (files, unreadable) = store
+        .read_generation_checked(Some(&generation))
         .map_err(|e| e.to_string())?;
     let now = time::OffsetDateTime::now_utc();
     let bundle_dir = store.dir.clone();
@@ -89,17 +89,25 @@ fn audit(
     if let (Some(k), true) = (key, report.ca_key.protected) {
         verify_ca_key(&mut report, &files, k);
     }
-    // What Redis reads goes through the visible names: they must be the generation's files.
-    for f in &files.0 {
-        let visible = store.dir.join(&f.name);
-        match std::fs::read(&visible) {
-            Ok(b) if b == f.data.expose() => {}
-            Ok(_) => report.findings.push(Finding {
-                status: Status::Critical,
-                file: f.name.clone(),
-                message: "differs from the bundle's current generation (edited or replaced by hand?); run `provision check` after `provision init --force` or restore the link".into(), expiry: false }),
-            Err(e) => report.findings.push(Finding { status: Status::Critical, file: f.name.clone(), message: format!("unreadable: {e}"), expiry: false }),
-        }
+    // A name in the generation that is not a regular file of bounded size (a FIFO, a device,
+    // a huge file) is reported, never read.
+    for (name, e) in unreadable {
+        report.findings.push(Finding {
+            status: Status::Critical,
+            file: name,
+            message: format!("{e}"),
+            expiry: false,
+        });
+    }
+    // What Redis reads goes through the visible names: each must be provision's link into
+    // `..data`, which points at the generation just checked.
+    for (name, message) in store.visible_link_problems(&files) {
+        report.findings.push(Finding {
+            status: Status::Critical,
+            file: name,
+            message,
+            expiry: false,
+        });
     }
     if let Ok(m) = std::fs::metadata(&store.dir) {
         if m.mode() & 0o077 != 0 {

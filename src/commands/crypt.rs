@@ -4,9 +4,8 @@
 use crate::error::{Error, Result};
 use age::armor::{ArmoredReader, ArmoredWriter, Format};
 use age::secrecy::SecretString;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufReader, IsTerminal, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use zeroize::Zeroizing;
@@ -103,9 +102,11 @@ pub fn identities(files: &[PathBuf]) -> Result<Vec<Box<dyn age::Identity + Send 
     Ok(out)
 }
 
-/// Where encrypted or decrypted output goes.
+/// Where encrypted or decrypted output goes: stdout, or a new 0600 file that appears under
+/// its name only once complete (`io::write::Sink`), so a failed or killed run leaves no
+/// partial file.
 pub enum Sink {
-    File(File, PathBuf),
+    File(crate::io::write::Sink),
     Stdout(io::Stdout),
 }
 
@@ -123,34 +124,23 @@ impl Sink {
             return Ok(Sink::Stdout(out));
         }
         let path = PathBuf::from(output);
-        let f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| {
-                if e.kind() == io::ErrorKind::AlreadyExists {
-                    Error::input(
-                        format!("`{}` already exists", path.display()),
-                        "choose another -o FILE; provision never overwrites an output file",
-                    )
-                } else {
-                    Error::io("creating", &path, e)
-                }
-            })?;
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| Error::io("setting the mode of", &path, e))?;
-        Ok(Sink::File(f, path))
+        if std::fs::symlink_metadata(&path).is_ok() {
+            return Err(Error::input(
+                format!("`{}` already exists", path.display()),
+                NO_OVERWRITE,
+            ));
+        }
+        Ok(Sink::File(crate::io::write::Sink::file(&path, 0o600)?))
     }
 
     pub fn path(&self) -> Option<&Path> {
         match self {
-            Sink::File(_, p) => Some(p),
+            Sink::File(s) => Some(&s.path),
             Sink::Stdout(_) => None,
         }
     }
 
-    /// Runs `write` on the sink; on error removes a partly written file.
+    /// Runs `write` on the sink; the file gets its name only if everything succeeded.
     pub fn write_with(
         self,
         write: impl FnOnce(&mut dyn Write) -> Result<()>,
@@ -162,25 +152,21 @@ impl Sink {
                 w.flush().map_err(|e| Error::io("writing", "stdout", e))?;
                 Ok(None)
             }
-            Sink::File(f, path) => {
-                let mut w = io::BufWriter::new(f);
-                let r = write(&mut w).and_then(|_| {
-                    let f = w
-                        .into_inner()
-                        .map_err(|e| Error::io("writing", &path, e.into_error()))?;
-                    f.sync_all().map_err(|e| Error::io("syncing", &path, e))
-                });
-                match r {
-                    Ok(()) => Ok(Some(path)),
-                    Err(e) => {
-                        let _ = std::fs::remove_file(&path);
-                        Err(e)
-                    }
-                }
+            Sink::File(sink) => {
+                let path = sink.path.clone();
+                let mut w = io::BufWriter::new(sink);
+                write(&mut w)?;
+                let sink = w
+                    .into_inner()
+                    .map_err(|e| Error::io("writing", &path, e.into_error()))?;
+                sink.persist(crate::io::write::Persist::New(NO_OVERWRITE))?;
+                Ok(Some(path))
             }
         }
     }
 }
+
+const NO_OVERWRITE: &str = "choose another -o FILE; provision never overwrites an output file";
 
 /// Encrypts everything from `src` to `dst`, streaming (age's 64 KiB chunks; constant memory).
 pub fn encrypt_stream(

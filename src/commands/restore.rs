@@ -17,7 +17,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 pub fn run(args: &RestoreArgs, out: Output) -> Result<u8> {
-    let store = Store::prepare(args.dir.as_deref().unwrap_or("secrets".as_ref()))?;
+    let mut store = Store::prepare(args.dir.as_deref().unwrap_or("secrets".as_ref()))?;
     if !args.force && store.has_bundle(&[]) {
         return Err(Error::Exists(store.dir.clone()));
     }

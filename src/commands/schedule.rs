@@ -6,7 +6,6 @@
 use crate::cli::ScheduleArgs;
 use crate::error::{exit, Error, Result};
 use crate::output::Output;
-use crate::store;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -25,28 +24,7 @@ pub(crate) fn render(
 /// Writes a generated file with its final mode (create-new, fsynced). An existing file is
 /// kept unless `force`; then the new content replaces it in one rename.
 pub(crate) fn write_output(path: &Path, mode: u32, data: &[u8], force: bool) -> Result<()> {
-    if !force {
-        return store::write_new(path, mode, data).map_err(|e| match e {
-            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
-                Error::input(
-                    format!("`{}` already exists", path.display()),
-                    "pass --force to replace it, or choose another output path",
-                )
-            }
-            e => e,
-        });
-    }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp-{}",
-        name.unwrap_or_default(),
-        crate::core::password::random_token(8)
-    ));
-    store::write_new(&tmp, mode, data)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io("replacing", path, e)
-    })
+    crate::io::write::write_file(path, mode, data, force)
 }
 
 /// An absolute path, refused if a systemd unit or crontab could not carry it literally.
