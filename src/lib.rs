@@ -19,12 +19,14 @@ use std::process::ExitCode;
 /// Parses the command line, runs the command, prints any error with its hint, and returns
 /// the exit code.
 pub fn main_entry() -> ExitCode {
+    no_core_dumps();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            // `check` speaks the monitoring-plugin convention: a usage error is UNKNOWN (3).
-            let is_check = std::env::args().nth(1).as_deref() == Some("check");
+            // `check` speaks the monitoring-plugin convention: a usage error is UNKNOWN (3),
+            // whatever global flags come before it.
+            let is_check = parsed_subcommand().as_deref() == Some("check");
             return ExitCode::from(match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
                 _ if is_check => 3,
@@ -62,4 +64,29 @@ pub fn main_entry() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// The subcommand the user named, read by clap itself with errors ignored (so global flags
+/// before it, or a bad flag after it, do not hide it).
+fn parsed_subcommand() -> Option<String> {
+    use clap::CommandFactory;
+    cli::Cli::command()
+        .ignore_errors(true)
+        .try_get_matches_from(std::env::args_os())
+        .ok()
+        .and_then(|m| m.subcommand_name().map(str::to_string))
+}
+
+/// A crash must never spill a secret: no core file (RLIMIT_CORE 0) and not dumpable (no core
+/// through a pipe handler either, and no ptrace or /proc/PID/mem by other processes of the
+/// same user). Best effort: a kernel that refuses leaves the process as it was.
+fn no_core_dumps() {
+    let _ = rustix::process::setrlimit(
+        rustix::process::Resource::Core,
+        rustix::process::Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        },
+    );
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
 }

@@ -131,7 +131,10 @@ pub fn walk(abs: &Path) -> Result<OwnedFd> {
             }
             _ => {
                 return Err(Error::input(
-                    format!("`{}` exists and is not a directory", shown.display()),
+                    format!(
+                        "`{}` is not a directory, so the path below it does not exist",
+                        shown.display()
+                    ),
                     "choose another --dir",
                 ))
             }

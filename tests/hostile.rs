@@ -1,0 +1,177 @@
+//! Hostile input, one test per row of the threat model that this layer closes: a directory
+//! raced or reached through another user's link, a FIFO or device where a bundle file
+//! belongs, a crash that could dump secrets, and usage errors of `check` behind global flags.
+//! Each asserts the exact outcome: exit code, the file named, nothing written.
+
+mod common;
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The tests run as root and use `nobody` as the other local user.
+fn nobody() -> (u32, u32) {
+    assert!(
+        rustix::process::getuid().is_root(),
+        "these tests create files owned by another user: run them as root (CI does)"
+    );
+    (65534, 65534)
+}
+
+fn chown(p: &std::path::Path, (u, g): (u32, u32)) {
+    std::os::unix::fs::lchown(p, Some(u), Some(g)).unwrap();
+}
+
+/// A world-writable sticky directory owned by root, like /tmp (`mkdir -m1777 /tmp/pub`).
+fn public_dir(t: &tempfile::TempDir) -> std::path::PathBuf {
+    let p = t.path().join("pub");
+    std::fs::create_dir(&p).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    p
+}
+
+#[test]
+fn a_directory_another_user_made_first_is_refused_and_nothing_is_written() {
+    let who = nobody();
+    let t = tempdir();
+    let race = public_dir(&t).join("race");
+    // nobody wins the race: their 0777 directory is where the bundle would go.
+    std::fs::create_dir(&race).unwrap();
+    std::fs::set_permissions(&race, std::fs::Permissions::from_mode(0o777)).unwrap();
+    chown(&race, who);
+    run(&["init", "--dir", race.to_str().unwrap()])
+        .code(2)
+        .stderr_has("owned by uid 65534");
+    assert_eq!(
+        std::fs::read_dir(&race).unwrap().count(),
+        0,
+        "something was written"
+    );
+    run(&[
+        "restore",
+        "--dir",
+        race.to_str().unwrap(),
+        "/nonexistent.age",
+    ])
+    .code(2);
+    assert_eq!(std::fs::read_dir(&race).unwrap().count(), 0);
+}
+
+#[test]
+fn a_parent_reached_through_another_users_link_is_refused() {
+    let who = nobody();
+    let t = tempdir();
+    let public = public_dir(&t);
+    let theirs = public.join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    chown(&theirs, who);
+    let link = public.join("s4");
+    std::os::unix::fs::symlink(&theirs, &link).unwrap();
+    chown(&link, who);
+    let dir = link.join("secrets");
+    run(&["init", "--dir", dir.to_str().unwrap()])
+        .code(2)
+        .stderr_has("symbolic link owned by uid 65534");
+    assert!(!theirs.join("secrets").exists(), "the bundle was written");
+    // The same path through a link of our own, to a directory of our own, is fine.
+    let mine = public.join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    let own_link = public.join("m4");
+    std::os::unix::fs::symlink(&mine, &own_link).unwrap();
+    run(&[
+        "init",
+        "--dir",
+        own_link.join("secrets").to_str().unwrap(),
+        "-q",
+    ])
+    .success();
+    assert!(mine.join("secrets/..data").exists());
+}
+
+#[test]
+fn a_world_writable_non_sticky_ancestor_is_refused() {
+    let t = tempdir();
+    let open = t.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let dir = open.join("secrets");
+    run(&["init", "--dir", dir.to_str().unwrap()])
+        .code(2)
+        .stderr_has("writable by every user (mode 0777)");
+    assert!(!dir.exists());
+}
+
+/// `ca.crt -> /dev/zero` used to make `check` read until memory ran out, and a FIFO made it
+/// hang: both are CRITICAL findings naming the file, at once.
+#[test]
+fn a_device_where_a_bundle_file_belongs_is_critical_at_once() {
+    let t = tempdir();
+    let dir = t.path().join("s");
+    let d = dir.to_str().unwrap();
+    run(&["init", "--dir", d, "-q"]).success();
+    let ca = dir.join("ca.crt");
+    std::fs::remove_file(&ca).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &ca).unwrap();
+    let started = Instant::now();
+    let r = run(&["--json", "check", "--dir", d]).code(2);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(
+        j["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["file"] == "ca.crt" && f["message"].as_str().unwrap().contains("/dev/zero")),
+        "{j}"
+    );
+}
+
+/// Usage errors of `check` are UNKNOWN (3) to a monitoring system, whatever global flags come
+/// first; other commands' usage errors stay 2.
+#[test]
+fn check_usage_errors_are_unknown_whatever_global_flags_come_first() {
+    for args in [
+        &["--quiet", "check", "--warn", "bogus"][..],
+        &["--json", "check", "--bogus-flag"][..],
+        &["-q", "check", "DIR", "extra-arg"][..],
+        &["check", "--bogus-flag"][..],
+    ] {
+        run(args).code(3);
+    }
+    run(&["--json", "init", "--bogus-flag"]).code(2);
+    run(&["-q", "renew", "--bogus-flag"]).code(2);
+    run(&["check", "--help"]).code(0);
+}
+
+/// No core file can hold a secret: the process sets RLIMIT_CORE to 0 and makes itself not
+/// dumpable before anything else, as the kernel sees it.
+#[test]
+fn the_process_can_never_dump_core() {
+    require("strace");
+    let t = tempdir();
+    let log = t.path().join("strace.log");
+    let st = Command::new("strace")
+        .args(["-qq", "-e", "trace=prlimit64,setrlimit,prctl", "-o"])
+        .arg(&log)
+        .arg(bin())
+        .args(["init", "-q", "--dir"])
+        .arg(t.path().join("s"))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        calls.lines().any(|l| l.contains("RLIMIT_CORE")
+            && l.contains("rlim_cur=0, rlim_max=0")
+            && l.trim_end().ends_with("= 0")),
+        "{calls}"
+    );
+    assert!(
+        calls
+            .lines()
+            .any(|l| l.contains("PR_SET_DUMPABLE, SUID_DUMP_DISABLE")
+                && l.trim_end().ends_with("= 0")),
+        "{calls}"
+    );
+}
