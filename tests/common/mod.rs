@@ -109,13 +109,19 @@ pub fn snapshot(dir: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
             } else if m.is_dir() {
                 out.insert(rel.clone(), (m.permissions().mode() & 0o7777, vec![]));
                 walk(base, &path, out);
-            } else {
+            } else if m.is_file() {
                 out.insert(
                     rel,
                     (
                         m.permissions().mode() & 0o7777,
                         std::fs::read(&path).unwrap(),
                     ),
+                );
+            } else {
+                // A FIFO or device is recorded by kind, never opened (opening a FIFO blocks).
+                out.insert(
+                    rel,
+                    (m.permissions().mode() & 0o7777, b"<special>".to_vec()),
                 );
             }
         }
