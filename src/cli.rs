@@ -191,6 +191,12 @@ pub struct RestoreArgs {
     /// Replace an existing bundle (kept as the previous generation).
     #[arg(long)]
     pub force: bool,
+    /// Trust the archive only if its signer was issued by the CA with this SHA-256
+    /// fingerprint (as `openssl x509 -noout -fingerprint -sha256`, `provision backup` and
+    /// `provision check` print it; colons and case optional). Required when restoring into
+    /// an empty directory; otherwise the existing bundle's CA is the anchor.
+    #[arg(long, value_name = "FINGERPRINT")]
+    pub expect_ca: Option<String>,
     /// How long to wait for another provision run on the same bundle.
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub lock_timeout: Dur,
@@ -405,6 +411,10 @@ pub struct RenewArgs {
     pub redis: Vec<String>,
     #[command(flatten)]
     pub unlock: UnlockArgs,
+    /// Build on a bundle whose files differ from its signed manifest: the edit was made on
+    /// purpose. The new generation records the edited files, and audit.log names them.
+    #[arg(long)]
+    pub accept_local_changes: bool,
     /// How long to wait for another provision run on the same bundle.
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub lock_timeout: Dur,
@@ -465,6 +475,10 @@ pub struct RotateArgs {
     /// Apply live on this Redis node (repeatable; ACL changes are not replicated).
     #[arg(long = "redis", value_name = "HOST:PORT")]
     pub redis: Vec<String>,
+    /// Build on a bundle whose files differ from its signed manifest: the edit was made on
+    /// purpose. The new generation records the edited files, and audit.log names them.
+    #[arg(long)]
+    pub accept_local_changes: bool,
     /// How long to wait for another provision run on the same bundle.
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub lock_timeout: Dur,

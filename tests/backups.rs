@@ -83,8 +83,19 @@ fn round_trip_is_byte_identical_with_modes() {
     let pw = read(&dir, "app.password");
     assert!(!raw.windows(pw.len()).any(|w| w == pw.as_bytes()));
 
+    let fp = ca_fingerprint(&dir);
     std::fs::remove_dir_all(&dir).unwrap();
-    run(&["restore", s(&out), "--dir", s(&dir), "--identity", s(&key)]).success();
+    run(&[
+        "restore",
+        "--expect-ca",
+        &fp,
+        s(&out),
+        "--dir",
+        s(&dir),
+        "--identity",
+        s(&key),
+    ])
+    .success();
     assert_eq!(generation(&dir), before);
     assert_eq!(mode_of(&dir), 0o700);
     run(&["check", "--dir", s(&dir)]).code(0);
@@ -163,9 +174,12 @@ fn armored_passphrase_round_trip_and_output_rules() {
     assert!(r.stderr.contains("wrong passphrase"), "{}", r.stderr);
     assert_eq!(snapshot(&dir), snap);
 
+    let fp = ca_fingerprint(&dir);
     std::fs::remove_dir_all(&dir).unwrap();
     run(&[
         "import",
+        "--expect-ca",
+        &fp,
         s(&out),
         "--dir",
         s(&dir),
@@ -279,8 +293,19 @@ fn reference_age_encrypted_files_unseal_and_restore() {
         .status()
         .unwrap()
         .success());
+    let fp = ca_fingerprint(&dir);
     std::fs::remove_dir_all(&dir).unwrap();
-    run(&["restore", s(&enc), "--dir", s(&dir), "-i", s(&key)]).success();
+    run(&[
+        "restore",
+        "--expect-ca",
+        &fp,
+        s(&enc),
+        "--dir",
+        s(&dir),
+        "-i",
+        s(&key),
+    ])
+    .success();
     assert_eq!(generation(&dir), before);
 }
 
@@ -319,8 +344,19 @@ fn seal_uses_remembered_recipients_and_reference_age_opens_it() {
     let b = t.path().join("b.age");
     run(&["backup", "--dir", s(&dir), "-o", s(&b)]).success();
     let snap = generation(&dir);
+    let fp = ca_fingerprint(&dir);
     std::fs::remove_dir_all(&dir).unwrap();
-    run(&["restore", s(&b), "--dir", s(&dir), "-i", s(&key)]).success();
+    run(&[
+        "restore",
+        "--expect-ca",
+        &fp,
+        s(&b),
+        "--dir",
+        s(&dir),
+        "-i",
+        s(&key),
+    ])
+    .success();
     assert_eq!(generation(&dir), snap);
 }
 
@@ -609,7 +645,7 @@ fn leaf_serials(dir: &Path) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|c| c["role"] != "ca")
+        .filter(|c| c["role"] != "ca" && c["role"] != "signer")
         .map(|c| c["serial"].as_str().unwrap().to_string())
         .collect()
 }
@@ -870,8 +906,19 @@ fn backup_and_restore_carry_a_protected_ca_key() {
     );
     assert!(!list.contains("provision-bundle/ca.key\n"), "{list}");
 
+    let fp = ca_fingerprint(&dir);
     std::fs::remove_dir_all(&dir).unwrap();
-    run(&["restore", s(&out), "--dir", s(&dir), "-i", s(&backup_key)]).success();
+    run(&[
+        "restore",
+        "--expect-ca",
+        &fp,
+        s(&out),
+        "--dir",
+        s(&dir),
+        "-i",
+        s(&backup_key),
+    ])
+    .success();
     assert_eq!(generation(&dir), before);
     assert_eq!(mode_of(&dir.join("ca.key.age")), 0o600);
     run(&["check", "--dir", s(&dir), "-i", s(&ca_key)])

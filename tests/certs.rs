@@ -95,19 +95,34 @@ fn check_bundle(kt: KeyType) {
         inspect::key_spki(files.text("ca.key").unwrap()).unwrap(),
         ca.spki_der
     );
+    // The signer: issued by the CA for code signing only (no TLS use), always P-256.
+    let signer = cert(&files, "signer.crt");
+    inspect::verify_signed_by(&signer.der, &ca.der).expect("signer signed by CA");
+    assert!(!signer.client_auth && !signer.server_auth && !signer.is_ca);
+    assert_eq!(signer.key_algorithm, "ecdsa-p256");
+    assert_eq!(
+        signer.not_after, ca.not_after,
+        "the signer lives as long as the CA"
+    );
+    assert_eq!(
+        inspect::key_spki(files.text("signer.key").unwrap()).unwrap(),
+        signer.spki_der
+    );
+    serials.push(signer.serial.clone());
     serials.sort();
     serials.dedup();
-    assert_eq!(serials.len(), 5, "serials are unique");
+    assert_eq!(serials.len(), 6, "serials are unique");
     passwords.sort();
     passwords.dedup();
     assert_eq!(passwords.len(), 3, "passwords are distinct");
     // Modes by role.
     for f in &files.0 {
-        let want = if f.name.ends_with(".crt") || f.name == "manifest.json" {
-            0o644
-        } else {
-            0o600
-        };
+        let want =
+            if f.name.ends_with(".crt") || f.name == "manifest.json" || f.name == "manifest.sig" {
+                0o644
+            } else {
+                0o600
+            };
         assert_eq!(f.mode, want, "{}", f.name);
     }
 }
@@ -186,8 +201,13 @@ fn hosts_become_dns_and_ip_sans() {
 fn manifest_lists_every_file_and_no_secret() {
     let (files, _) = gen(&Spec::default());
     let m: bundle::Manifest = serde_json::from_str(files.text("manifest.json").unwrap()).unwrap();
-    assert_eq!(m.files.len(), files.0.len() - 1);
-    assert_eq!(m.certificates.len(), 5);
+    // Every file but manifest.json and manifest.sig (the signature over it).
+    assert_eq!(m.files.len(), files.0.len() - 2);
+    assert!(m
+        .files
+        .iter()
+        .all(|r| r.sha256.is_some() != r.secret_digest.is_some()));
+    assert_eq!(m.certificates.len(), 6, "CA, server, 3 clients, signer");
     let text = files.text("manifest.json").unwrap();
     for f in &files.0 {
         if f.mode == 0o600 {
@@ -207,7 +227,7 @@ fn manifest_lists_every_file_and_no_secret() {
                 "manifest lists the digest of secret {}",
                 f.name
             );
-        } else if f.name != "manifest.json" {
+        } else if f.name != "manifest.json" && f.name != "manifest.sig" {
             assert!(digest_listed, "manifest lacks the digest of {}", f.name);
         }
     }

@@ -27,7 +27,7 @@ fn assert_modes(dir: &Path) {
     for e in std::fs::read_dir(&gen).unwrap() {
         let e = e.unwrap();
         let name = e.file_name().to_string_lossy().into_owned();
-        let want = if name.ends_with(".crt") || name == "manifest.json" {
+        let want = if name.ends_with(".crt") || name == "manifest.json" || name == "manifest.sig" {
             0o644
         } else {
             0o600
@@ -67,6 +67,9 @@ fn bundle_has_every_file_and_no_secret_reaches_output() {
         "redis.conf",
         "renamed-commands",
         "manifest.json",
+        "manifest.sig",
+        "signer.crt",
+        "signer.key",
         "admin.crt",
         "admin.key",
         "admin.password",
@@ -91,7 +94,7 @@ fn bundle_has_every_file_and_no_secret_reaches_output() {
     let json = run(&["init", "--dir", json_dir.to_str().unwrap(), "--json"]).success();
     let v: serde_json::Value = serde_json::from_str(&json.stdout).expect("--json prints JSON");
     assert_eq!(v["files"].as_array().unwrap().len(), names.len());
-    assert_eq!(v["certificates"].as_array().unwrap().len(), 5);
+    assert_eq!(v["certificates"].as_array().unwrap().len(), 6);
     assert!(
         json.stderr.is_empty(),
         "--json writes nothing to stderr: {}",

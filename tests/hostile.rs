@@ -215,3 +215,244 @@ fn the_process_can_never_dump_core() {
         "{calls}"
     );
 }
+
+/// The current generation's directory, through `..data`.
+fn generation(dir: &std::path::Path) -> std::path::PathBuf {
+    dir.join(std::fs::read_link(dir.join("..data")).unwrap())
+}
+
+/// Appends `line` to a bundle file through its visible link (as an intruder or an operator
+/// editing by hand would).
+fn append(dir: &std::path::Path, name: &str, line: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join(name))
+        .unwrap();
+    writeln!(f, "{line}").unwrap();
+}
+
+fn check_json(d: &str, code: i32) -> serde_json::Value {
+    let r = run(&["--json", "check", "--dir", d]).code(code);
+    serde_json::from_str(&r.stdout).unwrap()
+}
+
+const HASH_OF_X: &str = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881";
+
+/// Every kind of bundle file, changed by hand: `check` is CRITICAL naming the file, every
+/// writer refuses (exit 1, nothing written), and `--accept-local-changes` carries the edit
+/// into a new, signed generation that audit.log records.
+#[test]
+fn a_hand_edit_of_any_file_is_critical_and_writers_refuse_it() {
+    let t = tempdir();
+    let dir = t.path().join("s");
+    let d = dir.to_str().unwrap();
+    run(&["init", "--dir", d, "-q"]).success();
+    let j = check_json(d, 0);
+    assert_eq!(j["integrity"]["signed"], true, "{j}");
+    let edits: &[(&str, &str)] = &[
+        (
+            "users.acl",
+            &format!("user backdoor on #{HASH_OF_X} ~* &* +@all"),
+        ),
+        ("redis.conf", "tls-auth-clients no"),
+        ("redis.conf", "protected-mode no"),
+        ("redis.conf", "bind 0.0.0.0"),
+        ("app.password", "x"),
+        ("redis.key", "# appended"),
+        ("app.crt", "# appended"),
+        ("renamed-commands", "# appended"),
+        ("signer.key", "# appended"),
+    ];
+    for (file, line) in edits {
+        let gen = generation(&dir);
+        let original = std::fs::read(gen.join(file)).unwrap();
+        append(&dir, file, line);
+        let j = check_json(d, 2);
+        let msgs = finding(&j, file);
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("changed since provision wrote it")),
+            "{file}: {j}"
+        );
+        let before = snapshot(&dir);
+        for args in [
+            &["renew", "--force", "--dir", d][..],
+            &["rotate", "--dir", d, "--user", "app"][..],
+            &["backup", "--dir", d, "--format", "k8s", "-o", "-"][..],
+        ] {
+            run(args)
+                .code(1)
+                .stderr_has(&format!("{file}: changed since provision wrote it"));
+        }
+        assert_eq!(before, snapshot(&dir), "{file}: nothing written");
+        std::fs::write(gen.join(file), original).unwrap();
+        check_json(d, 0);
+    }
+
+    // An edit made on purpose: accepted, recorded, signed.
+    append(&dir, "redis.conf", "maxmemory 100mb");
+    run(&["renew", "--dir", d, "--accept-local-changes", "-q"]).success();
+    let j = check_json(d, 0);
+    assert_eq!(j["integrity"]["signed"], true, "{j}");
+    assert!(read(&dir, "redis.conf").contains("maxmemory 100mb"));
+    let audit = std::fs::read_to_string(dir.join("audit.log")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        last["accepted_local_changes"],
+        serde_json::json!(["redis.conf"])
+    );
+}
+
+/// The manifest cannot be rewritten to match an edit: its signature no longer verifies. A
+/// file slipped into the generation, a deleted signature and a signer from another CA are
+/// each CRITICAL, naming the file.
+#[test]
+fn a_rewritten_manifest_or_a_foreign_signer_is_critical() {
+    let t = tempdir();
+    let dir = t.path().join("s");
+    let d = dir.to_str().unwrap();
+    run(&["init", "--dir", d, "-q"]).success();
+    let other = t.path().join("other");
+    run(&["init", "--dir", other.to_str().unwrap(), "-q"]).success();
+    let gen = generation(&dir);
+    let keep = |n: &str| std::fs::read(gen.join(n)).unwrap();
+    let (manifest, sig, signer, signer_key) = (
+        keep("manifest.json"),
+        keep("manifest.sig"),
+        keep("signer.crt"),
+        keep("signer.key"),
+    );
+
+    // users.acl edited and its digest in manifest.json updated to match.
+    append(
+        &dir,
+        "users.acl",
+        &format!("user backdoor on #{HASH_OF_X} ~* &* +@all"),
+    );
+    let acl = std::fs::read(gen.join("users.acl")).unwrap();
+    let old = provision_sha256(&keep_original_acl(&acl));
+    let new = provision_sha256(&acl);
+    let text = String::from_utf8(manifest.clone())
+        .unwrap()
+        .replace(&old, &new);
+    std::fs::write(gen.join("manifest.json"), text).unwrap();
+    let j = check_json(d, 2);
+    assert!(
+        finding(&j, "manifest.json")
+            .iter()
+            .any(|m| m.contains("signature does not verify")),
+        "{j}"
+    );
+    assert_eq!(j["integrity"]["signed"], false);
+    std::fs::write(gen.join("manifest.json"), &manifest).unwrap();
+    std::fs::write(gen.join("users.acl"), keep_original_acl(&acl)).unwrap();
+    check_json(d, 0);
+
+    // The signer of another bundle (another CA).
+    let og = generation(&other);
+    std::fs::write(
+        gen.join("signer.crt"),
+        std::fs::read(og.join("signer.crt")).unwrap(),
+    )
+    .unwrap();
+    let j = check_json(d, 2);
+    assert!(
+        finding(&j, "signer.crt")
+            .iter()
+            .any(|m| m.contains("was not issued by a CA in ca.crt")),
+        "{j}"
+    );
+    std::fs::write(gen.join("signer.crt"), &signer).unwrap();
+
+    // The signature removed.
+    std::fs::remove_file(gen.join("manifest.sig")).unwrap();
+    let j = check_json(d, 2);
+    assert!(
+        finding(&j, "manifest.sig")
+            .iter()
+            .any(|m| m.contains("missing")),
+        "{j}"
+    );
+    std::fs::write(gen.join("manifest.sig"), &sig).unwrap();
+
+    // A file slipped into the generation (an include a redis.conf edit could name).
+    std::fs::write(gen.join("extra.conf"), "enable-debug-command yes\n").unwrap();
+    let j = check_json(d, 2);
+    assert!(
+        finding(&j, "extra.conf")
+            .iter()
+            .any(|m| m.contains("not part of the bundle provision wrote")),
+        "{j}"
+    );
+    std::fs::remove_file(gen.join("extra.conf")).unwrap();
+    assert_eq!(std::fs::read(gen.join("signer.key")).unwrap(), signer_key);
+    check_json(d, 0);
+}
+
+fn provision_sha256(data: &[u8]) -> String {
+    // An independent digest: coreutils' sha256sum, not the crate's own.
+    let mut c = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    c.stdin.take().unwrap().write_all(data).unwrap();
+    let out = c.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap()[..64].to_string()
+}
+
+fn keep_original_acl(acl: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8(acl.to_vec()).unwrap();
+    let kept: Vec<&str> = text.lines().filter(|l| !l.contains("backdoor")).collect();
+    format!("{}\n", kept.join("\n")).into_bytes()
+}
+
+/// The signature is standard: stock OpenSSL verifies manifest.sig over manifest.json with the
+/// public key of signer.crt, and signer.crt against ca.crt, but never as a TLS peer.
+#[test]
+fn openssl_verifies_the_manifest_signature() {
+    require("openssl");
+    let t = tempdir();
+    let dir = t.path().join("s");
+    let d = dir.to_str().unwrap();
+    run(&["init", "--dir", d, "-q", "--key-type", "rsa-2048"]).success();
+    let gen = generation(&dir);
+    let sh = |script: &str| {
+        Command::new("sh")
+            .args(["-c", script])
+            .current_dir(&gen)
+            .output()
+            .unwrap()
+    };
+    let tmp = t.path().display().to_string();
+    let v = sh(&format!(
+        "openssl x509 -in signer.crt -pubkey -noout > {tmp}/pub && base64 -d manifest.sig > {tmp}/sig && openssl dgst -sha256 -verify {tmp}/pub -signature {tmp}/sig manifest.json"
+    ));
+    assert_eq!(
+        String::from_utf8_lossy(&v.stdout).trim(),
+        "Verified OK",
+        "{v:?}"
+    );
+    let v = sh(&format!("cp manifest.json {tmp}/m && echo >> {tmp}/m && openssl dgst -sha256 -verify {tmp}/pub -signature {tmp}/sig {tmp}/m"));
+    assert!(
+        String::from_utf8_lossy(&v.stdout).contains("Verification failure"),
+        "{v:?}"
+    );
+    let v = sh("openssl verify -CAfile ca.crt signer.crt");
+    assert!(
+        String::from_utf8_lossy(&v.stdout).contains("signer.crt: OK"),
+        "{v:?}"
+    );
+    let v = sh("openssl verify -CAfile ca.crt -purpose sslclient signer.crt");
+    assert!(
+        !v.status.success(),
+        "signer.crt must not pass as a TLS client: {v:?}"
+    );
+    let v = sh("openssl verify -CAfile ca.crt -purpose sslserver signer.crt");
+    assert!(
+        !v.status.success(),
+        "signer.crt must not pass as a TLS server: {v:?}"
+    );
+}

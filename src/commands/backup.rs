@@ -81,6 +81,13 @@ pub fn run(args: &BackupArgs, out: Output) -> Result<u8> {
         Ok(f) => f,
         Err(e) => return fail(e, sink),
     };
+    // A tampered bundle is not exported: its archive would carry the damage (and restore
+    // would refuse it anyway).
+    if !args.remember {
+        if let Err(e) = super::refuse_if_inconsistent(&files, &store.dir, false) {
+            return fail(e, sink);
+        }
+    }
     let mut remembered = None;
     if args.remember {
         match remember(&store, &files, &recipients) {
@@ -151,7 +158,7 @@ fn remember(
     before: &bundle::Files,
     recipients: &[age::x25519::Recipient],
 ) -> Result<(bundle::Files, String)> {
-    super::refuse_if_inconsistent(before, &store.dir)?;
+    super::refuse_if_inconsistent(before, &store.dir, false)?;
     let m = super::manifest_of(before, &store.dir)?;
     let now = time::OffsetDateTime::now_utc();
     let gen_id = store::new_generation_id(now);
@@ -170,7 +177,8 @@ fn remember(
         m.rotations.clone(),
     )
     .map_err(|e| Error::failed(format!("rebuilding the manifest: {e}"), None))?;
-    files.put(OutFile::public(bundle::MANIFEST, manifest));
+    bundle::put_manifest(&mut files, manifest)
+        .map_err(|e| Error::failed(format!("signing the manifest: {e}"), None))?;
     let mut entry = super::audit_entry("backup-recipients", &gen_id, &files);
     entry["recipients"] = json!(recipients.iter().map(|r| r.to_string()).collect::<Vec<_>>());
     store.commit(&files, &gen_id, &entry)?;
@@ -186,6 +194,7 @@ fn print_result(
     recipients: &[age::x25519::Recipient],
 ) {
     let to_stdout = written == Some("-".as_ref());
+    let ca = ca_fingerprint(files);
     if out.json {
         if !to_stdout {
             out.print_json(&json!({
@@ -195,6 +204,7 @@ fn print_result(
                 "files": files.0.iter().map(|f| &f.name).collect::<Vec<_>>(),
                 "remembered_generation": remembered,
                 "recipients": recipients.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+                "ca_fingerprint": ca,
             }));
         }
         return;
@@ -228,5 +238,21 @@ fn print_result(
                 p.display().to_string()
             }
         ));
+        line(format!("  CA SHA-256 fingerprint: {ca}"));
+        line(
+            "  keep it with the backup: restoring into an empty directory needs --expect-ca FINGERPRINT"
+                .into(),
+        );
     }
+}
+
+/// The issuing CA's SHA-256 fingerprint, as OpenSSL prints it.
+fn ca_fingerprint(files: &bundle::Files) -> String {
+    files
+        .get(bundle::CA_CRT)
+        .and_then(|f| crate::core::inspect::pem_certificates(f.data.expose()).ok())
+        .and_then(|d| d.into_iter().next())
+        .and_then(|der| crate::core::inspect::inspect(&der).ok())
+        .map(|i| crate::core::integrity::openssl_fingerprint(&i.sha256_fingerprint))
+        .unwrap_or_default()
 }

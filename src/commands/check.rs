@@ -39,9 +39,11 @@ pub fn run(args: &CheckArgs, out: Output) -> Result<u8> {
                     file: dir.display().to_string(),
                     message: msg,
                     expiry: false,
+                    local_change: false,
                 }],
                 rotations_in_progress: vec![],
                 ca_key: Default::default(),
+                integrity: Default::default(),
             };
             (r, String::new(), dir.clone())
         }
@@ -58,6 +60,7 @@ pub fn run(args: &CheckArgs, out: Output) -> Result<u8> {
             "findings": report.findings,
             "rotations_in_progress": report.rotations_in_progress,
             "ca_key": report.ca_key,
+            "integrity": report.integrity,
         })),
         CheckFormat::Prometheus => crate::out!("{}", prometheus(&abs, &report)),
         CheckFormat::Text if !out.quiet => print_text(&abs, &generation, &report),
@@ -97,6 +100,7 @@ fn audit(
             file: name,
             message: format!("{e}"),
             expiry: false,
+            local_change: false,
         });
     }
     // What Redis reads goes through the visible names: each must be provision's link into
@@ -107,6 +111,7 @@ fn audit(
             file: name,
             message,
             expiry: false,
+            local_change: false,
         });
     }
     if let Ok(m) = std::fs::metadata(&store.dir) {
@@ -119,6 +124,7 @@ fn audit(
                     m.mode() & 0o7777
                 ),
                 expiry: false,
+                local_change: false,
             });
         }
         let gen_dir = store.dir.join(&generation);
@@ -133,6 +139,7 @@ fn audit(
                         m.uid()
                     ),
                     expiry: false,
+                    local_change: false,
                 });
             }
         }
@@ -160,6 +167,7 @@ fn verify_ca_key(report: &mut Report, files: &crate::core::bundle::Files, key: &
             file: CA_KEY_AGE.into(),
             message,
             expiry: false,
+            local_change: false,
         })
     };
     match cakey::load(files, protection.as_ref(), Some(&key.unlock())) {
@@ -206,6 +214,21 @@ fn print_text(dir: &Path, generation: &str, r: &Report) {
                 c.status.label()
             );
         }
+    }
+    if !r.integrity.ca_fingerprint.is_empty() {
+        crate::outln!();
+        crate::outln!("  CA SHA-256 fingerprint: {}", r.integrity.ca_fingerprint);
+        crate::outln!(
+            "  Integrity: {}",
+            if r.integrity.signed {
+                format!(
+                    "manifest signed by the bundle's signer (issued by this CA); {} files compared with it",
+                    r.integrity.files_verified
+                )
+            } else {
+                "manifest NOT verified (see findings)".to_string()
+            }
+        );
     }
     if r.ca_key.protected {
         crate::outln!();

@@ -62,7 +62,7 @@ pub fn run(args: &BackupArgs, out: Output) -> Result<u8> {
     let (dir, files, m) = open_bundle(args.dir.as_deref())?;
     super::standalone_only(&m, &dir)?;
     // A tampered or inconsistent bundle is not shipped into a cluster.
-    super::refuse_if_inconsistent(&files, &dir)?;
+    super::refuse_if_inconsistent(&files, &dir, false)?;
     match &m.spec.mount_dir {
         None => eprintln!(
             "warning: the bundle in `{}` was made without --mount-dir, so its redis.conf names host paths ({}/redis.crt, ...) that do not exist in a pod; re-create it with the directory the StatefulSet mounts the Secrets at: `provision init --dir {} --mount-dir /etc/redis/tls --bind 0.0.0.0 --force`",

@@ -273,8 +273,14 @@ pub fn audit_entry(action: &str, gen_id: &str, files: &Files) -> serde_json::Val
 }
 
 /// Refuses to change a bundle that `check` finds inconsistent (anything CRITICAL but expiry):
-/// renewing or rotating over a tampered or corrupt bundle would hide the damage.
-pub fn refuse_if_inconsistent(files: &Files, dir: &Path) -> Result<()> {
+/// renewing or rotating over a tampered or corrupt bundle would hide the damage. With
+/// `accept_local_changes`, files that only differ from the signed manifest (a hand edit made
+/// on purpose) are carried on; their names are returned for the audit line.
+pub fn refuse_if_inconsistent(
+    files: &Files,
+    dir: &Path,
+    accept_local_changes: bool,
+) -> Result<Vec<String>> {
     let exists = host_path_exists(files, dir);
     let report = crate::core::checkup::check(
         files,
@@ -283,16 +289,30 @@ pub fn refuse_if_inconsistent(files: &Files, dir: &Path) -> Result<()> {
         &exists,
     );
     let bad = crate::core::checkup::blocking(&report);
-    if bad.is_empty() {
-        return Ok(());
+    let (accepted, refused): (Vec<_>, Vec<_>) = bad
+        .into_iter()
+        .partition(|f| accept_local_changes && f.local_change);
+    if refused.is_empty() {
+        let mut names: Vec<String> = accepted.iter().map(|f| f.file.clone()).collect();
+        names.dedup();
+        return Ok(names);
     }
+    let only_local = refused.iter().all(|f| f.local_change);
     Err(Error::failed(
         format!(
             "the bundle in `{}` is inconsistent; refusing to change it:\n  - {}",
             dir.display(),
-            bad.iter().map(|f| format!("{}: {}", f.file, f.message)).collect::<Vec<_>>().join("\n  - ")
+            refused
+                .iter()
+                .map(|f| format!("{}: {}", f.file, f.message))
+                .collect::<Vec<_>>()
+                .join("\n  - ")
         ),
-        Some("inspect it with `provision check`; restore it with `provision rollback`, or replace it with `provision init --force`".into()),
+        Some(if only_local {
+            "inspect it with `provision check`; undo the edit or `provision rollback`; if the edit was made on purpose, run the command again with --accept-local-changes".into()
+        } else {
+            "inspect it with `provision check`; restore it with `provision rollback`, or replace it with `provision init --force`".into()
+        }),
     ))
 }
 

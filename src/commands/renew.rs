@@ -18,7 +18,7 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<u8> {
     let _lock = store.lock(Duration::from_secs(args.lock_timeout.secs()))?;
     store.cleanup();
     let before = store.read_generation(None)?;
-    super::refuse_if_inconsistent(&before, &store.dir)?;
+    let accepted = super::refuse_if_inconsistent(&before, &store.dir, args.accept_local_changes)?;
     let m = manifest_of(&before, &store.dir)?;
     let nodes = nodes(args.reload, &args.redis, &m)?;
     if key.is_some() && m.spec.ca_key.is_none() {
@@ -40,7 +40,9 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<u8> {
         },
     )?;
 
-    if args.dry_run || plan.is_empty() {
+    // An accepted hand edit is recorded (and signed) in a new generation even when nothing
+    // is due.
+    if args.dry_run || (plan.is_empty() && accepted.is_empty()) {
         let results = if args.dry_run {
             vec![]
         } else {
@@ -87,6 +89,9 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<u8> {
     let mut entry = super::audit_entry("renew", &gen_id, &files);
     entry["renewed"] = json!(renewed);
     entry["dropped_cas"] = json!(plan.drop_cas);
+    if !accepted.is_empty() {
+        entry["accepted_local_changes"] = json!(accepted);
+    }
     let generation = store.commit(&files, &gen_id, &entry)?;
     let results = reload_nodes(&nodes, &before, &files, &m)?;
 

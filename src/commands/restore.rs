@@ -7,6 +7,7 @@ use crate::cli::RestoreArgs;
 use crate::core::archive;
 use crate::core::bundle::{self, Files, Manifest};
 use crate::core::checkup;
+use crate::core::{inspect, integrity};
 use crate::error::{exit, Error, Result};
 use crate::output::Output;
 use crate::store::{self, Store};
@@ -32,7 +33,35 @@ pub fn run(args: &RestoreArgs, out: Output) -> Result<u8> {
         Key::Identities(crypt::identities(&args.identity)?)
     };
 
+    // The anchor, before anything is decrypted: the CA the operator names, or the CAs of the
+    // bundle being replaced. age encryption is not authentication (anyone with the public
+    // recipient can make an archive); the signature is.
+    let expected = match &args.expect_ca {
+        Some(fp) => Some(integrity::parse_fingerprint(fp).ok_or_else(|| {
+            Error::input(
+                format!("--expect-ca `{fp}` is not a SHA-256 fingerprint (64 hex digits)"),
+                "copy it from `provision backup` or `provision check`, or `openssl x509 -in ca.crt -noout -fingerprint -sha256`",
+            )
+        })?),
+        None => None,
+    };
+    let existing = if store.has_bundle(&[]) && store.current_generation().is_some() {
+        Some(store.read_generation(None)?)
+    } else {
+        None
+    };
+    if expected.is_none() && existing.is_none() {
+        return Err(Error::input(
+            format!(
+                "nothing in `{}` to verify the backup against",
+                store.dir.display()
+            ),
+            "pass --expect-ca FINGERPRINT: the CA SHA-256 fingerprint `provision backup` printed (or `provision check` on the original host)",
+        ));
+    }
+
     let files = decrypt(&args.file, &key)?;
+    authenticate(&files, expected.as_deref(), existing.as_ref(), &args.file)?;
     let m = verify(&files, &store)?;
 
     store.ensure_dir()?;
@@ -92,6 +121,67 @@ fn decrypt(path: &std::path::Path, key: &Key) -> Result<Files> {
     })
 }
 
+/// The archive's manifest must be signed by a signer that the trusted CA issued: the CA
+/// whose fingerprint is `expected` (found in the archive's ca.crt), or any CA of the bundle
+/// being replaced. The files themselves are then checked against the signed manifest by
+/// `verify` (check's integrity audit).
+fn authenticate(
+    files: &Files,
+    expected: Option<&str>,
+    existing: Option<&Files>,
+    path: &std::path::Path,
+) -> Result<()> {
+    let refuse = |why: String| {
+        Error::input(
+            format!("refusing `{}`: {why}", path.display()),
+            "restore only archives written by `provision backup` from this CA; nothing was written",
+        )
+    };
+    let ders = |f: &Files| -> Vec<Vec<u8>> {
+        f.get(bundle::CA_CRT)
+            .and_then(|c| inspect::pem_certificates(c.data.expose()).ok())
+            .unwrap_or_default()
+    };
+    let trusted: Vec<Vec<u8>> = match expected {
+        Some(fp) => ders(files)
+            .into_iter()
+            .filter(|d| crate::core::password::sha256_hex(d) == fp)
+            .collect(),
+        None => existing.map(ders).unwrap_or_default(),
+    };
+    if trusted.is_empty() {
+        return Err(refuse(match expected {
+            Some(fp) => format!(
+                "its ca.crt holds no CA with the fingerprint given ({})",
+                integrity::openssl_fingerprint(fp)
+            ),
+            None => "the existing bundle has no readable ca.crt to verify it against".into(),
+        }));
+    }
+    let get = |n: &str| files.get(n).map(|f| f.data.expose());
+    let (Some(signer), Some(sig), Some(manifest)) = (
+        get(integrity::SIGNER_CRT),
+        get(integrity::MANIFEST_SIG),
+        get(bundle::MANIFEST),
+    ) else {
+        return Err(refuse(format!(
+            "the archive is not signed (no {} or {}): made by a provision that did not sign its bundles, or stripped",
+            integrity::SIGNER_CRT,
+            integrity::MANIFEST_SIG
+        )));
+    };
+    integrity::verify(signer, &trusted, manifest, sig).map_err(|e| {
+        refuse(match e {
+            integrity::IntegrityError::Untrusted => match expected {
+                Some(_) => "its signer was not issued by the CA given with --expect-ca (forged, or from another bundle)".to_string(),
+                None => "its signer was not issued by the CA of the bundle it would replace (forged, or from another bundle; pass --expect-ca to restore another bundle's backup)".to_string(),
+            },
+            e => e.to_string(),
+        })
+    })?;
+    Ok(())
+}
+
 /// The archive must be exactly the files its manifest lists, and pass `check`'s consistency
 /// audit with redis.conf's paths resolved inside the target bundle.
 fn verify(files: &Files, store: &Store) -> Result<Manifest> {
@@ -110,7 +200,7 @@ fn verify(files: &Files, store: &Store) -> Result<Manifest> {
         .files
         .iter()
         .map(|f| f.name.as_str())
-        .chain([bundle::MANIFEST])
+        .chain([bundle::MANIFEST, integrity::MANIFEST_SIG])
         .collect();
     let present: BTreeSet<&str> = files.names().collect();
     if let Some(extra) = present.difference(&listed).next() {

@@ -22,7 +22,7 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<u8> {
     let _lock = store.lock(Duration::from_secs(args.lock_timeout.secs()))?;
     store.cleanup();
     let before = store.read_generation(None)?;
-    super::refuse_if_inconsistent(&before, &store.dir)?;
+    let accepted = super::refuse_if_inconsistent(&before, &store.dir, args.accept_local_changes)?;
     let m = manifest_of(&before, &store.dir)?;
     let users: Vec<String> = if args.all {
         m.spec.users.iter().map(|u| u.name.clone()).collect()
@@ -131,6 +131,9 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<u8> {
     }
 
     let mut entry = super::audit_entry(&format!("rotate-{phase}"), &gen_id, &files);
+    if !accepted.is_empty() {
+        entry["accepted_local_changes"] = json!(accepted);
+    }
     entry["users"] = json!(steps.iter().map(|s| json!({"user": s.user, "old_hash_prefix": &s.old_hash[..12], "new_hash_prefix": &s.new_hash[..12]})).collect::<Vec<_>>());
     entry["nodes"] = json!(nodes);
     entry["sentinels"] = json!(sentinels);

@@ -3,6 +3,7 @@
 
 use super::cakey::{self, Sealer};
 use super::inspect;
+use super::integrity;
 use super::password::{self, sha256_hex};
 use super::pki::{self, Leaf, BACKDATE};
 use super::render::{self, AclEntry, ConfPaths, NodeConf, Rename, Templates};
@@ -246,6 +247,7 @@ pub fn generate_with(
     let mut files = Files::default();
     files.put(OutFile::public(CA_CRT, ca_pem));
     cakey::put(&mut files, &pki::key_pem(&ca_key), sealer)?;
+    put_signer(&mut files, &issuer, nb, ca_na)?;
 
     for inst in &instances {
         let key = keys.next().expect("n keys");
@@ -288,8 +290,40 @@ pub fn generate_with(
     render_topology_files(templates, spec, &mut files, conf_dir, &stamp)?;
 
     let manifest = build_manifest(spec, &files, generation, now)?;
-    files.put(OutFile::public(MANIFEST, manifest));
+    put_manifest(&mut files, manifest)?;
     Ok(files)
+}
+
+/// A new signer issued by `issuer` (the CA), valid until the CA's end, into `files`.
+pub fn put_signer(
+    files: &mut Files,
+    issuer: &rcgen::Issuer<'_, &pki::Key>,
+    not_before: OffsetDateTime,
+    ca_not_after: OffsetDateTime,
+) -> Result<(), BuildError> {
+    let (crt, key) = integrity::issue_signer(issuer, not_before, ca_not_after)?;
+    files.put(OutFile::public(integrity::SIGNER_CRT, crt));
+    files.put(OutFile::secret(integrity::SIGNER_KEY, key));
+    Ok(())
+}
+
+/// Stores `manifest` as the generation's `manifest.json` and signs it with the bundle's
+/// signer key into `manifest.sig`. A bundle made before signing existed has no signer key
+/// until its CA key is next used (`renew`): it stays unsigned, and `check` says so.
+pub fn put_manifest(files: &mut Files, manifest: String) -> Result<(), BuildError> {
+    let sig = match files.get(integrity::SIGNER_KEY) {
+        Some(k) => Some(
+            integrity::sign(&k.data, manifest.as_bytes())
+                .map_err(|e| BuildError::Render(e.to_string()))?,
+        ),
+        None => None,
+    };
+    files.put(OutFile::public(MANIFEST, manifest));
+    match sig {
+        Some(s) => files.put(OutFile::public(integrity::MANIFEST_SIG, s)),
+        None => files.0.retain(|f| f.name != integrity::MANIFEST_SIG),
+    }
+    Ok(())
 }
 
 /// The directory the bundle's configs name files in (the host dir or the mount dir), read
@@ -425,10 +459,14 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 pub struct FileRecord {
     pub name: String,
     pub mode: String,
-    /// SHA-256 of public files only: a password file's digest is its users.acl hash, which
-    /// must not sit in a world-readable file.
+    /// SHA-256 of a public file's bytes (what `sha256sum` prints).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// A secret file's digest, domain-separated (`secret_digest`): a plain SHA-256 of a
+    /// password file would be its users.acl hash, which must not sit in a world-readable
+    /// file. Absent only in manifests written before provision recorded every file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_digest: Option<String>,
     pub bytes: usize,
 }
 
@@ -446,8 +484,8 @@ pub struct CertRecord {
     pub sans: Vec<String>,
 }
 
-/// `manifest.json`: what was generated, from what options, with fingerprints. Never a secret,
-/// nor a digest of one: secret files are listed by name, mode and size only.
+/// `manifest.json`: what was generated, from what options, with fingerprints and the SHA-256
+/// of every file; signed into `manifest.sig` (see `integrity`). Never a secret.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Manifest {
     pub tool: String,
@@ -481,6 +519,19 @@ pub struct RetiredCa {
     pub subject: String,
     /// The old CA leaves `ca.crt` once every certificate it issued has expired.
     pub keep_until: String,
+}
+
+/// The manifest's digest of a secret file: SHA-256 over a fixed label, the file's name and
+/// its bytes, so it matches no digest anyone else computes (a users.acl hash, for one).
+pub fn secret_digest(name: &str, data: &[u8]) -> String {
+    let mut buf = Vec::with_capacity(32 + name.len() + data.len());
+    buf.extend_from_slice(b"provision secret file v1\0");
+    buf.extend_from_slice(name.as_bytes());
+    buf.push(0);
+    buf.extend_from_slice(data);
+    let d = sha256_hex(&buf);
+    zeroize::Zeroize::zeroize(&mut buf);
+    d
 }
 
 /// Every leaf certificate of a bundle: (certificate file, key file, role), servers first.
@@ -530,11 +581,16 @@ pub fn build_manifest_full(
     let mut certs = Vec::new();
     let servers: std::collections::HashSet<String> =
         spec.instances().into_iter().map(|i| i.crt).collect();
-    for f in files.0.iter().filter(|f| f.name != MANIFEST) {
+    for f in files
+        .0
+        .iter()
+        .filter(|f| f.name != MANIFEST && f.name != integrity::MANIFEST_SIG)
+    {
         recs.push(FileRecord {
             name: f.name.clone(),
             mode: format!("{:04o}", f.mode),
             sha256: (f.mode & 0o077 != 0).then(|| sha256_hex(f.data.expose())),
+            secret_digest: (f.mode & 0o077 == 0).then(|| secret_digest(&f.name, f.data.expose())),
             bytes: f.data.expose().len(),
         });
         if f.name.ends_with(".crt") {
@@ -553,6 +609,8 @@ pub fn build_manifest_full(
                     file: f.name.clone(),
                     role: if f.name == CA_CRT {
                         "ca"
+                    } else if f.name == integrity::SIGNER_CRT {
+                        "signer"
                     } else if servers.contains(&f.name) {
                         "server"
                     } else {

@@ -5,6 +5,7 @@ use super::bundle::{self, Files, Manifest, OutFile};
 use super::cakey::{self, Protection, CA_KEY_AGE};
 use super::duration::{human, Dur};
 use super::inspect::{self, CertInfo};
+use super::integrity;
 use super::password::{is_acl_hash, sha256_hex};
 use super::render;
 use serde::Serialize;
@@ -43,6 +44,10 @@ pub struct Finding {
     /// True for findings about time left (what `renew` fixes); false for consistency problems.
     #[serde(skip)]
     pub expiry: bool,
+    /// True when a file differs from what the signed manifest records (a hand edit, or
+    /// tampering): what `--accept-local-changes` lets a writer carry on with.
+    #[serde(skip)]
+    pub local_change: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -70,6 +75,23 @@ pub struct Report {
     pub rotations_in_progress: Vec<String>,
     /// How the CA key is stored, and whether it was checked against ca.crt.
     pub ca_key: CaKeyReport,
+    /// The manifest's signature and the CA it chains to.
+    pub integrity: IntegrityReport,
+}
+
+/// What `check` verified of the bundle's signature.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IntegrityReport {
+    /// Whether `manifest.sig` verified against a CA in ca.crt.
+    pub signed: bool,
+    /// SHA-256 fingerprint of the signer's certificate (lower-case hex), when verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer_sha256: Option<String>,
+    /// The issuing CA's SHA-256 fingerprint as `openssl x509 -noout -fingerprint -sha256`
+    /// prints it: what `restore --expect-ca` takes.
+    pub ca_fingerprint: String,
+    /// Files compared with the digests the manifest records.
+    pub files_verified: usize,
 }
 
 /// The CA key as `check` sees it.
@@ -124,6 +146,16 @@ impl Ctx {
             file: file.into(),
             message: message.into(),
             expiry: true,
+            local_change: false,
+        });
+    }
+    fn add_local(&mut self, status: Status, file: &str, message: impl Into<String>) {
+        self.findings.push(Finding {
+            status,
+            file: file.into(),
+            message: message.into(),
+            expiry: false,
+            local_change: true,
         });
     }
     fn add(&mut self, status: Status, file: &str, message: impl Into<String>) {
@@ -132,6 +164,7 @@ impl Ctx {
             file: file.into(),
             message: message.into(),
             expiry: false,
+            local_change: false,
         });
     }
 }
@@ -220,7 +253,9 @@ pub fn check(
 
     // Modes: anything secret must be 0600 (or stricter).
     for f in &files.0 {
-        let secret = !(f.name.ends_with(".crt") || f.name == bundle::MANIFEST);
+        let secret = !(f.name.ends_with(".crt")
+            || f.name == bundle::MANIFEST
+            || f.name == integrity::MANIFEST_SIG);
         if secret && f.mode & 0o077 != 0 {
             ctx.add(
                 Status::Critical,
@@ -272,6 +307,7 @@ pub fn check(
             is_retired,
         ));
     }
+    let integrity = integrity(&mut ctx, files, &index, manifest.as_ref(), &cas);
     let ca_key = ca_key_at_rest(&mut ctx, files, manifest.as_ref(), cas.first());
     let instances = match &manifest {
         Some(m) => m.spec.instances(),
@@ -506,7 +542,110 @@ pub fn check(
         findings: ctx.findings,
         rotations_in_progress: rotations,
         ca_key,
+        integrity,
     }
+}
+
+/// The signature over `manifest.json`, then every file against the digest, size and mode the
+/// manifest records, and no file the manifest does not list. A bundle from before signing
+/// (no signer, no signature) is a WARNING, and its records are still compared.
+fn integrity(
+    ctx: &mut Ctx,
+    files: &Files,
+    index: &HashMap<&str, &OutFile>,
+    manifest: Option<&Manifest>,
+    cas: &[CertInfo],
+) -> IntegrityReport {
+    let mut r = IntegrityReport {
+        ca_fingerprint: cas
+            .first()
+            .map(|c| integrity::openssl_fingerprint(&c.sha256_fingerprint))
+            .unwrap_or_default(),
+        ..Default::default()
+    };
+    let Some(m) = manifest else { return r };
+    let get = |n: &str| index.get(n).copied();
+    let sig = get(integrity::MANIFEST_SIG);
+    let signer = get(integrity::SIGNER_CRT);
+    let manifest_bytes = get(bundle::MANIFEST)
+        .map(|f| f.data.expose())
+        .unwrap_or(&[]);
+    match (sig, signer) {
+        (None, None) => ctx.add(
+            Status::Warning,
+            bundle::MANIFEST,
+            format!("not signed (a bundle made before provision signed its manifests): a hand edit cannot be told from provision's own; `provision renew --force` adds a signer ({})", integrity::SIGNER_CRT),
+        ),
+        (None, Some(_)) => ctx.add_local(
+            Status::Critical,
+            integrity::MANIFEST_SIG,
+            "missing: the bundle has a signer, so its manifest must be signed (removed by hand?)",
+        ),
+        (Some(_), None) => ctx.add_local(
+            Status::Critical,
+            integrity::SIGNER_CRT,
+            "missing: manifest.sig cannot be verified without it",
+        ),
+        (Some(sig), Some(signer)) => {
+            let ders: Vec<Vec<u8>> = cas.iter().map(|c| c.der.clone()).collect();
+            match integrity::verify(signer.data.expose(), &ders, manifest_bytes, sig.data.expose()) {
+                Ok(fp) => {
+                    r.signed = true;
+                    r.signer_sha256 = Some(fp);
+                }
+                Err(e) => {
+                    let file = match e {
+                        integrity::IntegrityError::BadSignature => bundle::MANIFEST,
+                        integrity::IntegrityError::Malformed => integrity::MANIFEST_SIG,
+                        _ => integrity::SIGNER_CRT,
+                    };
+                    ctx.add_local(Status::Critical, file, e.to_string());
+                }
+            }
+        }
+    }
+    let what = if r.signed {
+        "the signed manifest"
+    } else {
+        "manifest.json"
+    };
+    let mut listed = std::collections::HashSet::with_capacity(m.files.len());
+    for rec in &m.files {
+        listed.insert(rec.name.as_str());
+        let Some(f) = get(&rec.name) else { continue };
+        r.files_verified += 1;
+        let data = f.data.expose();
+        let changed = match (&rec.sha256, &rec.secret_digest) {
+            (Some(h), _) => *h != sha256_hex(data),
+            (None, Some(h)) => *h != bundle::secret_digest(&rec.name, data),
+            (None, None) => rec.bytes != data.len(),
+        };
+        if changed {
+            ctx.add_local(
+                Status::Critical,
+                &rec.name,
+                format!("changed since provision wrote it: its content is not what {what} records (edited by hand or tampered with); undo the edit, `provision rollback`, or rerun the command with --accept-local-changes if the edit was intended"),
+            );
+        }
+        if format!("{:04o}", f.mode) != rec.mode {
+            ctx.add_local(
+                Status::Critical,
+                &rec.name,
+                format!("mode {:04o}, but {what} records {}", f.mode, rec.mode),
+            );
+        }
+    }
+    for f in &files.0 {
+        let n = f.name.as_str();
+        if n != bundle::MANIFEST && n != integrity::MANIFEST_SIG && !listed.contains(n) {
+            ctx.add_local(
+                Status::Critical,
+                n,
+                format!("not part of the bundle provision wrote ({what} does not list it); remove it, or rerun the command with --accept-local-changes to keep it"),
+            );
+        }
+    }
+    r
 }
 
 /// The CA key at rest: plaintext `ca.key` must match the CA; a protected one must be only

@@ -165,6 +165,29 @@ pub fn verify_signed_by(child: &[u8], issuer: &[u8]) -> Result<(), InspectError>
         .map_err(|_| InspectError::BadSignature)
 }
 
+/// Verifies an ECDSA P-256 / SHA-256 signature (ASN.1 DER, as `openssl dgst -sha256 -sign`
+/// makes) over `msg` with the public key of the certificate `cert` (DER). Only P-256 is
+/// accepted: the bundle's signer is always a P-256 key, whatever the bundle's key type.
+pub fn verify_data(cert: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), InspectError> {
+    use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
+    let (_, c) = X509Certificate::from_der(cert).map_err(|e| InspectError::Der(e.to_string()))?;
+    let spki = c.public_key();
+    let p256 = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+        .is_some_and(|o| o == x509_parser::oid_registry::OID_EC_P256);
+    if spki.algorithm.algorithm != x509_parser::oid_registry::OID_KEY_TYPE_EC_PUBLIC_KEY || !p256 {
+        return Err(InspectError::Der(
+            "the signer's key is not ECDSA P-256".into(),
+        ));
+    }
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &spki.subject_public_key.data[..])
+        .verify(msg, sig)
+        .map_err(|_| InspectError::BadSignature)
+}
+
 /// The DER SubjectPublicKeyInfo of a PEM private key, to compare with a certificate's.
 pub fn key_spki(key_pem: &str) -> Result<Vec<u8>, String> {
     use rcgen::PublicKeyData;

@@ -7,6 +7,7 @@ pub mod cakey;
 pub mod checkup;
 pub mod duration;
 pub mod inspect;
+pub mod integrity;
 pub mod k8s;
 pub mod password;
 pub mod pki;

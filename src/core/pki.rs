@@ -313,7 +313,13 @@ pub enum Leaf {
     },
     /// A client for one ACL user: CN = user, clientAuth.
     Client { user: String },
+    /// The bundle's signer: signs `manifest.json` and backups. codeSigning only, so no TLS
+    /// peer (OpenSSL checks the purpose) accepts it as a server or client certificate.
+    Signer,
 }
+
+/// The common name of the bundle's signing certificate.
+pub const SIGNER_CN: &str = "provision bundle signer";
 
 /// Parameters of a leaf certificate. `hosts` must already be validated.
 pub fn leaf_params(
@@ -345,6 +351,10 @@ pub fn leaf_params(
         Leaf::Client { user } => {
             p.distinguished_name.push(DnType::CommonName, user.as_str());
             p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        }
+        Leaf::Signer => {
+            p.distinguished_name.push(DnType::CommonName, SIGNER_CN);
+            p.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
         }
     }
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];

@@ -10,6 +10,7 @@ use super::bundle::{self, BuildError, Files, Manifest, OutFile, RetiredCa};
 use super::cakey::{self, Sealer};
 use super::duration::Dur;
 use super::inspect::{self, CertInfo};
+use super::integrity;
 use super::pki::{self, Leaf, BACKDATE};
 use super::secret::Secret;
 use super::spec::Spec;
@@ -270,6 +271,13 @@ pub fn apply_with(
         (Some(k), None) => Some(pki::issuer_from_pem(&ca_blocks[0], k)?),
         _ => None,
     };
+    // The signer follows the CA: a new CA issues a new signer; a bundle made before
+    // signing existed gets its first one the first time its CA key is at hand.
+    if let Some(iss) = &issuer {
+        if new_ca.is_some() || files.get(integrity::SIGNER_CRT).is_none() {
+            bundle::put_signer(&mut out, iss, nb, ca_not_after)?;
+        }
+    }
 
     // ca.crt: the issuing CA first, then old CAs still in their overlap.
     let mut ca_bundle = match &new_ca {
@@ -341,11 +349,7 @@ pub fn apply_with(
     }
     let manifest =
         bundle::build_manifest_full(spec, &out, generation, now, retired, m.rotations.clone())?;
-    out.put(OutFile {
-        name: bundle::MANIFEST.into(),
-        mode: bundle::MODE_PUBLIC,
-        data: Secret::from_string(manifest),
-    });
+    bundle::put_manifest(&mut out, manifest)?;
     Ok((out, renewed))
 }
 

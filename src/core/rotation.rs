@@ -224,7 +224,7 @@ fn rewrite(
         rotations,
     )
     .map_err(|e| RotationError::State(e.to_string()))?;
-    out.put(OutFile::public(bundle::MANIFEST, manifest));
+    bundle::put_manifest(out, manifest).map_err(|e| RotationError::State(e.to_string()))?;
     Ok(())
 }
 

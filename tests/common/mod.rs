@@ -375,3 +375,20 @@ pub fn ping(c: &mut redis::Connection) -> String {
         .query(c)
         .unwrap_or_else(|e| format!("error: {e}"))
 }
+
+/// The bundle's CA fingerprint as OpenSSL prints it (`AB:CD:...`): what `restore
+/// --expect-ca` takes, computed independently of provision.
+pub fn ca_fingerprint(dir: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(dir.join("ca.crt"))
+        .output()
+        .expect("openssl");
+    assert!(out.status.success(), "{out:?}");
+    let s = String::from_utf8(out.stdout).unwrap();
+    s.trim()
+        .split_once('=')
+        .expect("Fingerprint=")
+        .1
+        .to_string()
+}
