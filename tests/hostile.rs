@@ -324,18 +324,20 @@ fn a_rewritten_manifest_or_a_foreign_signer_is_critical() {
         keep("signer.key"),
     );
 
-    // users.acl edited and its digest in manifest.json updated to match.
-    append(
-        &dir,
-        "users.acl",
-        &format!("user backdoor on #{HASH_OF_X} ~* &* +@all"),
-    );
-    let acl = std::fs::read(gen.join("users.acl")).unwrap();
-    let old = provision_sha256(&keep_original_acl(&acl));
-    let new = provision_sha256(&acl);
+    // app.crt swapped for another bundle's, and its digest in manifest.json updated to match
+    // (a public file: its plain SHA-256 is recorded).
+    let og = generation(&other);
+    let theirs = std::fs::read(og.join("app.crt")).unwrap();
+    let ours = keep("app.crt");
+    std::fs::write(gen.join("app.crt"), &theirs).unwrap();
     let text = String::from_utf8(manifest.clone())
         .unwrap()
-        .replace(&old, &new);
+        .replace(&provision_sha256(&ours), &provision_sha256(&theirs));
+    assert_ne!(
+        text.as_bytes(),
+        &manifest[..],
+        "the digest was in the manifest"
+    );
     std::fs::write(gen.join("manifest.json"), text).unwrap();
     let j = check_json(d, 2);
     assert!(
@@ -346,11 +348,10 @@ fn a_rewritten_manifest_or_a_foreign_signer_is_critical() {
     );
     assert_eq!(j["integrity"]["signed"], false);
     std::fs::write(gen.join("manifest.json"), &manifest).unwrap();
-    std::fs::write(gen.join("users.acl"), keep_original_acl(&acl)).unwrap();
+    std::fs::write(gen.join("app.crt"), &ours).unwrap();
     check_json(d, 0);
 
     // The signer of another bundle (another CA).
-    let og = generation(&other);
     std::fs::write(
         gen.join("signer.crt"),
         std::fs::read(og.join("signer.crt")).unwrap(),
@@ -403,12 +404,6 @@ fn provision_sha256(data: &[u8]) -> String {
     String::from_utf8(out.stdout).unwrap()[..64].to_string()
 }
 
-fn keep_original_acl(acl: &[u8]) -> Vec<u8> {
-    let text = String::from_utf8(acl.to_vec()).unwrap();
-    let kept: Vec<&str> = text.lines().filter(|l| !l.contains("backdoor")).collect();
-    format!("{}\n", kept.join("\n")).into_bytes()
-}
-
 /// The signature is standard: stock OpenSSL verifies manifest.sig over manifest.json with the
 /// public key of signer.crt, and signer.crt against ca.crt, but never as a TLS peer.
 #[test]
@@ -455,4 +450,143 @@ fn openssl_verifies_the_manifest_signature() {
         !v.status.success(),
         "signer.crt must not pass as a TLS server: {v:?}"
     );
+}
+
+/// Policy, independently of digests: each weakening is CRITICAL with its own message, and
+/// `--accept-local-changes` does not carry it (an accepted edit must still be safe).
+#[test]
+fn a_weakened_acl_or_config_is_critical_even_when_the_edit_is_accepted() {
+    let t = tempdir();
+    let dir = t.path().join("s");
+    let d = dir.to_str().unwrap();
+    run(&["init", "--dir", d, "-q"]).success();
+    let rows: &[(&str, &str, &str)] = &[
+        (
+            "users.acl",
+            &format!("user backdoor on #{HASH_OF_X} ~* &* +@all"),
+            "user `backdoor` (line 5) is not one of the bundle's users",
+        ),
+        (
+            "users.acl",
+            "user app +@all",
+            "user `app` has `+@all`, wider than its declared role",
+        ),
+        (
+            "users.acl",
+            "user monitor allkeys",
+            "user `monitor` has key pattern `*`, which is not declared",
+        ),
+        (
+            "users.acl",
+            "user app +config|get",
+            "user `app` has `+config|get`, wider than its declared role",
+        ),
+        (
+            "users.acl",
+            "user default on",
+            "the default user is enabled",
+        ),
+        ("users.acl", "user app nopass", "user `app` has nopass"),
+        (
+            "users.acl",
+            "user app >plaintext",
+            "user `app` has a plaintext password",
+        ),
+        (
+            "redis.conf",
+            "tls-auth-clients optional",
+            "tls-auth-clients optional",
+        ),
+        (
+            "redis.conf",
+            "port 6379",
+            "does not disable the plaintext port",
+        ),
+        (
+            "redis.conf",
+            "protected-mode no",
+            "protected-mode no: it must be yes",
+        ),
+        (
+            "redis.conf",
+            "bind 0.0.0.0",
+            "binds `0.0.0.0`, which the bundle does not declare",
+        ),
+        (
+            "redis.conf",
+            "enable-module-command yes",
+            "enable-module-command yes: it must be no",
+        ),
+        (
+            "redis.conf",
+            "include /tmp/other.conf",
+            "includes `/tmp/other.conf`",
+        ),
+        ("redis.conf", "loadmodule /tmp/m.so", "loads a module"),
+    ];
+    for (file, line, want) in rows {
+        let gen = generation(&dir);
+        let original = std::fs::read(gen.join(file)).unwrap();
+        append(&dir, file, line);
+        let j = check_json(d, 2);
+        assert!(
+            finding(&j, file).iter().any(|m| m.contains(want)),
+            "{line}: no finding {want:?}: {j}"
+        );
+        let before = snapshot(&dir);
+        run(&["renew", "--force", "--accept-local-changes", "--dir", d])
+            .code(1)
+            .stderr_has(want);
+        assert_eq!(before, snapshot(&dir), "{line}: nothing written");
+        std::fs::write(gen.join(file), original).unwrap();
+    }
+    // A missing rename, by deleting a line.
+    let gen = generation(&dir);
+    let conf = std::fs::read_to_string(gen.join("redis.conf")).unwrap();
+    let cut: String = conf
+        .lines()
+        .filter(|l| !l.starts_with("rename-command CONFIG "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(gen.join("redis.conf"), cut).unwrap();
+    let j = check_json(d, 2);
+    assert!(
+        finding(&j, "redis.conf")
+            .iter()
+            .any(|m| m.contains("does not rename CONFIG")),
+        "{j}"
+    );
+    std::fs::write(gen.join("redis.conf"), conf).unwrap();
+    check_json(d, 0);
+}
+
+/// `..data` pointed at a generation copied from another bundle: internally consistent and
+/// signed by that bundle's CA, but its redis.conf names the other bundle's files.
+#[test]
+fn a_generation_from_another_bundle_is_critical() {
+    let t = tempdir();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    run(&["init", "--dir", a.to_str().unwrap(), "-q"]).success();
+    run(&["init", "--dir", b.to_str().unwrap(), "-q"]).success();
+    let theirs = std::fs::read_link(b.join("..data")).unwrap();
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(b.join(&theirs))
+        .arg(&a)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::remove_file(a.join("..data")).unwrap();
+    std::os::unix::fs::symlink(&theirs, a.join("..data")).unwrap();
+    let j = check_json(a.to_str().unwrap(), 2);
+    let msgs = finding(&j, "redis.conf");
+    assert!(
+        msgs.iter().any(|m| m.contains("aclfile points at")
+            && m.contains(&format!("{}/users.acl", b.display()))
+            && m.contains("not this bundle's own file")),
+        "{j}"
+    );
+    run(&["rotate", "--dir", a.to_str().unwrap(), "--user", "app"])
+        .code(1)
+        .stderr_has("not this bundle's own file");
 }

@@ -92,6 +92,10 @@ fn audit(
     if let (Some(k), true) = (key, report.ca_key.protected) {
         verify_ca_key(&mut report, &files, k);
     }
+    report.findings.extend(checkup::foreign_paths(
+        &files,
+        &super::dir_names(&store.dir),
+    ));
     // A name in the generation that is not a regular file of bounded size (a FIFO, a device,
     // a huge file) is reported, never read.
     for (name, e) in unreadable {

@@ -288,9 +288,11 @@ pub fn refuse_if_inconsistent(
         Default::default(),
         &exists,
     );
+    let foreign = crate::core::checkup::foreign_paths(files, &dir_names(dir));
     let bad = crate::core::checkup::blocking(&report);
     let (accepted, refused): (Vec<_>, Vec<_>) = bad
         .into_iter()
+        .chain(foreign.iter())
         .partition(|f| accept_local_changes && f.local_change);
     if refused.is_empty() {
         let mut names: Vec<String> = accepted.iter().map(|f| f.file.clone()).collect();
@@ -314,6 +316,15 @@ pub fn refuse_if_inconsistent(
             "inspect it with `provision check`; restore it with `provision rollback`, or replace it with `provision init --force`".into()
         }),
     ))
+}
+
+/// The names a bundle directory goes by: as given (absolute) and with links resolved.
+pub fn dir_names(dir: &Path) -> Vec<String> {
+    let mut v = vec![dir.to_string_lossy().into_owned()];
+    if let Ok(c) = std::fs::canonicalize(dir) {
+        v.push(c.to_string_lossy().into_owned());
+    }
+    v
 }
 
 /// Whether a path named in redis.conf exists, seen from the host: with `--mount-dir`, paths

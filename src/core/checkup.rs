@@ -3,6 +3,7 @@
 
 use super::bundle::{self, Files, Manifest, OutFile};
 use super::cakey::{self, Protection, CA_KEY_AGE};
+use super::conf;
 use super::duration::{human, Dur};
 use super::inspect::{self, CertInfo};
 use super::integrity;
@@ -373,66 +374,26 @@ pub fn check(
         }
     }
 
-    // users.acl against the password files.
+    // users.acl against the password files, then against the declared policy.
     let mut rotations = Vec::new();
     match text(bundle::USERS_ACL) {
         None => ctx.add(Status::Critical, bundle::USERS_ACL, "missing"),
         Some(acl) => {
-            let lines: Vec<Vec<&str>> = acl
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| l.split_ascii_whitespace().collect())
-                .collect();
-            if !lines
-                .iter()
-                .any(|t| t.len() >= 3 && t[0] == "user" && t[1] == "default" && t[2] == "off")
-            {
+            let (lines, other) = conf::acl_users(acl);
+            for (n, l) in other {
+                ctx.add(
+                    Status::Critical,
+                    bundle::USERS_ACL,
+                    format!("line {n} is not a `user` line (Redis refuses to start): {l}"),
+                );
+            }
+            if !lines.iter().any(|u| u.name == "default") {
                 ctx.add(Status::Critical, bundle::USERS_ACL, "has no `user default off` line: Redis would leave the default user open without a password");
             }
-            for t in &lines {
-                if t.first() != Some(&"user") {
-                    ctx.add(
-                        Status::Critical,
-                        bundle::USERS_ACL,
-                        format!(
-                            "line does not start with `user` (Redis refuses to start): {}",
-                            t.join(" ")
-                        ),
-                    );
-                    continue;
-                }
-                let name = t.get(1).copied().unwrap_or("");
-                if t.iter().skip(2).any(|x| x.starts_with('>')) {
-                    ctx.add(
-                        Status::Critical,
-                        bundle::USERS_ACL,
-                        format!(
-                            "user `{name}` has a plaintext password; store only #<sha256> hashes"
-                        ),
-                    );
-                }
-                if t.contains(&"nopass") {
-                    ctx.add(
-                        Status::Critical,
-                        bundle::USERS_ACL,
-                        format!("user `{name}` has nopass"),
-                    );
-                }
-                for h in t.iter().filter_map(|x| x.strip_prefix('#')) {
-                    if !is_acl_hash(h) {
-                        ctx.add(
-                            Status::Critical,
-                            bundle::USERS_ACL,
-                            format!("user `{name}` has a malformed hash (Redis refuses to start)"),
-                        );
-                    }
-                }
-            }
-            let mut line_of: HashMap<&str, &Vec<&str>> = HashMap::with_capacity(lines.len());
-            for t in &lines {
-                if let Some(name) = t.get(1) {
-                    line_of.entry(name).or_insert(t);
-                }
+            acl_policy(&mut ctx, bundle::USERS_ACL, &lines, manifest.as_ref(), true);
+            let mut line_of: HashMap<&str, &conf::AclUser> = HashMap::with_capacity(lines.len());
+            for u in &lines {
+                line_of.entry(u.name.as_str()).or_insert(u);
             }
             for u in &users {
                 let pw_file = bundle::user_password(u);
@@ -448,8 +409,8 @@ pub fn check(
                     );
                     continue;
                 };
-                let hashes: Vec<&str> = line.iter().filter_map(|x| x.strip_prefix('#')).collect();
-                if !hashes.contains(&sha256_hex(pw.data.expose()).as_str()) {
+                let hashes = line.hashes();
+                if !hashes.contains(&sha256_hex(pw.data.expose())) {
                     ctx.add(Status::Critical, bundle::USERS_ACL, format!("the hash for `{u}` does not match {pw_file}: that password would be refused"));
                 }
                 if hashes.len() > 1 {
@@ -467,19 +428,32 @@ pub fn check(
         }
     }
 
-    // Each config: referenced files exist, plaintext port off, rename map matches.
+    // Each config: referenced files exist, and nothing weaker than the declared policy.
     let rename_map = text(bundle::RENAMED).map(render::parse_rename_map);
     match &rename_map {
         None => ctx.add(Status::Critical, bundle::RENAMED, "missing"),
         Some(Err(e)) => ctx.add(Status::Critical, bundle::RENAMED, e.clone()),
         _ => {}
     }
+    let masterauth = manifest
+        .as_ref()
+        .filter(|m| !m.spec.topology.is_standalone())
+        .map(|m| bundle::conf_dir_of(files, &m.spec))
+        .map(|d| format!("{}/{}", d.trim_end_matches('/'), bundle::MASTERAUTH));
     for inst in &instances {
         let conf_name = inst.conf.as_str();
         let sentinel = inst.kind == crate::core::topology::InstanceKind::Sentinel;
         match text(conf_name) {
             None => ctx.add(Status::Critical, conf_name, "missing"),
-            Some(conf) => {
+            Some(text) => {
+                let (ds, bad) = conf::directives(text);
+                for n in bad {
+                    ctx.add(
+                        Status::Critical,
+                        conf_name,
+                        format!("line {n} has unbalanced quotes (Redis refuses to start)"),
+                    );
+                }
                 let keys: &[&str] = if sentinel {
                     &["tls-cert-file", "tls-key-file", "tls-ca-cert-file"]
                 } else {
@@ -491,7 +465,7 @@ pub fn check(
                     ]
                 };
                 for &key in keys {
-                    match conf_value(conf, key) {
+                    match conf::last(&ds, key).map(|d| d.args.join(" ")) {
                         Some(p) if !exists(&p) => ctx.add(
                             Status::Critical,
                             conf_name,
@@ -501,18 +475,29 @@ pub fn check(
                         _ => {}
                     }
                 }
-                if conf_value(conf, "port").as_deref() != Some("0") {
-                    ctx.add(
-                        Status::Critical,
-                        conf_name,
-                        "does not disable the plaintext port (`port 0`)",
-                    );
+                conf_policy(
+                    &mut ctx,
+                    conf_name,
+                    &ds,
+                    manifest.as_ref(),
+                    sentinel,
+                    masterauth.as_deref(),
+                );
+                if sentinel {
+                    // Sentinel keeps its own users (the rights its clients need).
+                    let users: Vec<conf::AclUser> = conf::all(&ds, "user")
+                        .filter(|d| !d.args.is_empty())
+                        .map(|d| conf::AclUser {
+                            line: d.line,
+                            name: d.args[0].clone(),
+                            rules: d.args[1..].to_vec(),
+                        })
+                        .collect();
+                    acl_policy(&mut ctx, conf_name, &users, manifest.as_ref(), false);
                 }
-                let in_conf: Vec<(String, String)> = conf
-                    .lines()
-                    .filter_map(|l| l.strip_prefix("rename-command "))
-                    .filter_map(|r| r.split_once(' '))
-                    .map(|(a, b)| (a.to_string(), b.trim_matches('"').to_string()))
+                let in_conf: Vec<(String, String)> = conf::all(&ds, "rename-command")
+                    .filter(|d| d.args.len() == 2)
+                    .map(|d| (d.args[0].clone(), d.args[1].clone()))
                     .collect();
                 if let (false, Some(Ok(map))) = (sentinel, &rename_map) {
                     let map: Vec<(String, String)> =
@@ -798,12 +783,332 @@ fn key_matches(ctx: &mut Ctx, key_file: &str, key_pem: &str, cert: &CertInfo) {
 }
 
 /// The value of a directive in redis.conf, unquoted.
-pub fn conf_value(conf: &str, key: &str) -> Option<String> {
-    conf.lines().find_map(|l| {
-        let l = l.trim();
-        let (k, v) = l.split_once(' ')?;
-        (k == key).then(|| v.trim().trim_matches('"').to_string())
-    })
+pub fn conf_value(text: &str, key: &str) -> Option<String> {
+    conf::value(text, key)
+}
+
+/// Rules that widen a user beyond any non-admin role: every command, the admin or dangerous
+/// categories.
+const WIDE: &[&str] = &["+@all", "allcommands", "+@admin", "+@dangerous"];
+
+/// Each ACL user against the declared policy: only declared users (and `default`, off),
+/// hashed passwords only, and no rule wider than the user's role grants. `strict` also
+/// holds key and channel patterns to the declared ones (users.acl; a Sentinel's own users
+/// have no keys).
+fn acl_policy(
+    ctx: &mut Ctx,
+    file: &str,
+    lines: &[conf::AclUser],
+    manifest: Option<&Manifest>,
+    strict: bool,
+) {
+    use super::spec::Role;
+    let mut seen = std::collections::HashSet::new();
+    for u in lines {
+        let name = u.name.as_str();
+        if !seen.insert(name) {
+            ctx.add(
+                Status::Critical,
+                file,
+                format!("user `{name}` is defined twice (line {})", u.line),
+            );
+        }
+        for r in &u.rules {
+            if r.starts_with('>') {
+                ctx.add(
+                    Status::Critical,
+                    file,
+                    format!("user `{name}` has a plaintext password; store only #<sha256> hashes"),
+                );
+            } else if r.eq_ignore_ascii_case("nopass") {
+                ctx.add(
+                    Status::Critical,
+                    file,
+                    format!("user `{name}` has nopass: any password logs in"),
+                );
+            } else if let Some(h) = r.strip_prefix('#') {
+                if !is_acl_hash(h) {
+                    ctx.add(
+                        Status::Critical,
+                        file,
+                        format!("user `{name}` has a malformed hash (Redis refuses to start)"),
+                    );
+                }
+            }
+        }
+        if name == "default" {
+            if u.enabled() {
+                ctx.add(Status::Critical, file, "the default user is enabled: clients that do not log in would get its rights; it must be `user default off`");
+            }
+            continue;
+        }
+        let Some(m) = manifest else { continue };
+        let Some(spec) = m.spec.users.iter().find(|s| s.name == name) else {
+            ctx.add(
+                Status::Critical,
+                file,
+                format!(
+                    "user `{name}` (line {}) is not one of the bundle's users ({}): added by hand?",
+                    u.line,
+                    m.spec
+                        .users
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            continue;
+        };
+        // Admins have everything; on a Sentinel, so do the Sentinels' own peer logins.
+        if matches!(spec.role, Role::Admin) || (!strict && matches!(spec.role, Role::Sentinel)) {
+            continue;
+        }
+        for r in &u.rules {
+            let lower = r.to_ascii_lowercase();
+            let grant = lower.starts_with('+') || lower == "allcommands";
+            let widened = if matches!(spec.role, Role::Custom) {
+                // A custom user has exactly the command rules it was declared with.
+                grant && !spec.commands.iter().any(|c| c.eq_ignore_ascii_case(r))
+            } else {
+                WIDE.contains(&lower.as_str())
+                    || (!matches!(spec.role, Role::Sentinel)
+                        && lower.strip_prefix('+').is_some_and(|c| {
+                            let base = c.split('|').next().unwrap_or("");
+                            super::spec::RENAMED_COMMANDS
+                                .iter()
+                                .any(|d| d.eq_ignore_ascii_case(base))
+                        }))
+            };
+            if widened {
+                ctx.add(
+                    Status::Critical,
+                    file,
+                    format!(
+                        "user `{name}` has `{r}`, wider than its declared role ({:?})",
+                        spec.role
+                    ),
+                );
+            }
+        }
+        if !strict {
+            continue;
+        }
+        let declared = |v: &Option<Vec<String>>, role_default: bool| -> Vec<String> {
+            match v {
+                Some(p) => p.clone(),
+                None if role_default => vec!["*".into()],
+                None => vec![],
+            }
+        };
+        let data_role = matches!(spec.role, Role::App | Role::Custom);
+        let keys = declared(&spec.keys, data_role);
+        let channels = declared(&spec.channels, data_role);
+        for r in &u.rules {
+            let (kind, pat, allowed) = if r.eq_ignore_ascii_case("allkeys") {
+                ("key pattern", "*", &keys)
+            } else if r.eq_ignore_ascii_case("allchannels") {
+                ("channel pattern", "*", &channels)
+            } else if let Some(p) = r.strip_prefix('~').or_else(|| {
+                r.strip_prefix('%')
+                    .and_then(|x| x.split_once('~'))
+                    .map(|(_, p)| p)
+            }) {
+                ("key pattern", p, &keys)
+            } else if let Some(p) = r.strip_prefix('&') {
+                ("channel pattern", p, &channels)
+            } else {
+                continue;
+            };
+            // The Sentinel user's hello channel is part of its role.
+            if matches!(spec.role, Role::Sentinel) && pat == "__sentinel__:hello" {
+                continue;
+            }
+            if !allowed.iter().any(|a| a == pat) {
+                ctx.add(
+                    Status::Critical,
+                    file,
+                    format!("user `{name}` has {kind} `{pat}`, which is not declared for it"),
+                );
+            }
+        }
+    }
+}
+
+/// A Redis or Sentinel config against the bundle's declared policy (the last directive of a
+/// key is the one Redis uses).
+fn conf_policy(
+    ctx: &mut Ctx,
+    file: &str,
+    ds: &[conf::Directive],
+    manifest: Option<&Manifest>,
+    sentinel: bool,
+    masterauth: Option<&str>,
+) {
+    let val = |k: &str| conf::last(ds, k).map(|d| d.args.join(" "));
+    if val("port").as_deref() != Some("0") {
+        ctx.add(
+            Status::Critical,
+            file,
+            "does not disable the plaintext port (`port 0`)",
+        );
+    }
+    if val("tls-port").is_none_or(|p| p == "0") {
+        ctx.add(
+            Status::Critical,
+            file,
+            "has no tls-port: it would serve no TLS",
+        );
+    }
+    if let Some(v) = val("tls-auth-clients") {
+        if !v.eq_ignore_ascii_case("yes") {
+            ctx.add(Status::Critical, file, format!("tls-auth-clients {v}: clients without a certificate from the bundle's CA would be let in; it must be yes"));
+        }
+    }
+    if let Some(v) = val("protected-mode") {
+        if !v.eq_ignore_ascii_case("yes") {
+            ctx.add(
+                Status::Critical,
+                file,
+                format!("protected-mode {v}: it must be yes"),
+            );
+        }
+    }
+    if let Some(m) = manifest {
+        match conf::last(ds, "bind") {
+            None => ctx.add(
+                Status::Critical,
+                file,
+                "has no bind: Redis would listen on every interface",
+            ),
+            Some(d) => {
+                for a in &d.args {
+                    if !m.spec.bind.iter().any(|b| b == a) {
+                        ctx.add(
+                            Status::Critical,
+                            file,
+                            format!(
+                                "binds `{a}`, which the bundle does not declare (declared: {})",
+                                m.spec.bind.join(" ")
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    for d in ds {
+        match d.key.as_str() {
+            "loadmodule" => ctx.add(
+                Status::Critical,
+                file,
+                format!("loads a module (line {})", d.line),
+            ),
+            "requirepass" => ctx.add(
+                Status::Critical,
+                file,
+                format!(
+                    "sets requirepass (line {}): passwords belong in the ACL file",
+                    d.line
+                ),
+            ),
+            "user" if !sentinel => ctx.add(
+                Status::Critical,
+                file,
+                format!(
+                    "defines a user (line {}): users belong in the ACL file",
+                    d.line
+                ),
+            ),
+            "include" if d.args.first().map(String::as_str) != masterauth => ctx.add(
+                Status::Critical,
+                file,
+                format!(
+                    "includes `{}` (line {}), which is not part of the bundle",
+                    d.args.join(" "),
+                    d.line
+                ),
+            ),
+            _ => {}
+        }
+    }
+    if sentinel {
+        return;
+    }
+    for k in [
+        "enable-debug-command",
+        "enable-module-command",
+        "enable-protected-configs",
+    ] {
+        if let Some(v) = val(k) {
+            if !v.eq_ignore_ascii_case("no") {
+                ctx.add(Status::Critical, file, format!("{k} {v}: it must be no"));
+            }
+        }
+    }
+    for c in super::spec::RENAMED_COMMANDS {
+        if !conf::all(ds, "rename-command")
+            .any(|d| d.args.first().is_some_and(|a| a.eq_ignore_ascii_case(c)))
+        {
+            ctx.add(
+                Status::Critical,
+                file,
+                format!("does not rename {c}: any user allowed it could run it under its own name"),
+            );
+        }
+    }
+}
+
+/// Paths in the bundle's configs that lead outside it: every certificate, key, ACL file and
+/// include a config names must be one of the bundle's own files in `conf_dir` (the bundle
+/// directory under any of the names in `conf_dirs`, e.g. as given and with links resolved;
+/// or the directory a container mounts it at). A generation copied in from
+/// another bundle names that bundle's files.
+pub fn foreign_paths(files: &Files, conf_dirs: &[String]) -> Vec<Finding> {
+    let Some(m) = files
+        .text(bundle::MANIFEST)
+        .and_then(|t| serde_json::from_str::<Manifest>(t).ok())
+    else {
+        return vec![];
+    };
+    let dirs: Vec<&str> = match m.spec.mount_dir.as_deref() {
+        Some(d) => vec![d.trim_end_matches('/')],
+        None => conf_dirs.iter().map(|d| d.trim_end_matches('/')).collect(),
+    };
+    let dir = dirs.first().copied().unwrap_or("");
+    let mut out = Vec::new();
+    for inst in m.spec.instances() {
+        let Some(text) = files.text(&inst.conf) else {
+            continue;
+        };
+        let (ds, _) = conf::directives(text);
+        for d in ds.iter().filter(|d| {
+            matches!(
+                d.key.as_str(),
+                "tls-cert-file" | "tls-key-file" | "tls-ca-cert-file" | "aclfile" | "include"
+            )
+        }) {
+            let p = d.args.join(" ");
+            let own = dirs.iter().any(|dir| {
+                p.strip_prefix(dir)
+                    .and_then(|r| r.strip_prefix('/'))
+                    .is_some_and(|n| !n.contains('/') && files.get(n).is_some())
+            });
+            if !own {
+                out.push(Finding {
+                    status: Status::Critical,
+                    file: inst.conf.clone(),
+                    message: format!(
+                        "{} points at `{p}`, which is not this bundle's own file (in `{dir}`): a generation from another bundle?",
+                        d.key
+                    ),
+                    expiry: false,
+                    local_change: false,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// The consistency problems that make a bundle unsafe to renew or rotate over: everything

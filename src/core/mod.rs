@@ -5,6 +5,7 @@ pub mod archive;
 pub mod bundle;
 pub mod cakey;
 pub mod checkup;
+pub mod conf;
 pub mod duration;
 pub mod inspect;
 pub mod integrity;

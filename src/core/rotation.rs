@@ -12,18 +12,7 @@ use super::secret::Secret;
 use time::OffsetDateTime;
 
 /// The `#hash` tokens of each user's line in users.acl, in order.
-pub fn acl_hashes(acl: &str, user: &str) -> Vec<String> {
-    acl.lines()
-        .map(|l| l.split_ascii_whitespace().collect::<Vec<_>>())
-        .find(|t| t.len() > 2 && t[0] == "user" && t[1] == user)
-        .map(|t| {
-            t.iter()
-                .filter_map(|x| x.strip_prefix('#'))
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
+pub use super::conf::acl_hashes;
 
 /// One user's step: which hash a node must gain or lose.
 #[derive(Clone, Debug)]
