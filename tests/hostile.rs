@@ -590,3 +590,133 @@ fn a_generation_from_another_bundle_is_critical() {
         .code(1)
         .stderr_has("not this bundle's own file");
 }
+
+/// Every secret of a bundle as bytes to look for: each password, the first base64 line of
+/// each private key, and each secret command name.
+fn secrets_of(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(generation(dir)).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        let text = read(dir, &name);
+        if name.ends_with(".password") {
+            out.push((name, text.trim_end().as_bytes().to_vec()));
+        } else if name.ends_with(".key") {
+            let line = text.lines().nth(1).unwrap().to_string();
+            out.push((name, line.into_bytes()));
+        } else if name == "renamed-commands" {
+            for l in text.lines() {
+                let to = l.split_whitespace().nth(1).unwrap().to_string();
+                out.push((
+                    format!("{name}: {}", &to[..to.find('_').unwrap()]),
+                    to.into_bytes(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Runs provision with the test hook that holds it at exit and returns all its readable
+/// memory, read through /proc/PID/mem (the tests run as root, which may read a non-dumpable
+/// process).
+fn memory_at_exit(args: &[&str], env: &[(&str, &str)]) -> Vec<u8> {
+    use std::io::{BufRead, Read};
+    use std::os::unix::fs::FileExt;
+    let mut child = Command::new(bin())
+        .args(args)
+        .env("PROVISION_TEST_HOLD_AT_EXIT", "1")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "provision {args:?} exited before the hold"
+        );
+        if line.contains("holding at exit") {
+            break;
+        }
+    }
+    let pid = child.id();
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let mem = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
+    let mut image = Vec::new();
+    for m in maps.lines() {
+        let f: Vec<&str> = m.split_whitespace().collect();
+        // Readable and writable: heap, stack, anonymous maps and data segments (code and
+        // read-only data of the binary cannot hold a secret made at run time).
+        if !f[1].starts_with("rw") || m.contains("[vvar]") || m.contains("[vsyscall]") {
+            continue;
+        }
+        let (a, b) = f[0].split_once('-').unwrap();
+        let (a, b) = (
+            u64::from_str_radix(a, 16).unwrap(),
+            u64::from_str_radix(b, 16).unwrap(),
+        );
+        let mut buf = vec![0u8; (b - a) as usize];
+        if mem.read_exact_at(&mut buf, a).is_ok() {
+            image.extend_from_slice(&buf);
+        }
+    }
+    assert!(
+        image.len() > 1 << 18,
+        "read only {} bytes of memory",
+        image.len()
+    );
+    drop(child.stdin.take());
+    let mut rest = String::new();
+    let _ = err.read_to_string(&mut rest);
+    assert!(child.wait().unwrap().success(), "{args:?}: {rest}");
+    image
+}
+
+fn found_in(image: &[u8], needles: &[(String, Vec<u8>)]) -> Vec<String> {
+    needles
+        .iter()
+        .filter(|(_, n)| image.windows(n.len()).any(|w| w == &n[..]))
+        .map(|(what, _)| what.clone())
+        .collect()
+}
+
+/// No secret outlives its use: after init, check, renew and rotate, none of the bundle's
+/// passwords, private keys (CA included) or secret command names is anywhere in the
+/// process's memory (a positive control proves the search reads live memory).
+#[test]
+fn no_secret_is_left_in_memory_at_exit() {
+    let t = tempdir();
+    let dir = t.path().join("s");
+    let d = dir.to_str().unwrap();
+    let image = memory_at_exit(&["init", "--dir", d, "-q"], &[]);
+    let needles = secrets_of(&dir);
+    assert!(needles.len() >= 3 + 5 + 9, "{}", needles.len());
+    assert_eq!(found_in(&image, &needles), Vec::<String>::new(), "init");
+    for args in [
+        &["check", "--dir", d][..],
+        &["renew", "--force", "--dir", d, "-q"][..],
+        &["rotate", "--user", "app", "--dir", d, "-q"][..],
+    ] {
+        let image = memory_at_exit(args, &[]);
+        // What the run may have made (renew: new keys; rotate: a new password) and what
+        // was there before.
+        let mut all = needles.clone();
+        all.extend(secrets_of(&dir));
+        assert_eq!(found_in(&image, &all), Vec::<String>::new(), "{args:?}");
+    }
+    // Positive control: the environment of the process is memory too; a needle put there on
+    // purpose is found, so an empty result above means absent, not unread.
+    let marker = (
+        "marker".to_string(),
+        b"provision-memory-probe-3f9a1c".to_vec(),
+    );
+    let image = memory_at_exit(
+        &["check", "--dir", d],
+        &[("PROVISION_PROBE", "provision-memory-probe-3f9a1c")],
+    );
+    assert_eq!(found_in(&image, &[marker]), vec!["marker".to_string()]);
+}
