@@ -7,8 +7,12 @@ use std::path::PathBuf;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  init, renew, rotate, rollback:  0 success · 1 failure (the bundle is unchanged or fully updated) · 2 bad input, nothing changed
-  check:                          0 OK · 1 WARNING · 2 CRITICAL · 3 UNKNOWN (monitoring-plugin convention)";
+  init, renew, rotate, rollback, env, schedule,
+  backup, restore, seal, unseal, alerts, compose:  0 success · 1 failure (the bundle is unchanged or fully
+                                                   updated; also a bundle that fails its integrity audit)
+                                                   · 2 bad input or usage error, nothing changed
+  check:                                           0 OK · 1 WARNING · 2 CRITICAL · 3 UNKNOWN (bundle missing
+                                                   or unreadable, or a usage error: monitoring-plugin convention)";
 
 #[derive(Parser, Debug)]
 #[command(

@@ -5,15 +5,48 @@ use std::path::PathBuf;
 
 /// Exit codes of `init`, `renew`, `rotate` and the other commands that change a bundle.
 /// (`check` uses the monitoring-plugin codes instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.)
-pub mod exit {
-    /// Success.
-    pub const OK: u8 = 0;
-    /// The command could not complete (I/O error, a Redis node refused, lock held). The bundle
-    /// on disk is unchanged or fully updated, never half.
-    pub const FAILURE: u8 = 1;
-    /// Bad input: invalid flag, value or config file, or a bundle already present without
-    /// `--force`. Nothing was changed.
-    pub const USAGE: u8 = 2;
+/// How a run ends, for the shell and for monitoring: the one place exit codes are decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// 0: done.
+    Success,
+    /// 1: the command could not complete (I/O error, a Redis node refused, lock held, the
+    /// bundle fails its integrity audit). The bundle on disk is unchanged or fully updated,
+    /// never half.
+    Failure,
+    /// 2: bad input (invalid flag, value or config file, or a bundle already present without
+    /// `--force`). Nothing was changed.
+    BadInput,
+    /// `check`: the monitoring-plugin state (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN). A usage
+    /// error of `check` is UNKNOWN, whatever global flags come first.
+    Check(crate::core::checkup::Status),
+}
+
+impl ExitStatus {
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Failure => 1,
+            ExitStatus::BadInput => 2,
+            ExitStatus::Check(s) => s.code(),
+        }
+    }
+
+    /// A command-line usage error of `subcommand` (as clap parsed it).
+    pub fn usage_error(subcommand: Option<&str>) -> Self {
+        match subcommand {
+            Some("check") => ExitStatus::Check(crate::core::checkup::Status::Unknown),
+            _ => ExitStatus::BadInput,
+        }
+    }
+
+    /// The status of a failed command.
+    pub fn of_error(e: &Error) -> Self {
+        match e {
+            Error::Input { .. } | Error::Exists(_) => ExitStatus::BadInput,
+            _ => ExitStatus::Failure,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,10 +118,7 @@ impl Error {
     }
 
     pub fn exit_code(&self) -> u8 {
-        match self {
-            Error::Input { .. } | Error::Exists(_) => exit::USAGE,
-            _ => exit::FAILURE,
-        }
+        ExitStatus::of_error(self).code()
     }
 }
 

@@ -26,11 +26,9 @@ pub fn main_entry() -> ExitCode {
             let _ = e.print();
             // `check` speaks the monitoring-plugin convention: a usage error is UNKNOWN (3),
             // whatever global flags come before it.
-            let is_check = parsed_subcommand().as_deref() == Some("check");
             return ExitCode::from(match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                _ if is_check => 3,
-                _ => error::exit::USAGE,
+                _ => error::ExitStatus::usage_error(parsed_subcommand().as_deref()).code(),
             });
         }
     };
@@ -54,8 +52,10 @@ pub fn main_entry() -> ExitCode {
         cli::Command::Compose(a) => commands::compose::run(a, out),
     };
     let code = match result {
-        Ok(0) if output::stdout_failed() => ExitCode::from(error::exit::FAILURE),
-        Ok(code) => ExitCode::from(code),
+        Ok(error::ExitStatus::Success) if output::stdout_failed() => {
+            ExitCode::from(error::ExitStatus::Failure.code())
+        }
+        Ok(status) => ExitCode::from(status.code()),
         Err(e) => {
             eprintln!("error: {e}");
             if let Some(h) = e.hint() {

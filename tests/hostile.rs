@@ -181,6 +181,69 @@ fn check_usage_errors_are_unknown_whatever_global_flags_come_first() {
     run(&["--json", "init", "--bogus-flag"]).code(2);
     run(&["-q", "renew", "--bogus-flag"]).code(2);
     run(&["check", "--help"]).code(0);
+    // Every command is in --help's exit-code table.
+    let help = run(&["--help"]).success().stdout;
+    let (commands, codes) = help.split_once("Exit codes:").expect("an exit-code table");
+    let names: Vec<&str> = commands
+        .split_once("Commands:")
+        .unwrap()
+        .1
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        // A command's line starts two blanks in; wrapped descriptions are indented further.
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| *n != "help")
+        .collect();
+    assert_eq!(names.len(), 13, "{names:?}");
+    for n in names {
+        assert!(
+            codes
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|w| w == n),
+            "`{n}` is missing from the exit-code table:\n{codes}"
+        );
+    }
+}
+
+/// A crash mid-run with core dumps allowed by the shell (`ulimit -c unlimited`, and this
+/// machine's core_pattern writes `core` into the working directory): SIGABRT while the keys
+/// are generated leaves no core file, and no bundle.
+#[test]
+fn sigabrt_mid_run_with_unlimited_cores_writes_no_core_file() {
+    let t = tempdir();
+    let work = t.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -c unlimited && exec \"$0\" init --dir s --key-type rsa-4096 -q",
+        ])
+        .arg(bin())
+        .current_dir(&work)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::ABORT,
+    )
+    .unwrap();
+    let st = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(st.signal(), Some(6), "killed by SIGABRT mid-run: {st:?}");
+    let left: Vec<String> = std::fs::read_dir(&work)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !left.iter().any(|n| n.starts_with("core")),
+        "a core file: {left:?}"
+    );
+    assert!(!work.join("s").join("..data").exists(), "{left:?}");
 }
 
 /// No core file can hold a secret: the process sets RLIMIT_CORE to 0 and makes itself not

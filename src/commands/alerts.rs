@@ -6,7 +6,7 @@ use super::schedule::{render, write_output};
 use crate::cli::AlertsArgs;
 use crate::core::bundle::MODE_PUBLIC;
 use crate::core::render::Templates;
-use crate::error::{exit, Error, Result};
+use crate::error::{Error, ExitStatus, Result};
 use crate::output::Output;
 use std::path::PathBuf;
 
@@ -29,7 +29,7 @@ pub fn rules(templates: &Templates, expiring_secs: u64) -> Result<String> {
     render(templates, ALERTS, ctx)
 }
 
-pub fn run(args: &AlertsArgs, out: Output) -> Result<u8> {
+pub fn run(args: &AlertsArgs, out: Output) -> Result<ExitStatus> {
     if args.expiring.secs() == 0 {
         return Err(Error::input(
             "--expiring must be longer than 0s",
@@ -49,7 +49,7 @@ pub fn run(args: &AlertsArgs, out: Output) -> Result<u8> {
         crate::outln!("Wrote {}", path.display());
         crate::outln!("Check it with: promtool check rules {}", path.display());
     }
-    Ok(exit::OK)
+    Ok(ExitStatus::Success)
 }
 
 #[cfg(test)]

@@ -5,13 +5,13 @@ use super::crypt::{self, Sink, RECIPIENTS_FILE};
 use crate::cli::BackupArgs;
 use crate::core::archive;
 use crate::core::bundle::{self, OutFile};
-use crate::error::{exit, Error, Result};
+use crate::error::{Error, ExitStatus, Result};
 use crate::output::Output;
 use crate::store::{self, Store};
 use serde_json::json;
 use std::time::Duration;
 
-pub fn run(args: &BackupArgs, out: Output) -> Result<u8> {
+pub fn run(args: &BackupArgs, out: Output) -> Result<ExitStatus> {
     if args.format == crate::cli::ExportFormat::K8s {
         return super::k8s::run(args, out);
     }
@@ -125,7 +125,7 @@ pub fn run(args: &BackupArgs, out: Output) -> Result<u8> {
             remembered.as_deref(),
             &recipients,
         );
-        return Ok(exit::OK);
+        return Ok(ExitStatus::Success);
     };
     let mtime = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
     let tar = archive::pack(&files, mtime)
@@ -149,7 +149,7 @@ pub fn run(args: &BackupArgs, out: Output) -> Result<u8> {
         remembered.as_deref(),
         &recipients,
     );
-    Ok(exit::OK)
+    Ok(ExitStatus::Success)
 }
 
 /// Writes `backup-recipients` into a new generation (manifest updated), audited.

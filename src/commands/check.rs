@@ -5,14 +5,14 @@
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::core::checkup::{self, Finding, Report, Status, Thresholds};
 use crate::core::duration::human;
-use crate::error::Result;
+use crate::error::{ExitStatus, Result};
 use crate::output::Output;
 use crate::store::{Store, DATA};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Instant;
 
-pub fn run(args: &CheckArgs, out: Output) -> Result<u8> {
+pub fn run(args: &CheckArgs, out: Output) -> Result<ExitStatus> {
     let started = Instant::now();
     let dir = args.dir.clone().unwrap_or_else(|| "secrets".into());
     let format = if out.json {
@@ -66,7 +66,7 @@ pub fn run(args: &CheckArgs, out: Output) -> Result<u8> {
         CheckFormat::Text if !out.quiet => print_text(&abs, &generation, &report),
         CheckFormat::Text => {}
     }
-    Ok(report.status.code())
+    Ok(ExitStatus::Check(report.status))
 }
 
 /// Reads the bundle and audits it; Err = UNKNOWN (missing or unreadable).

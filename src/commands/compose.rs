@@ -8,7 +8,7 @@ use crate::cli::ComposeArgs;
 use crate::core::bundle::{self, Manifest, MODE_PUBLIC};
 use crate::core::render::Templates;
 use crate::core::spec::Role;
-use crate::error::{exit, Error, Result};
+use crate::error::{Error, ExitStatus, Result};
 use crate::output::Output;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -21,7 +21,7 @@ fn yq(s: &str) -> String {
     serde_json::Value::from(s).to_string().replace('$', "$$")
 }
 
-pub fn run(args: &ComposeArgs, out: Output) -> Result<u8> {
+pub fn run(args: &ComposeArgs, out: Output) -> Result<ExitStatus> {
     let (dir, _files, m) = open_bundle(args.dir.as_deref())?;
     super::standalone_only(&m, &dir)?;
     let (templates, _) = super::templates_for(args.templates.templates.as_deref(), &m.spec)?;
@@ -38,7 +38,7 @@ pub fn run(args: &ComposeArgs, out: Output) -> Result<u8> {
             path.display()
         );
     }
-    Ok(exit::OK)
+    Ok(ExitStatus::Success)
 }
 
 /// The Compose file for the bundle in `dir` (absolute) described by `m`, with Redis running as

@@ -5,7 +5,7 @@ use super::manifest_of;
 use crate::cli::{EnvArgs, EnvFormat};
 use crate::core::bundle::{self, Files, Manifest};
 use crate::core::spec::Role;
-use crate::error::{exit, Error, Result};
+use crate::error::{Error, ExitStatus, Result};
 use crate::output::Output;
 use crate::store::Store;
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ pub(crate) fn open_bundle(dir: Option<&Path>) -> Result<(PathBuf, Files, Manifes
     Ok((store.dir, files, m))
 }
 
-pub fn run(args: &EnvArgs, _out: Output) -> Result<u8> {
+pub fn run(args: &EnvArgs, _out: Output) -> Result<ExitStatus> {
     let (dir, files, m) = open_bundle(args.dir.as_deref())?;
     let user = match &args.user {
         Some(u) => m.spec.users.iter().find(|s| &s.name == u).ok_or_else(|| {
@@ -83,7 +83,7 @@ pub fn run(args: &EnvArgs, _out: Output) -> Result<u8> {
         vars.push(("REDIS_PASSWORD", pw.to_string()));
     }
     crate::out!("{}", render(args.format, &vars)?);
-    Ok(exit::OK)
+    Ok(ExitStatus::Success)
 }
 
 /// Formats `NAME=value` lines. Values that a format cannot carry safely (a newline anywhere,

@@ -13,7 +13,7 @@ use crate::core::duration::Dur;
 use crate::core::render::Templates;
 use crate::core::spec::{ConfigFile, Role, Spec, UserSpec};
 use crate::core::topology::{Kind, Topology};
-use crate::error::{exit, Error, Result};
+use crate::error::{Error, ExitStatus, Result};
 use crate::output::Output;
 use crate::store::{self, Store};
 use serde_json::json;
@@ -264,7 +264,7 @@ pub fn bundle_names(spec: &Spec) -> Vec<String> {
     v
 }
 
-pub fn run(args: &InitArgs, out: Output) -> Result<u8> {
+pub fn run(args: &InitArgs, out: Output) -> Result<ExitStatus> {
     let started = Instant::now();
     let (spec, dir, mount_dir) = resolve_all(args)?;
     if args.compose && mount_dir.is_none() {
@@ -317,7 +317,7 @@ fn create(
     templates: &Templates,
     dir: &Path,
     mount_dir: Option<String>,
-) -> Result<u8> {
+) -> Result<ExitStatus> {
     let mut store = Store::prepare(dir)?;
     store.durable = !args.ephemeral;
     let conf_dir = mount_dir.unwrap_or_else(|| store.dir.to_string_lossy().into_owned());
@@ -411,7 +411,7 @@ fn create(
             );
         }
     }
-    Ok(exit::OK)
+    Ok(ExitStatus::Success)
 }
 
 /// The Compose file `init --compose` will write, and where; refuses an existing file unless

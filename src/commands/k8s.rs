@@ -7,12 +7,12 @@ use super::schedule::write_output;
 use crate::cli::BackupArgs;
 use crate::core::bundle::MODE_SECRET;
 use crate::core::k8s;
-use crate::error::{exit, Error, Result};
+use crate::error::{Error, ExitStatus, Result};
 use crate::output::Output;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-pub fn run(args: &BackupArgs, out: Output) -> Result<u8> {
+pub fn run(args: &BackupArgs, out: Output) -> Result<ExitStatus> {
     let age_only = [
         (!args.recipients.is_empty(), "--recipient"),
         (args.recipients_file.is_some(), "--recipients-file"),
@@ -141,5 +141,5 @@ pub fn run(args: &BackupArgs, out: Output) -> Result<u8> {
             eprintln!("{msg}");
         }
     }
-    Ok(exit::OK)
+    Ok(ExitStatus::Success)
 }

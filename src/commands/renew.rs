@@ -3,13 +3,13 @@
 use super::{manifest_of, node_failures, nodes, reload_nodes};
 use crate::cli::RenewArgs;
 use crate::core::renewal;
-use crate::error::{exit, Error, Result};
+use crate::error::{Error, ExitStatus, Result};
 use crate::output::Output;
 use crate::store::{self, Store};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-pub fn run(args: &RenewArgs, out: Output) -> Result<u8> {
+pub fn run(args: &RenewArgs, out: Output) -> Result<ExitStatus> {
     let started = Instant::now();
     let store = Store::open(args.dir.as_deref().unwrap_or("secrets".as_ref()))?;
     // What opens a protected CA key, read before the lock (a terminal prompt must not hold it);
@@ -63,7 +63,7 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<u8> {
             print_nodes(&results);
         }
         node_failures(&results, "nothing was due")?;
-        return Ok(exit::OK);
+        return Ok(ExitStatus::Success);
     }
 
     // Only a plan that signs needs the CA key: dropping an old CA from ca.crt does not.
@@ -133,7 +133,7 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<u8> {
         }
     }
     node_failures(&results, "certificates were renewed")?;
-    Ok(exit::OK)
+    Ok(ExitStatus::Success)
 }
 
 /// "renewing redis.crt, app.crt" / "rolling the CA over": what needs the CA key.

@@ -8,7 +8,7 @@ use crate::core::archive;
 use crate::core::bundle::{self, Files, Manifest};
 use crate::core::checkup;
 use crate::core::{inspect, integrity};
-use crate::error::{exit, Error, Result};
+use crate::error::{Error, ExitStatus, Result};
 use crate::output::Output;
 use crate::store::{self, Store};
 use serde_json::json;
@@ -17,7 +17,7 @@ use std::io::Read;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
-pub fn run(args: &RestoreArgs, out: Output) -> Result<u8> {
+pub fn run(args: &RestoreArgs, out: Output) -> Result<ExitStatus> {
     let mut store = Store::prepare(args.dir.as_deref().unwrap_or("secrets".as_ref()))?;
     if !args.force && store.has_bundle(&[]) {
         return Err(Error::Exists(store.dir.clone()));
@@ -95,7 +95,7 @@ pub fn run(args: &RestoreArgs, out: Output) -> Result<u8> {
         );
         crate::outln!("  verified as `provision check` does; run it for expiry details");
     }
-    Ok(exit::OK)
+    Ok(ExitStatus::Success)
 }
 
 /// Decrypts and unpacks the archive, entirely in memory (bounded by `archive::MAX_ARCHIVE`).

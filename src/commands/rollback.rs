@@ -2,13 +2,13 @@
 
 use super::{manifest_of, node_failures, nodes, reload_nodes};
 use crate::cli::RollbackArgs;
-use crate::error::{exit, Result};
+use crate::error::{ExitStatus, Result};
 use crate::output::Output;
 use crate::store::Store;
 use serde_json::json;
 use std::time::Duration;
 
-pub fn run(args: &RollbackArgs, out: Output) -> Result<u8> {
+pub fn run(args: &RollbackArgs, out: Output) -> Result<ExitStatus> {
     let store = Store::open(args.dir.as_deref().unwrap_or("secrets".as_ref()))?;
     let _lock = store.lock(Duration::from_secs(args.lock_timeout.secs()))?;
     store.cleanup();
@@ -28,5 +28,5 @@ pub fn run(args: &RollbackArgs, out: Output) -> Result<u8> {
         super::renew::print_nodes(&results);
     }
     node_failures(&results, "the rollback is complete")?;
-    Ok(exit::OK)
+    Ok(ExitStatus::Success)
 }

@@ -10,14 +10,14 @@
 use super::{manifest_of, nodes};
 use crate::cli::RotateArgs;
 use crate::core::rotation::{self, Step};
-use crate::error::{exit, Error, Result};
+use crate::error::{Error, ExitStatus, Result};
 use crate::live::{self, Creds};
 use crate::output::Output;
 use crate::store::{self, Store};
 use serde_json::json;
 use std::time::Duration;
 
-pub fn run(args: &RotateArgs, out: Output) -> Result<u8> {
+pub fn run(args: &RotateArgs, out: Output) -> Result<ExitStatus> {
     let store = Store::open(args.dir.as_deref().unwrap_or("secrets".as_ref()))?;
     let _lock = store.lock(Duration::from_secs(args.lock_timeout.secs()))?;
     store.cleanup();
@@ -177,7 +177,7 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<u8> {
             crate::outln!("  (files only: no --reload or --redis was given; running nodes keep their old ACL until you apply it)");
         }
     }
-    Ok(exit::OK)
+    Ok(ExitStatus::Success)
 }
 
 fn node_flags(args: &RotateArgs) -> String {

@@ -4,7 +4,7 @@
 //! Also home of the helper every generator shares: writing a generated file with its final mode.
 
 use crate::cli::ScheduleArgs;
-use crate::error::{exit, Error, Result};
+use crate::error::{Error, ExitStatus, Result};
 use crate::output::Output;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -57,7 +57,7 @@ fn user_name(uid: u32) -> String {
         .unwrap_or_else(|| uid.to_string())
 }
 
-pub fn run(args: &ScheduleArgs, out: Output) -> Result<u8> {
+pub fn run(args: &ScheduleArgs, out: Output) -> Result<ExitStatus> {
     let (dir, _files, m) = super::env::open_bundle(args.dir.as_deref())?;
     let (templates, _) = super::templates_for(args.templates.templates.as_deref(), &m.spec)?;
     let exe = std::env::current_exe()
@@ -140,5 +140,5 @@ pub fn run(args: &ScheduleArgs, out: Output) -> Result<u8> {
         crate::outln!("Or, without systemd, this crontab line (crontab -e as the bundle's owner):");
         crate::outln!("  {cron}");
     }
-    Ok(exit::OK)
+    Ok(ExitStatus::Success)
 }

@@ -4,7 +4,7 @@
 
 use super::crypt::{self, Key, Sink, RECIPIENTS_FILE};
 use crate::cli::{SealArgs, UnsealArgs};
-use crate::error::{exit, Error, Result};
+use crate::error::{Error, ExitStatus, Result};
 use crate::output::Output;
 use crate::store::Store;
 use serde_json::json;
@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Write};
 use std::path::Path;
 
-pub fn seal(args: &SealArgs, out: Output) -> Result<u8> {
+pub fn seal(args: &SealArgs, out: Output) -> Result<ExitStatus> {
     let store = Store::open_readonly(args.dir.as_deref().unwrap_or("secrets".as_ref()))?;
     let files = store.read_generation(None)?;
     let recipients = match files.text(RECIPIENTS_FILE) {
@@ -41,10 +41,10 @@ pub fn seal(args: &SealArgs, out: Output) -> Result<u8> {
         Ok(())
     })?;
     report(out, "seal", &args.file, written.as_deref(), bytes);
-    Ok(exit::OK)
+    Ok(ExitStatus::Success)
 }
 
-pub fn unseal(args: &UnsealArgs, out: Output) -> Result<u8> {
+pub fn unseal(args: &UnsealArgs, out: Output) -> Result<ExitStatus> {
     let key = Key::Identities(crypt::identities(&args.identity)?);
     let output = match &args.output {
         Some(o) => o.clone(),
@@ -68,7 +68,7 @@ pub fn unseal(args: &UnsealArgs, out: Output) -> Result<u8> {
         Ok(())
     })?;
     report(out, "unseal", &args.file, written.as_deref(), bytes);
-    Ok(exit::OK)
+    Ok(ExitStatus::Success)
 }
 
 fn report(out: Output, action: &str, input: &Path, written: Option<&Path>, bytes: u64) {
