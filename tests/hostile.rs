@@ -783,3 +783,147 @@ fn no_secret_is_left_in_memory_at_exit() {
     );
     assert_eq!(found_in(&image, &[marker]), vec!["marker".to_string()]);
 }
+
+/// Forged backups, made as someone holding only the bundle's public age recipient would,
+/// with the stock age and tar tools: the real archive with a backdoor in users.acl, and a
+/// whole bundle of the attacker's own (their CA, their signer) encrypted to the recipient.
+/// `restore` refuses each (exit 2), over the bundle and into an empty place with the real
+/// CA's fingerprint, and writes nothing.
+#[test]
+fn a_backup_forged_with_the_public_recipient_is_refused() {
+    require("age");
+    require("age-keygen");
+    let t = tempdir();
+    let p = |x: &std::path::Path| x.to_str().unwrap().to_string();
+    let key = t.path().join("key.txt");
+    assert!(Command::new("age-keygen")
+        .arg("-o")
+        .arg(&key)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success());
+    let recipient = String::from_utf8(
+        Command::new("age-keygen")
+            .arg("-y")
+            .arg(&key)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let dir = t.path().join("s");
+    run(&["init", "--dir", &p(&dir), "-q"]).success();
+    let fp = ca_fingerprint(&dir);
+    let real = t.path().join("real.age");
+    run(&[
+        "backup",
+        "--dir",
+        &p(&dir),
+        "-r",
+        &recipient,
+        "-o",
+        &p(&real),
+    ])
+    .success();
+    let sh = |script: &str| {
+        let o = Command::new("sh")
+            .args(["-c", script])
+            .current_dir(t.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{script}: {o:?}");
+    };
+    // 1. The real archive, users.acl with a backdoor, re-encrypted to the recipient.
+    sh(&format!(
+        "mkdir x && age -d -i key.txt real.age | tar -C x -xf - && \
+         echo 'user backdoor on #{HASH_OF_X} ~* &* +@all' >> x/provision-bundle/users.acl && \
+         tar -C x -cf - provision-bundle | age -r {recipient} > edited.age"
+    ));
+    // 2. An attacker's own bundle, archived and encrypted to the same recipient.
+    let theirs = t.path().join("theirs");
+    run(&["init", "--dir", &p(&theirs), "-q"]).success();
+    let forged = t.path().join("forged.age");
+    run(&[
+        "backup",
+        "--dir",
+        &p(&theirs),
+        "-r",
+        &recipient,
+        "-o",
+        &p(&forged),
+    ])
+    .success();
+
+    let empty = t.path().join("empty");
+    let before = snapshot(&dir);
+    let parent = snapshot(t.path());
+    for (archive, want_over, want_empty) in [
+        (
+            "edited.age",
+            "users.acl: changed since provision wrote it",
+            "users.acl: changed since provision wrote it",
+        ),
+        (
+            "forged.age",
+            "its signer was not issued by the CA of the bundle it would replace",
+            "holds no CA with the fingerprint given",
+        ),
+    ] {
+        let a = p(&t.path().join(archive));
+        run(&["restore", &a, "--dir", &p(&dir), "-i", &p(&key), "--force"])
+            .code(2)
+            .stderr_has(want_over);
+        run(&[
+            "restore",
+            &a,
+            "--dir",
+            &p(&empty),
+            "-i",
+            &p(&key),
+            "--expect-ca",
+            &fp,
+        ])
+        .code(2)
+        .stderr_has(want_empty);
+        run(&["restore", &a, "--dir", &p(&empty), "-i", &p(&key)])
+            .code(2)
+            .stderr_has("--expect-ca");
+        assert_eq!(before, snapshot(&dir), "{archive}: the bundle changed");
+        assert_eq!(
+            parent,
+            snapshot(t.path()),
+            "{archive}: something was written"
+        );
+    }
+    // The real archive restores into an empty place (the directory it was made for: paths
+    // in redis.conf are absolute) with the right fingerprint only, in any spelling.
+    std::fs::remove_dir_all(&dir).unwrap();
+    run(&[
+        "restore",
+        &p(&real),
+        "--dir",
+        &p(&dir),
+        "-i",
+        &p(&key),
+        "--expect-ca",
+        &ca_fingerprint(&theirs),
+    ])
+    .code(2)
+    .stderr_has("holds no CA with the fingerprint given");
+    assert!(!dir.exists());
+    run(&[
+        "restore",
+        &p(&real),
+        "--dir",
+        &p(&dir),
+        "-i",
+        &p(&key),
+        "--expect-ca",
+        &fp.to_lowercase().replace(':', ""),
+    ])
+    .success();
+    run(&["check", "--dir", &p(&dir)]).code(0);
+}
