@@ -510,8 +510,8 @@ private key matches its certificate, file modes, users.acl against the password 
 (`user default off`, no plaintext passwords), and that redis.conf points at existing files and
 matches renamed-commands. Reports every problem, not just the first.
 
-Default thresholds: WARNING when less than max(1/3 of the lifetime, 30d) is left (renewal is
-due); CRITICAL when less than min(7d, 1/10 of the lifetime) is left, or expired.
+Default thresholds: WARNING when less than 1/3 of the lifetime is left (exactly when `renew`
+re-issues it); CRITICAL when less than min(7d, 1/10 of the lifetime) is left, or expired.
 
 A protected CA key (ca.key.age) is checked for mode 0600 and a valid age header; whether it
 matches ca.crt is checked only with --identity KEYFILE (or --passphrase-file).
@@ -535,7 +535,7 @@ pub struct CheckArgs {
     /// Bundle directory. [default: ./secrets]
     #[arg(long, env = "PROVISION_DIR")]
     pub dir: Option<PathBuf>,
-    /// WARNING when a certificate has less than this left. [default: max(1/3 of lifetime, 30d)]
+    /// WARNING when a certificate has less than this left. [default: 1/3 of the lifetime, the renew rule]
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub warn: Option<Dur>,
     /// CRITICAL when a certificate has less than this left. [default: min(7d, 1/10 of lifetime)]

@@ -37,12 +37,41 @@ fn check_fresh_is_ok_short_lived_warns_and_crit_threshold_applies() {
 
     let b = t.path().join("b");
     init(&b, &["--cert-validity", "1h"]);
-    check(&b, &[])
+    // One renewal rule: a fresh short-lived certificate is not due, so it is OK.
+    check(&b, &[]).code(0);
+    check(&b, &["--warn", "2h"])
         .code(1)
         .stdout_has("WARNING")
         .stdout_has("renewal is due");
     check(&b, &["--crit", "2h"]).code(2).stdout_has("CRITICAL");
     check(&b, &["--warn", "1m", "--crit", "1m"]).code(0);
+}
+
+/// `check` WARNING means exactly "`renew` would re-issue it now": a 1-hour, 24-hour, 7-day and
+/// 1-year certificate are OK right after init and right after renew, `renew` finds nothing
+/// due, and with the same `--within`/`--warn` both agree that it is due.
+#[test]
+fn check_and_renew_agree_for_every_lifetime() {
+    let t = tempdir();
+    for v in ["1h", "24h", "7d", "365d"] {
+        let d = t.path().join(v);
+        init(&d, &["--cert-validity", v]);
+        check(&d, &[]).code(0).stdout_has("OK");
+        let dd = d.to_str().unwrap();
+        run(&["renew", "--dir", dd])
+            .success()
+            .stdout_has("Nothing to renew");
+        run(&["renew", "--dir", dd, "--force", "-q"]).success();
+        check(&d, &[]).code(0);
+        run(&["renew", "--dir", dd])
+            .success()
+            .stdout_has("Nothing to renew");
+        // A threshold longer than the lifetime: due for both.
+        check(&d, &["--warn", "400d", "--crit", "1s"]).code(1);
+        run(&["renew", "--dir", dd, "--within", "400d", "--dry-run"])
+            .success()
+            .stdout_has("Would renew");
+    }
 }
 
 #[test]
@@ -142,7 +171,7 @@ fn check_prometheus_output_passes_promtool() {
     let t = tempdir();
     let d = t.path().join("s");
     init(&d, &["--cert-validity", "1h"]);
-    let r = check(&d, &["--format", "prometheus"]).code(1);
+    let r = check(&d, &["--format", "prometheus", "--warn", "2h"]).code(1);
     assert!(r
         .stdout
         .contains("provision_certificate_expiry_timestamp_seconds{"));

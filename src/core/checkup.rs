@@ -115,9 +115,8 @@ pub struct CaKeyReport {
 }
 
 /// Expiry thresholds. `None` means the default for the certificate's lifetime:
-/// WARNING when less than max(1/3 of the lifetime, 30 days) is left — the point where
-/// `renew` already re-issues (cert-manager's and step's rule), with a 30-day floor for long
-/// lifetimes; CRITICAL when less than min(7 days, 1/10 of the lifetime) is left, so a
+/// WARNING when `renew` would re-issue it now (`duration::renewal_threshold`: a third of the
+/// lifetime left); CRITICAL when less than min(7 days, 1/10 of the lifetime) is left, so a
 /// short-lived CI certificate is not critical from birth.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Thresholds {
@@ -127,8 +126,7 @@ pub struct Thresholds {
 
 impl Thresholds {
     pub fn warn_secs(&self, lifetime: i64) -> i64 {
-        self.warn
-            .map_or((lifetime / 3).max(30 * 86_400), |d| d.secs() as i64)
+        super::duration::renewal_threshold(lifetime, self.warn)
     }
     pub fn crit_secs(&self, lifetime: i64) -> i64 {
         self.crit
@@ -1145,12 +1143,18 @@ mod tests {
     }
 
     #[test]
-    fn short_lived_is_warning_by_default_and_critical_with_crit() {
+    fn short_lived_is_ok_fresh_warning_when_due_and_critical_with_crit() {
         let f = fresh(&Spec {
             cert_validity: "1h".parse().unwrap(),
             ..Spec::default()
         });
-        assert_eq!(run(&f).status, Status::Warning);
+        assert_eq!(run(&f).status, Status::Ok);
+        // 45 minutes on, less than a third of 65 minutes (with the backdate) is left.
+        let due = OffsetDateTime::now_utc() + time::Duration::minutes(45);
+        assert_eq!(
+            check(&f, due, Thresholds::default(), &|_| true).status,
+            Status::Warning
+        );
         let r = check(
             &f,
             OffsetDateTime::now_utc(),
@@ -1282,7 +1286,11 @@ mod tests {
     fn default_thresholds() {
         let t = Thresholds::default();
         assert_eq!(t.warn_secs(365 * 86_400), 365 * 86_400 / 3);
-        assert_eq!(t.warn_secs(3600), 30 * 86_400);
+        assert_eq!(
+            t.warn_secs(3600),
+            1200,
+            "no floor: a 1-hour certificate is OK from birth"
+        );
         assert_eq!(t.crit_secs(365 * 86_400), 7 * 86_400);
         assert_eq!(t.crit_secs(3600), 360);
     }

@@ -97,6 +97,14 @@ impl<'de> serde::Deserialize<'de> for Dur {
 }
 
 /// Formats a signed number of seconds for people: `364d 23h`, `5h 12m`, `expired 3d ago`.
+/// The one renewal rule: a certificate is due when less than this is left of it — `within`
+/// if given, else a third of its lifetime (cert-manager's and step's rule). `renew` re-issues
+/// exactly then, and `check` turns WARNING exactly then, so monitoring never pages for a
+/// certificate `renew` would leave alone (a 24-hour certificate is OK from birth).
+pub fn renewal_threshold(lifetime_secs: i64, within: Option<Dur>) -> i64 {
+    within.map_or(lifetime_secs / 3, |d| d.secs() as i64)
+}
+
 pub fn human(secs: i64) -> String {
     let a = secs.unsigned_abs();
     let body = if a >= 86_400 {

@@ -90,7 +90,7 @@ fn due(
 ) -> Option<Due> {
     let lifetime = (c.not_after - c.not_before).whole_seconds();
     let left = (c.not_after - now).whole_seconds();
-    let threshold = within.map_or(lifetime / 3, |d| d.secs() as i64);
+    let threshold = super::duration::renewal_threshold(lifetime, within);
     let reason = if force {
         "forced".to_string()
     } else if left <= 0 {
