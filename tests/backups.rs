@@ -930,3 +930,57 @@ fn backup_and_restore_carry_a_protected_ca_key() {
     run(&["renew", "--dir", s(&dir), "--force", "-i", s(&ca_key)]).success();
     assert_leaves_verify(&dir);
 }
+
+/// Disaster recovery: a backup restored into another directory (a new host, another mount
+/// point) gets its configs' paths moved there, its manifest re-signed, passes `check`, and a
+/// real redis-server starts from it and serves the app user over TLS. The old directory is
+/// gone, so nothing can still be read from it.
+#[test]
+fn restore_into_another_directory_moves_the_paths_and_serves() {
+    require("redis-server");
+    let (t, dir, port) = live_bundle(&[]);
+    let (key, pubkey) = keygen(t.path(), "key.txt");
+    let out = t.path().join("b.age");
+    run(&["backup", "--dir", s(&dir), "-r", &pubkey, "-o", s(&out)]).success();
+    let fp = ca_fingerprint(&dir);
+    let pw = read(&dir, "app.password");
+    std::fs::remove_dir_all(&dir).unwrap();
+    let new = t.path().join("elsewhere").join("tls");
+    std::fs::create_dir(t.path().join("elsewhere")).unwrap();
+    let r = run(&[
+        "restore",
+        s(&out),
+        "--dir",
+        s(&new),
+        "-i",
+        s(&key),
+        "--expect-ca",
+        &fp,
+    ])
+    .success();
+    assert!(
+        r.stdout.contains("paths in the configs moved from"),
+        "{}",
+        r.stdout
+    );
+    let conf = read(&new, "redis.conf");
+    assert!(
+        conf.contains(&format!("aclfile \"{}/users.acl\"", new.display())),
+        "{conf}"
+    );
+    assert!(!conf.contains(s(&dir)), "{conf}");
+    run(&["check", "--dir", s(&new)]).code(0);
+    assert_eq!(
+        read(&new, "app.password"),
+        pw,
+        "the secrets are the backup's"
+    );
+    let audit = read(&new, "audit.log");
+    assert!(audit.contains("paths_moved_from"), "{audit}");
+    let work = t.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let redis = Redis::start(&new, port, &work);
+    let reply = redis.cli_as("app", &["SET", "moved", "yes"]);
+    assert_eq!(reply, "OK");
+    assert_eq!(redis.cli_as("app", &["GET", "moved"]), "yes");
+}

@@ -60,8 +60,9 @@ pub fn run(args: &RestoreArgs, out: Output) -> Result<ExitStatus> {
         ));
     }
 
-    let files = decrypt(&args.file, &key)?;
+    let mut files = decrypt(&args.file, &key)?;
     authenticate(&files, expected.as_deref(), existing.as_ref(), &args.file)?;
+    let moved_from = relocate(&mut files, &store)?;
     let m = verify(&files, &store)?;
 
     store.ensure_dir()?;
@@ -76,6 +77,9 @@ pub fn run(args: &RestoreArgs, out: Output) -> Result<ExitStatus> {
     let mut entry = super::audit_entry("restore", &gen_id, &files);
     entry["from_generation"] = json!(m.generation);
     entry["archive"] = json!(args.file);
+    if let Some(from) = &moved_from {
+        entry["paths_moved_from"] = json!(from);
+    }
     let generation = store.commit(&files, &gen_id, &entry)?;
 
     if out.json {
@@ -84,6 +88,7 @@ pub fn run(args: &RestoreArgs, out: Output) -> Result<ExitStatus> {
             "dir": store.dir,
             "generation": gen_id,
             "from_generation": m.generation,
+            "paths_moved_from": moved_from,
             "files": files.0.iter().map(|f| json!({"name": f.name, "mode": format!("{:04o}", f.mode)})).collect::<Vec<_>>(),
         }));
     } else if !out.quiet {
@@ -93,6 +98,12 @@ pub fn run(args: &RestoreArgs, out: Output) -> Result<ExitStatus> {
             store.dir.display(),
             m.generation
         );
+        if let Some(from) = &moved_from {
+            crate::outln!(
+                "  paths in the configs moved from {from} to {} (manifest re-signed)",
+                store.dir.display()
+            );
+        }
         crate::outln!("  verified as `provision check` does; run it for expiry details");
     }
     Ok(ExitStatus::Success)
@@ -119,6 +130,56 @@ fn decrypt(path: &std::path::Path, key: &Key) -> Result<Files> {
             "restore only archives written by `provision backup` (see README, Backup and restore)",
         )
     })
+}
+
+/// Restore anywhere: a bundle made for another directory (a new host, another mount point)
+/// gets its configs' paths rewritten for the target, and a new manifest signed with the
+/// archive's own signer (already authenticated). `--mount-dir` bundles keep their paths.
+/// Returns the directory the paths were moved from.
+fn relocate(files: &mut Files, store: &Store) -> Result<Option<String>> {
+    let Some(m) = files
+        .text(bundle::MANIFEST)
+        .and_then(|t| serde_json::from_str::<Manifest>(t).ok())
+    else {
+        return Ok(None);
+    };
+    if m.spec.mount_dir.is_some() {
+        return Ok(None);
+    }
+    let from = bundle::conf_dir_of(files, &m.spec);
+    let to = store.dir.to_string_lossy().into_owned();
+    if from.is_empty() || from.trim_end_matches('/') == to.trim_end_matches('/') {
+        return Ok(None);
+    }
+    let mut changed = false;
+    for inst in m.spec.instances() {
+        let Some(text) = files.text(&inst.conf) else {
+            continue;
+        };
+        if let Some(new) = crate::core::conf::relocate_paths(text, &from, &to) {
+            files.put(bundle::OutFile::secret(
+                inst.conf.clone(),
+                crate::core::secret::Secret::from_string(new),
+            ));
+            changed = true;
+        }
+    }
+    if !changed {
+        return Ok(None);
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let manifest = bundle::build_manifest_full(
+        &m.spec,
+        files,
+        &m.generation,
+        now,
+        m.retired_cas.clone(),
+        m.rotations.clone(),
+    )
+    .and_then(|t| bundle::put_manifest(files, t))
+    .map_err(|e| Error::failed(format!("re-signing the moved bundle: {e}"), None));
+    manifest?;
+    Ok(Some(from))
 }
 
 /// The archive's manifest must be signed by a signer that the trusted CA issued: the CA

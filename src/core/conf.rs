@@ -186,9 +186,63 @@ pub fn acl_hashes(acl: &str, user: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The directives that name a file by absolute path.
+pub const PATH_KEYS: &[&str] = &[
+    "tls-cert-file",
+    "tls-key-file",
+    "tls-ca-cert-file",
+    "aclfile",
+    "include",
+];
+
+/// `text` with every path directive that names a file directly in `from` rewritten to the
+/// same file in `to` (other lines byte for byte as they were); `None` when nothing named
+/// `from`.
+pub fn relocate_paths(text: &str, from: &str, to: &str) -> Option<String> {
+    let (from, to) = (from.trim_end_matches('/'), to.trim_end_matches('/'));
+    let mut changed = false;
+    let mut out = String::with_capacity(text.len() + 256);
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches('\n');
+        let moved = split_args(body.trim()).and_then(|a| {
+            let key = a.first()?.to_ascii_lowercase();
+            let name = a
+                .get(1)?
+                .strip_prefix(from)?
+                .strip_prefix('/')
+                .filter(|n| !n.contains('/'))?
+                .to_string();
+            (a.len() == 2 && PATH_KEYS.contains(&key.as_str()))
+                .then(|| format!("{} \"{to}/{name}\"", a[0]))
+        });
+        match moved {
+            Some(l) => {
+                changed = true;
+                out.push_str(&l);
+                if line.ends_with('\n') {
+                    out.push('\n');
+                }
+            }
+            None => out.push_str(line),
+        }
+    }
+    changed.then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_move_to_the_new_directory_and_nothing_else_changes() {
+        let text = "port 0\ntls-cert-file \"/old/redis.crt\"\naclfile /old/users.acl\ninclude \"/old/masterauth.conf\"\ndir \"/old/data\"\ntls-key-file \"/elsewhere/k\"\n";
+        let moved = relocate_paths(text, "/old/", "/new").unwrap();
+        assert_eq!(
+            moved,
+            "port 0\ntls-cert-file \"/new/redis.crt\"\naclfile \"/new/users.acl\"\ninclude \"/new/masterauth.conf\"\ndir \"/old/data\"\ntls-key-file \"/elsewhere/k\"\n"
+        );
+        assert_eq!(relocate_paths("port 0\n", "/old", "/new"), None);
+    }
 
     #[test]
     fn splits_as_redis_does() {
