@@ -332,7 +332,7 @@ pub fn conf_dir_of(files: &Files, spec: &Spec) -> String {
     spec.instances()
         .first()
         .and_then(|i| files.text(&i.conf))
-        .and_then(|c| super::checkup::conf_value(c, "tls-ca-cert-file"))
+        .and_then(|c| super::conf::value(c, "tls-ca-cert-file"))
         .and_then(|p| p.strip_suffix(&format!("/{CA_CRT}")).map(str::to_string))
         .unwrap_or_else(|| spec.mount_dir.clone().unwrap_or_default())
 }
@@ -387,7 +387,7 @@ pub fn render_topology_files(
         .iter()
         .map(|u| AclEntry {
             user: u,
-            hashes: super::rotation::acl_hashes(&acl_text, &u.name),
+            hashes: super::conf::acl_hashes(&acl_text, &u.name),
         })
         .collect();
     let acl = render::sentinel_acl(&entries).map_err(BuildError::Render)?;
