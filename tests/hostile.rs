@@ -927,3 +927,28 @@ fn a_backup_forged_with_the_public_recipient_is_refused() {
     .success();
     run(&["check", "--dir", &p(&dir)]).code(0);
 }
+
+/// `rollback` audits the generation it would make current: a tampered previous generation is
+/// refused (exit 1, nothing changed); an intact one is rolled back to.
+#[test]
+fn rollback_refuses_a_tampered_previous_generation() {
+    let t = tempdir();
+    let dir = t.path().join("s");
+    let d = dir.to_str().unwrap();
+    run(&["init", "--dir", d, "-q"]).success();
+    run(&["rotate", "--dir", d, "--user", "app", "-q"]).success();
+    let prev = dir.join(std::fs::read_link(dir.join("..previous")).unwrap());
+    let acl = prev.join("users.acl");
+    let original = std::fs::read(&acl).unwrap();
+    let mut edited = original.clone();
+    edited.extend_from_slice(format!("user backdoor on #{HASH_OF_X} ~* &* +@all\n").as_bytes());
+    std::fs::write(&acl, edited).unwrap();
+    let before = snapshot(&dir);
+    run(&["rollback", "--dir", d])
+        .code(1)
+        .stderr_has("users.acl: changed since provision wrote it");
+    assert_eq!(before, snapshot(&dir));
+    std::fs::write(&acl, original).unwrap();
+    run(&["rollback", "--dir", d, "-q"]).success();
+    check_json(d, 0);
+}

@@ -14,6 +14,12 @@ pub fn run(args: &RollbackArgs, out: Output) -> Result<ExitStatus> {
     store.cleanup();
     let before = store.read_generation(None)?;
     let from = store.current_generation().unwrap_or_default();
+    // The generation rolled back to must pass the same audit as any other: a tampered
+    // previous generation is not made current.
+    if let Some(prev) = store.previous_generation() {
+        let target = store.read_generation(Some(&prev))?;
+        super::refuse_if_inconsistent(&target, &store.dir, false)?;
+    }
     let (to, now) = store.rollback(|to, now| {
         let mut entry = super::audit_entry("rollback", to.trim_start_matches("..gen-"), now);
         entry["from_generation"] = json!(from);
