@@ -517,7 +517,7 @@ fn bad_keys_damaged_and_hostile_archives_change_nothing() {
         (
             "fails check",
             vec![s(&unverified), "-i", s(&key)],
-            "does not verify",
+            "does not match its signed manifest",
         ),
     ];
     let snap = snapshot(&dir);

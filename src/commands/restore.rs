@@ -62,6 +62,29 @@ pub fn run(args: &RestoreArgs, out: Output) -> Result<ExitStatus> {
 
     let mut files = decrypt(&args.file, &key)?;
     authenticate(&files, expected.as_deref(), existing.as_ref(), &args.file)?;
+    // Every file against the signed digests before anything is rewritten: relocating re-signs
+    // the manifest, which must never launder an edited file.
+    let local: Vec<String> = checkup::check(
+        &files,
+        time::OffsetDateTime::now_utc(),
+        Default::default(),
+        &|_| true,
+    )
+    .findings
+    .into_iter()
+    .filter(|f| f.local_change)
+    .map(|f| format!("{}: {}", f.file, f.message))
+    .collect();
+    if !local.is_empty() {
+        return Err(Error::input(
+            format!(
+                "refusing `{}`: it does not match its signed manifest:\n  - {}",
+                args.file.display(),
+                local.join("\n  - ")
+            ),
+            "restore only archives written by `provision backup`; nothing was written",
+        ));
+    }
     let moved_from = relocate(&mut files, &store)?;
     let m = verify(&files, &store)?;
 
