@@ -46,6 +46,32 @@ fi
 "$K8S_VENV/bin/kubernetes-validate" --version >/dev/null 2>&1 || { echo "error: kubernetes-validate is required and could not be installed" >&2; exit 1; }
 export PATH="$K8S_VENV/bin:$PATH"
 
+# The client matrix (tests/clients.rs): pinned client libraries, cached in directories keyed
+# by their versions so that a version bump installs afresh.
+PY_REDIS=5.2.1 PY_GLIDE=2.6.0 NPM_IOREDIS=6.0.0 NPM_REDIS=6.3.1
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/provision"
+CLIENTS_VENV="$CACHE/clients-venv-redis$PY_REDIS-glide$PY_GLIDE"
+if ! "$CLIENTS_VENV/bin/python" -c 'import redis, glide_sync' >/dev/null 2>&1; then
+  echo "==> installing redis==$PY_REDIS valkey-glide-sync==$PY_GLIDE into $CLIENTS_VENV"
+  rm -rf "$CLIENTS_VENV"
+  python3 -m venv "$CLIENTS_VENV"
+  "$CLIENTS_VENV/bin/pip" install --quiet --disable-pip-version-check \
+    "redis==$PY_REDIS" "valkey-glide-sync==$PY_GLIDE"
+fi
+"$CLIENTS_VENV/bin/python" -c 'import redis, glide_sync' || { echo "error: the Python clients could not be installed" >&2; exit 1; }
+export PROVISION_CLIENTS_PYTHON="$CLIENTS_VENV/bin/python"
+if ! command -v npm >/dev/null 2>&1; then
+  echo "==> installing nodejs and npm"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+CLIENTS_NODE="$CACHE/clients-node-ioredis$NPM_IOREDIS-redis$NPM_REDIS"
+if [ ! -d "$CLIENTS_NODE/node_modules/ioredis" ] || [ ! -d "$CLIENTS_NODE/node_modules/redis" ]; then
+  echo "==> installing ioredis@$NPM_IOREDIS redis@$NPM_REDIS into $CLIENTS_NODE"
+  mkdir -p "$CLIENTS_NODE"
+  (cd "$CLIENTS_NODE" && npm install --silent --no-audit --no-fund "ioredis@$NPM_IOREDIS" "redis@$NPM_REDIS")
+fi
+export PROVISION_CLIENTS_NODE_MODULES="$CLIENTS_NODE/node_modules"
+
 # The packaged service is not needed (tests start their own servers on free ports).
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet redis-server 2>/dev/null; then
   systemctl stop redis-server || true

@@ -200,7 +200,7 @@ pub fn generate_with(
             hashes: vec![sha256_hex(pw.expose())],
         })
         .collect();
-    let acl = render::users_acl_with(templates, &entries)?;
+    let acl = render::users_acl_with(templates, &entries, spec.topology.kind)?;
     let renames = new_renames(spec.disable_commands);
     let stamp = rfc3339(now);
     let instances = spec.instances();

@@ -7,6 +7,7 @@
 //! Pure: the caller reads override files and hands their sources in (`Templates::with_overrides`).
 
 use super::spec::{Role, Spec, UserSpec};
+use super::topology::Kind;
 use minijinja::{context, Environment, UndefinedBehavior};
 use serde::Serialize;
 
@@ -227,16 +228,30 @@ pub struct AclEntry<'a> {
 }
 
 /// Renders users.acl from the built-in template.
+/// Renders users.acl for a standalone server from the built-in template.
 pub fn users_acl(entries: &[AclEntry<'_>]) -> Result<String, String> {
-    users_acl_with(&Templates::builtin(), entries).map_err(|e| e.to_string())
+    users_acl_for(entries, Kind::Standalone)
+}
+
+/// Renders users.acl for `topology` from the built-in template.
+pub fn users_acl_for(entries: &[AclEntry<'_>], topology: Kind) -> Result<String, String> {
+    users_acl_with(&Templates::builtin(), entries, topology).map_err(|e| e.to_string())
 }
 
 /// Renders users.acl. Fails if a rendered line is not the single `user NAME ...` line the
 /// renderer intended (defence in depth against a template, override or validation slip).
+/// `topology` is in the template's context so that cluster bundles can grant the app user the
+/// CLUSTER subcommands and READONLY/READWRITE/ASKING that cluster clients need, and no others.
 pub fn users_acl_with(
     templates: &Templates,
     entries: &[AclEntry<'_>],
+    topology: Kind,
 ) -> Result<String, TemplateError> {
+    let topology = match topology {
+        Kind::Standalone => "standalone",
+        Kind::Replication => "replication",
+        Kind::Cluster => "cluster",
+    };
     let users: Vec<AclUser<'_>> = entries
         .iter()
         .map(|e| AclUser {
@@ -265,7 +280,10 @@ pub fn users_acl_with(
             });
         }
     }
-    let out = templates.render("users.acl", context! { users => users })?;
+    let out = templates.render(
+        "users.acl",
+        context! { users => users, topology => topology },
+    )?;
     check_acl(&out, entries.len()).map_err(|e| templates.output_error("users.acl", e))?;
     Ok(out)
 }
@@ -437,7 +455,7 @@ pub fn sentinel_acl(entries: &[AclEntry<'_>]) -> Result<Vec<String>, String> {
     for e in entries {
         let rules = match e.user.role {
             Role::Admin | Role::Sentinel => "~* &* +@all",
-            Role::App => "resetkeys resetchannels &* -@all +ping +sentinel|get-master-addr-by-name +sentinel|master +sentinel|replicas +sentinel|sentinels +subscribe +psubscribe +unsubscribe +punsubscribe",
+            Role::App => "resetkeys resetchannels &* -@all +ping +sentinel|get-master-addr-by-name +sentinel|masters +sentinel|master +sentinel|replicas +sentinel|slaves +sentinel|sentinels +subscribe +psubscribe +unsubscribe +punsubscribe",
             Role::Monitor => "resetkeys resetchannels -@all +ping +info +sentinel|masters +sentinel|master +sentinel|replicas +sentinel|sentinels +sentinel|ckquorum",
             Role::Custom | Role::Replication => continue,
         };
@@ -571,12 +589,43 @@ mod tests {
             "user app on #{} resetkeys ~* resetchannels &* -@all +@read",
             sha256_hex(b"app")
         )));
-        assert!(lines[2].ends_with("+@connection -@dangerous -@admin -@scripting"));
+        assert!(lines[2].ends_with("+@connection -@dangerous -@admin -@scripting +info"));
         assert!(lines[3].ends_with(
             "resetkeys resetchannels -@all +ping +info +client|list +slowlog|get +latency|latest"
         ));
         assert!(!acl.contains('>'));
         assert!(!acl.lines().any(|l| l.trim_start().starts_with('#')));
+    }
+
+    #[test]
+    fn cluster_app_gets_the_slot_map_and_only_on_cluster() {
+        let users = default_users();
+        let entries: Vec<_> = users
+            .iter()
+            .map(|u| AclEntry {
+                user: u,
+                hashes: vec![sha256_hex(u.name.as_bytes())],
+            })
+            .collect();
+        let cluster_rules = " +cluster|slots +cluster|shards +cluster|nodes +cluster|info \
+                             +cluster|myid +readonly +readwrite +asking";
+        let cluster = users_acl_for(&entries, Kind::Cluster).unwrap();
+        let app = cluster
+            .lines()
+            .find(|l| l.starts_with("user app "))
+            .unwrap();
+        assert!(
+            app.ends_with(&format!(
+                "-@dangerous -@admin -@scripting +info{cluster_rules}"
+            )),
+            "{app}"
+        );
+        assert_eq!(cluster.matches("+cluster|").count(), 5, "{cluster}");
+        for kind in [Kind::Standalone, Kind::Replication] {
+            let acl = users_acl_for(&entries, kind).unwrap();
+            assert!(!acl.contains("cluster|"), "{acl}");
+            assert!(!acl.contains("+readonly"), "{acl}");
+        }
     }
 
     #[test]
@@ -723,7 +772,10 @@ mod tests {
             user: &u,
             hashes: vec![sha256_hex(b"x")],
         }];
-        assert_eq!(users_acl_with(&t, &e).unwrap(), users_acl(&e).unwrap());
+        assert_eq!(
+            users_acl_with(&t, &e, Kind::Standalone).unwrap(),
+            users_acl(&e).unwrap()
+        );
     }
 
     #[test]
@@ -765,6 +817,7 @@ mod tests {
                 user: &u,
                 hashes: vec![sha256_hex(b"x")],
             }],
+            Kind::Standalone,
         )
         .unwrap_err();
         assert_eq!(e.path.as_deref(), Some("/t/users.acl"), "{e}");

@@ -193,7 +193,8 @@ fn rewrite(
         }
         entries.push(AclEntry { user: u, hashes });
     }
-    let text = render::users_acl_with(templates, &entries).map_err(RotationError::Template)?;
+    let text = render::users_acl_with(templates, &entries, m.spec.topology.kind)
+        .map_err(RotationError::Template)?;
     out.put(OutFile::secret(
         bundle::USERS_ACL,
         Secret::from_string(text),
