@@ -62,8 +62,12 @@ fi
 export PROVISION_CLIENTS_PYTHON="$CLIENTS_VENV/bin/python"
 if ! command -v npm >/dev/null 2>&1; then
   echo "==> installing nodejs and npm"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
+command -v npm >/dev/null 2>&1 || { echo "error: npm is required and could not be installed" >&2; exit 1; }
 CLIENTS_NODE="$CACHE/clients-node-ioredis$NPM_IOREDIS-redis$NPM_REDIS"
 if [ ! -d "$CLIENTS_NODE/node_modules/ioredis" ] || [ ! -d "$CLIENTS_NODE/node_modules/redis" ]; then
   echo "==> installing ioredis@$NPM_IOREDIS redis@$NPM_REDIS into $CLIENTS_NODE"
