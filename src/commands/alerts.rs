@@ -2,7 +2,6 @@
 //! exports (expiry, check status, staleness, unfinished rotations) and for the ACL counters
 //! redis_exporter takes from Redis 7's INFO stats (failed logins, NOPERM denials).
 
-use super::schedule::{render, write_output};
 use crate::cli::AlertsArgs;
 use crate::core::bundle::MODE_PUBLIC;
 use crate::core::render::Templates;
@@ -26,7 +25,7 @@ pub fn rules(templates: &Templates, expiring_secs: u64) -> Result<String> {
         auth_failures => 10,
         acl_denials => 10,
     };
-    render(templates, ALERTS, ctx)
+    super::render_template(templates, ALERTS, ctx)
 }
 
 pub fn run(args: &AlertsArgs, out: Output) -> Result<ExitStatus> {
@@ -42,7 +41,7 @@ pub fn run(args: &AlertsArgs, out: Output) -> Result<ExitStatus> {
     };
     let text = rules(&templates, args.expiring.secs())?;
     let path = args.out.clone().unwrap_or_else(|| PathBuf::from(ALERTS));
-    write_output(&path, MODE_PUBLIC, text.as_bytes(), args.force)?;
+    crate::io::write::write_file(&path, MODE_PUBLIC, text.as_bytes(), args.force)?;
     if out.json {
         out.print_json(&serde_json::json!({"action": "alerts", "file": path}));
     } else if !out.quiet {

@@ -1,11 +1,11 @@
 //! `provision backup` (the issue's `export`): the current generation as one age-encrypted tar.
 //! With `--remember`, also stores the recipients in the bundle (`backup-recipients`).
 
-use super::crypt::{self, Sink, RECIPIENTS_FILE};
 use crate::cli::BackupArgs;
 use crate::core::archive;
 use crate::core::bundle::{self, OutFile};
 use crate::error::{Error, ExitStatus, Result};
+use crate::io::age::{self as crypt, Sink, RECIPIENTS_FILE};
 use crate::output::Output;
 use crate::store::{self, Store};
 use serde_json::json;

@@ -24,7 +24,7 @@ pub fn run(args: &CheckArgs, out: Output) -> Result<ExitStatus> {
         warn: args.warn,
         crit: args.crit,
     };
-    let key = super::crypt::key_from_args(&args.unlock).map_err(|e| match e.hint() {
+    let key = super::key_from_args(&args.unlock).map_err(|e| match e.hint() {
         Some(h) => format!("{e} ({h})"),
         None => e.to_string(),
     });
@@ -73,7 +73,7 @@ pub fn run(args: &CheckArgs, out: Output) -> Result<ExitStatus> {
 fn audit(
     dir: &Path,
     th: Thresholds,
-    key: Option<&super::crypt::Key>,
+    key: Option<&crate::io::age::Key>,
 ) -> std::result::Result<(Report, String, std::path::PathBuf), String> {
     let store = Store::open_readonly(dir).map_err(|e| e.to_string())?;
     let generation = store.current_generation().ok_or_else(|| {
@@ -159,7 +159,11 @@ fn audit(
 }
 
 /// With `--identity`: opens ca.key.age in memory and checks it is the key of the CA in ca.crt.
-fn verify_ca_key(report: &mut Report, files: &crate::core::bundle::Files, key: &super::crypt::Key) {
+fn verify_ca_key(
+    report: &mut Report,
+    files: &crate::core::bundle::Files,
+    key: &crate::io::age::Key,
+) {
     use crate::core::cakey::{self, CaKeyError, CA_KEY_AGE};
     let protection = files
         .text(crate::core::bundle::MANIFEST)

@@ -1,34 +1,12 @@
 //! `provision env`: the environment a client or a CI job needs to reach the bundle's Redis —
 //! absolute paths, user name and port; the password itself only with `--show-secrets`.
 
-use super::manifest_of;
+use super::{open_bundle, shell_quote};
 use crate::cli::{EnvArgs, EnvFormat};
-use crate::core::bundle::{self, Files, Manifest};
+use crate::core::bundle;
 use crate::core::spec::Role;
 use crate::error::{Error, ExitStatus, Result};
 use crate::output::Output;
-use crate::store::Store;
-use std::path::{Path, PathBuf};
-
-/// Opens a bundle read-only: its absolute directory, the current generation's files and the
-/// manifest. Used by the commands that describe a bundle to another system.
-pub(crate) fn open_bundle(dir: Option<&Path>) -> Result<(PathBuf, Files, Manifest)> {
-    let store = Store::open_readonly(dir.unwrap_or("secrets".as_ref())).map_err(|e| match e {
-        Error::Io { path, source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-            Error::input(
-                format!(
-                    "no bundle at `{}`: the directory does not exist",
-                    path.display()
-                ),
-                "create one with `provision init --dir DIR`, or pass the right --dir",
-            )
-        }
-        e => e,
-    })?;
-    let files = store.read_generation(None)?;
-    let m = manifest_of(&files, &store.dir)?;
-    Ok((store.dir, files, m))
-}
 
 pub fn run(args: &EnvArgs, _out: Output) -> Result<ExitStatus> {
     let (dir, files, m) = open_bundle(args.dir.as_deref())?;
@@ -112,11 +90,6 @@ pub fn render(format: EnvFormat, vars: &[(&str, String)]) -> Result<String> {
         }
     }
     Ok(out)
-}
-
-/// Single-quotes a value for POSIX shells (`'` becomes `'\''`).
-pub fn shell_quote(v: &str) -> String {
-    format!("'{}'", v.replace('\'', r"'\''"))
 }
 
 #[cfg(test)]

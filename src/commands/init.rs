@@ -3,9 +3,7 @@
 //! Everything that can be wrong with the input is found before the disk is touched; the
 //! bundle is generated in memory; then the store writes it as one new generation.
 
-use super::crypt;
 use super::expiry_note;
-use super::schedule::write_output;
 use crate::cli::InitArgs;
 use crate::core::bundle::{self, Files, MODE_PUBLIC};
 use crate::core::cakey::{Protection, Sealer, CA_KEY_AGE};
@@ -14,6 +12,7 @@ use crate::core::render::Templates;
 use crate::core::spec::{ConfigFile, Role, Spec, UserSpec};
 use crate::core::topology::{Kind, Topology};
 use crate::error::{Error, ExitStatus, Result};
+use crate::io::age as crypt;
 use crate::output::Output;
 use crate::store::{self, Store};
 use serde_json::json;
@@ -378,19 +377,21 @@ fn create(
         &super::audit_entry("init", &gen_id, &files),
     )?;
     if let Some((path, text)) = &compose {
-        write_output(path, MODE_PUBLIC, text.as_bytes(), args.force).map_err(|e| {
-            Error::failed(
-                format!(
-                    "the bundle was created in `{}`, but the Compose file was not written: {e}",
-                    store.dir.display()
-                ),
-                Some(format!(
-                    "write it with `provision compose --dir {} --out {}`",
-                    store.dir.display(),
-                    path.display()
-                )),
-            )
-        })?;
+        crate::io::write::write_file(path, MODE_PUBLIC, text.as_bytes(), args.force).map_err(
+            |e| {
+                Error::failed(
+                    format!(
+                        "the bundle was created in `{}`, but the Compose file was not written: {e}",
+                        store.dir.display()
+                    ),
+                    Some(format!(
+                        "write it with `provision compose --dir {} --out {}`",
+                        store.dir.display(),
+                        path.display()
+                    )),
+                )
+            },
+        )?;
     }
     let elapsed = started.elapsed();
 
@@ -425,7 +426,7 @@ fn compose_for(
     let path = args
         .compose_out
         .clone()
-        .unwrap_or_else(|| PathBuf::from(super::compose::COMPOSE));
+        .unwrap_or_else(|| PathBuf::from(super::COMPOSE));
     if !args.force && std::fs::symlink_metadata(&path).is_ok() {
         return Err(Error::input(
             format!("`{}` already exists", path.display()),
@@ -440,7 +441,7 @@ fn compose_for(
             rustix::process::getgid().as_raw(),
         ),
     };
-    let text = super::compose::compose_file(&store.dir, &m, owner, templates)?;
+    let text = super::compose_file(&store.dir, &m, owner, templates)?;
     Ok((path, text))
 }
 

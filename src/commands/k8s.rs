@@ -2,8 +2,7 @@
 //! Kubernetes Secret manifests, written like any secret: a new 0600 file (replaced only with
 //! --force, in one rename), or stdout when it is not a terminal.
 
-use super::env::{open_bundle, shell_quote};
-use super::schedule::write_output;
+use super::{open_bundle, shell_quote};
 use crate::cli::BackupArgs;
 use crate::core::bundle::MODE_SECRET;
 use crate::core::k8s;
@@ -95,7 +94,7 @@ pub fn run(args: &BackupArgs, out: Output) -> Result<ExitStatus> {
         None
     } else {
         let path = PathBuf::from(output);
-        write_output(&path, MODE_SECRET, text.expose(), args.force).map_err(|e| match e {
+        crate::io::write::write_file(&path, MODE_SECRET, text.expose(), args.force).map_err(|e| match e {
             Error::Input { msg, .. } if msg.ends_with("already exists") => Error::input(
                 msg,
                 "pass --force to replace it (after `provision renew` or `rotate`), or choose another -o FILE",

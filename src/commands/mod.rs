@@ -5,7 +5,6 @@ pub mod alerts;
 pub mod backup;
 pub mod check;
 pub mod compose;
-pub mod crypt;
 pub mod env;
 pub mod init;
 pub mod k8s;
@@ -21,10 +20,11 @@ use crate::core::cakey::{self, CaKeyError, Protection, Sealer, CA_KEY_AGE};
 use crate::core::inspect;
 use crate::core::render::{self, Templates};
 use crate::core::secret::Secret;
-use crate::core::spec::Spec;
+use crate::core::spec::{Role, Spec};
 use crate::error::{Error, Result};
+use crate::store::Store;
 use serde_json::json;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Reads and parses the manifest of a bundle.
 pub fn manifest_of(files: &Files, dir: &Path) -> Result<Manifest> {
@@ -460,7 +460,7 @@ pub fn templates_for(flag: Option<&Path>, spec: &Spec) -> Result<(Templates, Opt
 pub fn unlock_ca_key(
     files: &Files,
     m: &Manifest,
-    key: Option<&crypt::Key>,
+    key: Option<&crate::io::age::Key>,
     dir: &Path,
     why: &str,
 ) -> Result<(Secret, Sealer)> {
@@ -516,5 +516,185 @@ pub fn ca_key_error(e: CaKeyError, p: Option<&Protection>, dir: &Path, why: &str
             format!("pass {flag}"),
         ),
         CaKeyError::Encrypt(_) => Error::failed(format!("{why}: {e}"), None),
+    }
+}
+
+// ---- Shared by the commands that describe or generate for a bundle ----
+
+/// Opens a bundle read-only: its absolute directory, the current generation's files and the
+/// manifest. Used by the commands that describe a bundle to another system.
+pub fn open_bundle(dir: Option<&Path>) -> Result<(PathBuf, Files, Manifest)> {
+    let store = Store::open_readonly(dir.unwrap_or("secrets".as_ref())).map_err(|e| match e {
+        Error::Io { path, source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            Error::input(
+                format!(
+                    "no bundle at `{}`: the directory does not exist",
+                    path.display()
+                ),
+                "create one with `provision init --dir DIR`, or pass the right --dir",
+            )
+        }
+        e => e,
+    })?;
+    let files = store.read_generation(None)?;
+    let m = manifest_of(&files, &store.dir)?;
+    Ok((store.dir, files, m))
+}
+
+/// Single-quotes a value for POSIX shells (`'` becomes `'\''`).
+pub fn shell_quote(v: &str) -> String {
+    format!("'{}'", v.replace('\'', r"'\''"))
+}
+
+/// Renders `name` from `templates`, mapping a failure to the user-facing error.
+pub fn render_template(
+    templates: &crate::core::render::Templates,
+    name: &str,
+    ctx: minijinja::Value,
+) -> Result<String> {
+    templates.render(name, ctx).map_err(template_error)
+}
+
+/// The key that `--identity` / `--passphrase-file` / `--passphrase` give, if any.
+pub fn key_from_args(a: &crate::cli::UnlockArgs) -> Result<Option<crate::io::age::Key>> {
+    if a.passphrase || a.passphrase_file.is_some() {
+        Ok(Some(crate::io::age::Key::Passphrase(
+            crate::io::age::passphrase(a.passphrase_file.as_deref(), false)?,
+        )))
+    } else if !a.identity.is_empty() {
+        Ok(Some(crate::io::age::Key::Identities(
+            crate::io::age::identities(&a.identity)?,
+        )))
+    } else {
+        Ok(None)
+    }
+}
+
+pub const COMPOSE: &str = "docker-compose.yml";
+
+/// A YAML double-quoted scalar (JSON strings are valid YAML) with `$` doubled, so Compose
+/// does not interpolate it.
+fn yq(s: &str) -> String {
+    serde_json::Value::from(s).to_string().replace('$', "$$")
+}
+
+/// The Compose file for the bundle in `dir` (absolute) described by `m`, with Redis running as
+/// `owner` (uid, gid). Refuses a bundle made without `--mount-dir`; warns when redis.conf
+/// binds only loopback.
+pub fn compose_file(
+    dir: &Path,
+    m: &Manifest,
+    owner: (u32, u32),
+    templates: &Templates,
+) -> Result<String> {
+    let mount = m.spec.mount_dir.clone().ok_or_else(|| {
+        Error::input(
+            format!(
+                "the bundle in `{}` was made without --mount-dir: its redis.conf names host paths that do not exist in a container",
+                dir.display()
+            ),
+            format!(
+                "re-create it for a container: `provision init --dir {} --mount-dir /etc/redis/tls --bind 0.0.0.0 --force`",
+                shell_quote(&dir.to_string_lossy())
+            ),
+        )
+    })?;
+    let mount = mount.trim_end_matches('/').to_string();
+    if m.spec.bind.iter().all(|b| {
+        b.trim_start_matches('-').starts_with("127.") || b.trim_start_matches('-') == "::1"
+    }) {
+        eprintln!(
+            "warning: redis.conf binds only loopback ({}); other containers cannot connect. Re-create the bundle with --bind 0.0.0.0",
+            m.spec.bind.join(" ")
+        );
+    }
+    let first = |role: Role| {
+        m.spec
+            .users
+            .iter()
+            .find(|u| u.role == role)
+            .map(|u| u.name.clone())
+            .ok_or_else(|| {
+                Error::input(
+                    format!("the bundle has no user with role `{role:?}`"),
+                    "compose needs a monitor user (health check) and an app user (example client)",
+                )
+            })
+    };
+    let monitor = first(Role::Monitor)?;
+    let app = first(Role::App)?;
+    let host = |n: &str| yq(&dir.join(n).to_string_lossy());
+    let in_mount = |n: &str| shell_quote(&format!("{mount}/{n}"));
+
+    let healthcheck = format!(
+        "REDISCLI_AUTH=\"$(cat /run/secrets/{monitor}_password)\" redis-cli --tls -h 127.0.0.1 -p {port} --cacert {ca} --cert {crt} --key {key} --user {monitor} PING | grep -qx PONG",
+        port = m.spec.port,
+        ca = in_mount(bundle::CA_CRT),
+        crt = in_mount(&bundle::user_crt(&monitor)),
+        key = in_mount(&bundle::user_key(&monitor)),
+    );
+    let example = "REDISCLI_AUTH=\"$(cat \"$REDIS_PASSWORD_FILE\")\" redis-cli --tls -h \"$REDIS_HOST\" -p \"$REDIS_PORT\" --cacert \"$REDIS_TLS_CA\" --cert \"$REDIS_TLS_CERT\" --key \"$REDIS_TLS_KEY\" --user \"$REDIS_USERNAME\" PING";
+
+    let mut secrets: Vec<minijinja::Value> = m
+        .spec
+        .users
+        .iter()
+        .map(|u| {
+            minijinja::context! {
+                name => format!("{}_password", u.name),
+                file => host(&bundle::user_password(&u.name)),
+            }
+        })
+        .collect();
+    for (name, file) in [
+        ("redis_ca_crt".to_string(), bundle::CA_CRT.to_string()),
+        (format!("{app}_crt"), bundle::user_crt(&app)),
+        (format!("{app}_key"), bundle::user_key(&app)),
+    ] {
+        secrets.push(minijinja::context! { name => name, file => host(&file) });
+    }
+    let ctx = minijinja::context! {
+        version => env!("CARGO_PKG_VERSION"),
+        dir => dir.to_string_lossy(),
+        mount => mount,
+        conf => yq(&format!("{mount}/{}", bundle::REDIS_CONF)),
+        user => yq(&format!("{}:{}", owner.0, owner.1)),
+        source => yq(&dir.to_string_lossy()),
+        target => yq(&mount),
+        port => m.spec.port,
+        monitor => monitor,
+        app => app,
+        app_q => yq(&app),
+        healthcheck => yq(&healthcheck),
+        example => yq(example),
+        secrets => secrets,
+    };
+    render_template(templates, COMPOSE, ctx)
+}
+
+/// The first 12 hex digits of a serial, for people.
+pub fn short_serial(serial: &str) -> &str {
+    &serial[..serial.len().min(12)]
+}
+
+/// One line per node of a live reload (renew, rollback).
+pub fn print_nodes(results: &[crate::live::NodeResult]) {
+    for r in results {
+        if r.ok {
+            crate::outln!(
+                "  reloaded {:<22} now serving serial {}",
+                r.node,
+                r.presented_serial
+                    .as_deref()
+                    .map(short_serial)
+                    .unwrap_or("(unchanged)")
+            );
+        } else {
+            crate::outln!(
+                "  FAILED   {:<22} {}",
+                r.node,
+                r.error.as_deref().unwrap_or("")
+            );
+        }
     }
 }

@@ -14,7 +14,7 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<ExitStatus> {
     let store = Store::open(args.dir.as_deref().unwrap_or("secrets".as_ref()))?;
     // What opens a protected CA key, read before the lock (a terminal prompt must not hold it);
     // used only if something is due.
-    let key = super::crypt::key_from_args(&args.unlock)?;
+    let key = super::key_from_args(&args.unlock)?;
     let _lock = store.lock(Duration::from_secs(args.lock_timeout.secs()))?;
     store.cleanup();
     let before = store.read_generation(None)?;
@@ -60,7 +60,7 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<ExitStatus> {
                 );
                 print_plan(&plan);
             }
-            print_nodes(&results);
+            super::print_nodes(&results);
         }
         node_failures(&results, "nothing was due")?;
         return Ok(ExitStatus::Success);
@@ -127,7 +127,7 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<ExitStatus> {
                 plan.drop_cas.len()
             );
         }
-        print_nodes(&results);
+        super::print_nodes(&results);
         if nodes.is_empty() {
             crate::outln!("  Redis still serves the old certificate until reloaded: run with --reload (or --redis HOST:PORT), or restart it.");
         }
@@ -156,7 +156,7 @@ fn due_list(p: &renewal::Plan) -> String {
 }
 
 fn short(serial: &str) -> &str {
-    &serial[..serial.len().min(12)]
+    super::short_serial(serial)
 }
 
 fn print_plan(p: &renewal::Plan) {
@@ -168,26 +168,5 @@ fn print_plan(p: &renewal::Plan) {
     }
     for c in &p.drop_cas {
         crate::outln!("  ca.crt               drop old CA {}", short(c));
-    }
-}
-
-pub fn print_nodes(results: &[crate::live::NodeResult]) {
-    for r in results {
-        if r.ok {
-            crate::outln!(
-                "  reloaded {:<22} now serving serial {}",
-                r.node,
-                r.presented_serial
-                    .as_deref()
-                    .map(short)
-                    .unwrap_or("(unchanged)")
-            );
-        } else {
-            crate::outln!(
-                "  FAILED   {:<22} {}",
-                r.node,
-                r.error.as_deref().unwrap_or("")
-            );
-        }
     }
 }

@@ -2,13 +2,13 @@
 //! entry, verify the bundle as `check` would, then install it as one new generation.
 //! Nothing decrypted touches the disk outside that generation.
 
-use super::crypt::{self, Key};
 use crate::cli::RestoreArgs;
 use crate::core::archive;
 use crate::core::bundle::{self, Files, Manifest};
 use crate::core::checkup;
 use crate::core::{inspect, integrity};
 use crate::error::{Error, ExitStatus, Result};
+use crate::io::age::{self as crypt, Key};
 use crate::output::Output;
 use crate::store::{self, Store};
 use serde_json::json;

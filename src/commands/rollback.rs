@@ -31,7 +31,7 @@ pub fn run(args: &RollbackArgs, out: Output) -> Result<ExitStatus> {
         out.print_json(&json!({"action": "rollback", "dir": store.dir, "from": from, "to": to, "nodes": results}));
     } else if !out.quiet {
         crate::outln!("Rolled {} back from {from} to {to}.", store.dir.display());
-        super::renew::print_nodes(&results);
+        super::print_nodes(&results);
     }
     node_failures(&results, "the rollback is complete")?;
     Ok(ExitStatus::Success)

@@ -1,7 +1,5 @@
 //! `provision schedule`: a systemd timer (and the equivalent cron line) that runs
 //! `provision renew --reload` daily in a sandbox where only the bundle is writable.
-//!
-//! Also home of the helper every generator shares: writing a generated file with its final mode.
 
 use crate::cli::ScheduleArgs;
 use crate::error::{Error, ExitStatus, Result};
@@ -11,21 +9,6 @@ use std::path::{Path, PathBuf};
 
 pub const SERVICE: &str = "provision-renew.service";
 pub const TIMER: &str = "provision-renew.timer";
-
-/// Renders `name` from `templates`, mapping a failure to the user-facing error.
-pub(crate) fn render(
-    templates: &crate::core::render::Templates,
-    name: &str,
-    ctx: minijinja::Value,
-) -> Result<String> {
-    templates.render(name, ctx).map_err(super::template_error)
-}
-
-/// Writes a generated file with its final mode (create-new, fsynced). An existing file is
-/// kept unless `force`; then the new content replaces it in one rename.
-pub(crate) fn write_output(path: &Path, mode: u32, data: &[u8], force: bool) -> Result<()> {
-    crate::io::write::write_file(path, mode, data, force)
-}
 
 /// An absolute path, refused if a systemd unit or crontab could not carry it literally.
 fn unit_path(p: &Path, what: &str) -> Result<String> {
@@ -58,7 +41,7 @@ fn user_name(uid: u32) -> String {
 }
 
 pub fn run(args: &ScheduleArgs, out: Output) -> Result<ExitStatus> {
-    let (dir, _files, m) = super::env::open_bundle(args.dir.as_deref())?;
+    let (dir, _files, m) = super::open_bundle(args.dir.as_deref())?;
     let (templates, _) = super::templates_for(args.templates.templates.as_deref(), &m.spec)?;
     let exe = std::env::current_exe()
         .map_err(|e| Error::failed(format!("finding this program's path: {e}"), None))?;
@@ -82,15 +65,15 @@ pub fn run(args: &ScheduleArgs, out: Output) -> Result<ExitStatus> {
         protect_home => protect_home,
         user => (owner != 0).then(|| user_name(owner)),
     };
-    let service = render(&templates, SERVICE, ctx.clone())?;
-    let timer = render(&templates, TIMER, ctx)?;
+    let service = super::render_template(&templates, SERVICE, ctx.clone())?;
+    let timer = super::render_template(&templates, TIMER, ctx)?;
 
     let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
     let written = [(SERVICE, service), (TIMER, timer)]
         .into_iter()
         .map(|(n, text)| {
             let p = out_dir.join(n);
-            write_output(
+            crate::io::write::write_file(
                 &p,
                 crate::core::bundle::MODE_PUBLIC,
                 text.as_bytes(),

@@ -2,9 +2,9 @@
 //! bundle's backup recipients, and back, streaming in constant memory (age's 64 KiB chunks
 //! through `std::io::copy`), so a multi-GiB dump costs no more memory than a small one.
 
-use super::crypt::{self, Key, Sink, RECIPIENTS_FILE};
 use crate::cli::{SealArgs, UnsealArgs};
 use crate::error::{Error, ExitStatus, Result};
+use crate::io::age::{self as crypt, Key, Sink, RECIPIENTS_FILE};
 use crate::output::Output;
 use crate::store::Store;
 use serde_json::json;

@@ -6,8 +6,10 @@
 //! - `read`: bounded reads of regular files through a directory descriptor;
 //! - `write`: create-new files with their final mode, atomic replacement, and a streaming sink
 //!   that appears under its final name only when complete;
+//! - `age`: recipients, identities, passphrases and age-encrypted outputs;
 //! - `store`: the bundle directory itself (generations, links, lock, audit log).
 
+pub mod age;
 pub mod dir;
 pub mod read;
 pub mod store;

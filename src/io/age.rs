@@ -1,4 +1,4 @@
-//! age plumbing shared by `backup`, `restore`, `seal` and `unseal`: recipients, identities,
+//! age plumbing shared by `backup`, `restore`, `seal`, `unseal` and `check`: recipients, identities,
 //! passphrases (file or terminal, never argv), outputs created 0600 with create-new semantics.
 
 use crate::error::{Error, Result};
@@ -287,19 +287,5 @@ impl Key {
             Key::Passphrase(p) => Some(p),
             Key::Identities(_) => None,
         }
-    }
-}
-
-/// The key that `--identity` / `--passphrase-file` / `--passphrase` give, if any.
-pub fn key_from_args(a: &crate::cli::UnlockArgs) -> Result<Option<Key>> {
-    if a.passphrase || a.passphrase_file.is_some() {
-        Ok(Some(Key::Passphrase(passphrase(
-            a.passphrase_file.as_deref(),
-            false,
-        )?)))
-    } else if !a.identity.is_empty() {
-        Ok(Some(Key::Identities(identities(&a.identity)?)))
-    } else {
-        Ok(None)
     }
 }
