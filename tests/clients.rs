@@ -1,142 +1,560 @@
 //! The client matrix (issue 20): the client libraries applications use connect to live
 //! bundles on loopback as the least-privileged users, with CA, hostname and client-certificate
 //! verification on, do what the user is for and are refused what it is not for. Each client ×
-//! topology is one test. Client scripts live in tests/clients/; they get the bundle directory
-//! and read the password file themselves (no password in argv or env).
+//! topology is one test, named `<client>_<topology>`.
 //!
-//! scripts/test.sh installs the clients and exports PROVISION_CLIENTS_PYTHON (a venv's
-//! python with pinned `redis` and `valkey-glide-sync`). A missing client fails the test when
-//! CI is set and otherwise also fails: it is never a silent pass.
+//! Topologies: standalone (twice: a bundle whose only SAN is the DNS name `localhost`, where
+//! `127.0.0.1` must be refused, and one whose only SAN is the IP `127.0.0.1`, where
+//! `localhost` must be refused), a primary with two replicas watched by three Sentinels (the
+//! client follows a failover: the harness kills the primary when the client says `FAILOVER`),
+//! and a 6-node Cluster (3 primaries, 3 replicas).
+//!
+//! Client programs live in tests/clients/. Each gets one argument, a JSON file describing the
+//! deployment (see `Deployment::spec`), reads the user's password from the bundle itself (no
+//! password in argv or env), prints one line per check and `ALL OK` at the end.
+//! scripts/test.sh installs the pinned clients and exports PROVISION_CLIENTS_PYTHON (a venv
+//! with `redis` and `valkey-glide-sync`) and PROVISION_CLIENTS_NODE_MODULES (`ioredis`,
+//! `redis`). A missing client fails the test: it is never a silent pass.
 
 mod common;
+
 use common::*;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn python() -> PathBuf {
-    match std::env::var_os("PROVISION_CLIENTS_PYTHON") {
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Standalone,
+    Sentinel,
+    Cluster,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Standalone => "standalone",
+            Kind::Sentinel => "sentinel",
+            Kind::Cluster => "cluster",
+        }
+    }
+}
+
+/// A live deployment of one bundle on loopback; every server is killed on drop.
+pub struct Deployment {
+    pub kind: Kind,
+    pub dir: PathBuf,
+    /// The name clients connect to (the bundle's only SAN).
+    pub host: String,
+    /// A name that resolves to the same server but is not in the certificate.
+    pub wrong: String,
+    pub ports: Vec<u16>,
+    pub sentinel_ports: Vec<u16>,
+    pub nodes: Vec<Option<Redis>>,
+    sentinels: Vec<Child>,
+    pub t: tempfile::TempDir,
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        for s in &mut self.sentinels {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+    }
+}
+
+pub const MASTER: &str = "mymaster";
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn redis_cli(dir: &Path, user: &str, port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .env_clear()
+        .env(
+            "REDISCLI_AUTH",
+            read(dir, &format!("{user}.password")).trim(),
+        )
+        .args([
+            "--tls",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "--cacert",
+        ])
+        .arg(dir.join("ca.crt"))
+        .arg("--cert")
+        .arg(dir.join(format!("{user}.crt")))
+        .arg("--key")
+        .arg(dir.join(format!("{user}.key")))
+        .args(["--user", user])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+        .trim()
+        .to_string()
+}
+
+impl Deployment {
+    /// One server whose certificate names only `host` (`localhost` or `127.0.0.1`).
+    pub fn standalone(host: &str) -> Deployment {
+        require("redis-server");
+        let t = tempdir();
+        let dir = t.path().join("secrets");
+        let port = free_port();
+        run(&[
+            "init",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--host",
+            host,
+            "--port",
+            &port.to_string(),
+            "--quiet",
+        ])
+        .success();
+        let work = t.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        let r = Redis::start(&dir, port, &work);
+        let wrong = if host == "localhost" {
+            "127.0.0.1"
+        } else {
+            "localhost"
+        };
+        Deployment {
+            kind: Kind::Standalone,
+            dir,
+            host: host.into(),
+            wrong: wrong.into(),
+            ports: vec![port],
+            sentinel_ports: vec![],
+            nodes: vec![Some(r)],
+            sentinels: vec![],
+            t,
+        }
+    }
+
+    /// A primary and two replicas watched by three Sentinels, all TLS, all on 127.0.0.1.
+    pub fn sentinel() -> Deployment {
+        require("redis-server");
+        require("redis-cli");
+        let t = tempdir();
+        let dir = t.path().join("secrets");
+        let base = free_ports(3, false);
+        let sbase = free_ports(3, false);
+        let mut toml = format!(
+            "[topology]\nkind = \"replication\"\nmaster_name = \"{MASTER}\"\ndown_after_ms = 1000\n"
+        );
+        for i in 0..3u16 {
+            toml.push_str(&format!(
+                "[[topology.nodes]]\nname = \"redis-{}\"\nhosts = [\"127.0.0.1\"]\nport = {}\n",
+                i + 1,
+                base + i
+            ));
+        }
+        for i in 0..3u16 {
+            toml.push_str(&format!(
+                "[[topology.sentinels]]\nname = \"sentinel-{}\"\nhosts = [\"127.0.0.1\"]\nport = {}\n",
+                i + 1,
+                sbase + i
+            ));
+        }
+        let cfg = t.path().join("provision.toml");
+        std::fs::write(&cfg, toml).unwrap();
+        run(&[
+            "init",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--quiet",
+        ])
+        .success();
+        let nodes: Vec<Option<Redis>> = (0..3u16)
+            .map(|i| {
+                let work = t.path().join(format!("work-redis-{}", i + 1));
+                std::fs::create_dir_all(&work).unwrap();
+                Some(Redis::start_conf(
+                    &dir,
+                    &format!("redis-{}.conf", i + 1),
+                    base + i,
+                    &work,
+                ))
+            })
+            .collect();
+        for n in nodes.iter().skip(1).flatten() {
+            wait_for("the replica link", Duration::from_secs(15), || {
+                n.cli_as("admin", &["INFO", "replication"])
+                    .contains("master_link_status:up")
+            });
+        }
+        let sentinels: Vec<Child> = (1..=3)
+            .map(|i| start_sentinel(&dir, &format!("sentinel-{i}"), t.path()))
+            .collect();
+        for i in 0..3 {
+            wait_for(
+                "Sentinels to see both replicas and each other",
+                Duration::from_secs(20),
+                || {
+                    let m = redis_cli(&dir, "admin", sbase + i, &["SENTINEL", "MASTER", MASTER]);
+                    let l: Vec<&str> = m.lines().collect();
+                    let get = |k: &str| {
+                        l.iter()
+                            .position(|x| *x == k)
+                            .and_then(|p| l.get(p + 1))
+                            .copied()
+                    };
+                    get("num-slaves") == Some("2") && get("num-other-sentinels") == Some("2")
+                },
+            );
+        }
+        Deployment {
+            kind: Kind::Sentinel,
+            dir,
+            host: "127.0.0.1".into(),
+            wrong: "localhost".into(),
+            ports: (0..3).map(|i| base + i).collect(),
+            sentinel_ports: (0..3).map(|i| sbase + i).collect(),
+            nodes,
+            sentinels,
+            t,
+        }
+    }
+
+    /// Six nodes (three primaries with one replica each), created with `redis-cli --cluster`.
+    pub fn cluster() -> Deployment {
+        require("redis-server");
+        require("redis-cli");
+        let t = tempdir();
+        let dir = t.path().join("secrets");
+        let base = free_ports(6, true);
+        run(&[
+            "init",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--topology",
+            "cluster",
+            "--nodes",
+            "6",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &base.to_string(),
+            "--quiet",
+        ])
+        .success();
+        let nodes: Vec<Option<Redis>> = (0..6u16)
+            .map(|i| {
+                let name = format!("redis-{}", i + 1);
+                let work = t.path().join(format!("work-{name}"));
+                std::fs::create_dir_all(&work).unwrap();
+                Some(Redis::start_conf(
+                    &dir,
+                    &format!("{name}.conf"),
+                    base + i,
+                    &work,
+                ))
+            })
+            .collect();
+        let addrs: Vec<String> = (0..6).map(|i| format!("127.0.0.1:{}", base + i)).collect();
+        let mut args = vec!["--cluster", "create"];
+        args.extend(addrs.iter().map(String::as_str));
+        args.extend(["--cluster-replicas", "1", "--cluster-yes"]);
+        let text = redis_cli(&dir, "admin", base, &args);
+        assert!(text.contains("All 16384 slots covered"), "{text}");
+        wait_for(
+            "cluster_state:ok on every node",
+            Duration::from_secs(30),
+            || {
+                nodes.iter().flatten().all(|n| {
+                    let info = n.cli_as("admin", &["CLUSTER", "INFO"]);
+                    info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:6")
+                })
+            },
+        );
+        // Every replica has finished its first sync, so reads from replicas see the data.
+        wait_for("every replica link", Duration::from_secs(30), || {
+            nodes.iter().flatten().all(|n| {
+                let r = n.cli_as("admin", &["INFO", "replication"]);
+                r.contains("role:master") || r.contains("master_link_status:up")
+            })
+        });
+        Deployment {
+            kind: Kind::Cluster,
+            dir,
+            host: "127.0.0.1".into(),
+            wrong: "localhost".into(),
+            ports: (0..6).map(|i| base + i).collect(),
+            sentinel_ports: vec![],
+            nodes,
+            sentinels: vec![],
+            t,
+        }
+    }
+
+    /// The JSON file a client program gets: everything it needs, nothing secret.
+    pub fn spec(&self, user: &str) -> PathBuf {
+        let list = |v: &[u16]| v.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
+        let json = format!(
+            "{{\"topology\": \"{}\", \"dir\": \"{}\", \"user\": \"{user}\", \"host\": \"{}\", \
+             \"wrong_host\": \"{}\", \"ports\": [{}], \"sentinel_ports\": [{}], \
+             \"master_name\": \"{MASTER}\"}}\n",
+            self.kind.name(),
+            self.dir.display(),
+            self.host,
+            self.wrong,
+            list(&self.live_ports()),
+            list(&self.sentinel_ports),
+        );
+        let path = self.t.path().join(format!("client-{user}.json"));
+        std::fs::write(&path, json).unwrap();
+        path
+    }
+
+    /// The ports of the nodes that have not been killed.
+    pub fn live_ports(&self) -> Vec<u16> {
+        (self.ports.iter().zip(&self.nodes))
+            .filter(|(_, n)| n.is_some())
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    /// The port of the primary Sentinel reports now.
+    pub fn primary_port(&self) -> u16 {
+        let a = redis_cli(
+            &self.dir,
+            "admin",
+            self.sentinel_ports[0],
+            &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER],
+        );
+        a.lines()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no primary address from Sentinel: {a}"))
+    }
+
+    /// Kills the current primary (by its pid) and returns its port; the Sentinels promote a
+    /// replica within a few seconds (down_after_ms = 1000).
+    pub fn kill_primary(&mut self) -> u16 {
+        let port = self.primary_port();
+        let i = self.ports.iter().position(|p| *p == port).unwrap();
+        let node = self.nodes[i].take().expect("primary already killed");
+        drop(node);
+        port
+    }
+
+    /// Waits until Sentinel names a primary other than `old`.
+    pub fn wait_failover(&self, old: u16) -> u16 {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let p = self.primary_port();
+            if p != old {
+                return p;
+            }
+            assert!(Instant::now() < deadline, "no failover away from {old}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn start_sentinel(dir: &Path, name: &str, root: &Path) -> Child {
+    use std::os::unix::fs::OpenOptionsExt;
+    let work = root.join(format!("work-{name}"));
+    std::fs::create_dir_all(&work).unwrap();
+    let conf = work.join("sentinel.conf");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&conf)
+        .unwrap();
+    f.write_all(read(dir, &format!("{name}.conf")).as_bytes())
+        .unwrap();
+    Command::new("redis-server")
+        .arg(&conf)
+        .arg("--sentinel")
+        .arg("--logfile")
+        .arg(work.join("sentinel.log"))
+        .current_dir(&work)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn redis-server --sentinel")
+}
+
+/// How a client program is started.
+#[derive(Clone, Copy)]
+enum Lang {
+    Python,
+    Node,
+}
+
+fn env_path(var: &str, what: &str) -> PathBuf {
+    match std::env::var_os(var) {
         Some(p) if Path::new(&p).exists() => PathBuf::from(p),
         _ => panic!(
-            "PROVISION_CLIENTS_PYTHON is not set to an existing python (CI={}); run \
-             scripts/test.sh, which builds the clients venv with pinned redis and \
-             valkey-glide-sync",
+            "{var} is not set to an existing path (CI={}); run scripts/test.sh, which \
+             installs {what}",
             std::env::var("CI").unwrap_or_default()
         ),
     }
 }
 
-/// Runs a client script; it must print `ALL OK`.
-fn client(script: &str, args: &[&str]) -> String {
+/// Runs a client program against `d` as `user`. When the program prints `FAILOVER`, the
+/// primary is killed and the program is told on stdin which port was the primary. The
+/// program must exit 0 and print `ALL OK`; returns what it printed.
+fn client(lang: Lang, script: &str, d: &mut Deployment, user: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/clients")
         .join(script);
-    let out = Command::new(python())
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
+    let mut cmd = match lang {
+        Lang::Python => Command::new(env_path(
+            "PROVISION_CLIENTS_PYTHON",
+            "a venv with pinned redis and valkey-glide-sync",
+        )),
+        Lang::Node => {
+            let mut c = Command::new("node");
+            c.env(
+                "NODE_PATH",
+                env_path(
+                    "PROVISION_CLIENTS_NODE_MODULES",
+                    "node_modules with pinned ioredis and redis",
+                ),
+            );
+            c
+        }
+    };
+    let spec = d.spec(user);
+    let mut child = cmd
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env_remove("REDISCLI_AUTH")
         .arg(&path)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        .arg(&spec)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {script}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut s).unwrap();
+        s
+    });
+    // A client that hangs fails the test instead of holding CI.
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = done.clone();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+            if Instant::now() > deadline {
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let mut out = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        out.push_str(&line);
+        out.push('\n');
+        if line.trim() == "FAILOVER" {
+            let old = d.kill_primary();
+            let new = d.wait_failover(old);
+            out.push_str(&format!(
+                "(harness: killed primary {old}, Sentinel names {new})\n"
+            ));
+            writeln!(stdin, "{old} {new}").unwrap();
+            stdin.flush().unwrap();
+        }
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let text = out + &err.join().unwrap();
     assert!(
-        out.status.success() && text.contains("ALL OK"),
-        "{script} {args:?} failed:\n{text}"
+        status.success() && text.contains("ALL OK"),
+        "{script} as {user} on {:?} failed ({status}):\n{text}",
+        d.kind
     );
     text
 }
 
-fn init(dir: &Path, extra: &[&str], port: u16) {
-    let mut args = vec![
-        "init",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--host",
-        "127.0.0.1",
-        "--quiet",
-    ];
-    let port = port.to_string();
-    args.extend_from_slice(extra);
-    args.extend_from_slice(&["--port", &port]);
-    run(&args).success();
-}
-
-#[test]
-fn redis_py_standalone_as_app_and_monitor() {
-    require("redis-server");
-    let t = tempdir();
-    let dir = t.path().join("secrets");
-    let port = free_port();
-    init(&dir, &[], port);
-    let work = t.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    let _r = Redis::start(&dir, port, &work);
-    let p = port.to_string();
-    let d = dir.to_str().unwrap();
-    // --host 127.0.0.1 replaces the default SANs: `localhost` is a name not in the certificate.
-    let out = client(
-        "redis_py.py",
-        &["standalone", "127.0.0.1", &p, d, "app", "localhost"],
+/// Every user-facing check a client does, for both users; `what` lists lines the program
+/// must have printed for app.
+fn matrix(lang: Lang, script: &str, d: &mut Deployment, what: &[&str]) {
+    // monitor first: app may fail the primary over.
+    let monitor = client(lang, script, d, "monitor");
+    assert!(
+        monitor.contains("monitor reads INFO") && monitor.contains("refused as expected"),
+        "{monitor}"
     );
-    assert!(out.contains("wrong hostname refused"), "{out}");
-    client(
-        "redis_py.py",
-        &["standalone", "127.0.0.1", &p, d, "monitor"],
-    );
-}
-
-#[test]
-fn redis_py_cluster_as_app() {
-    require("redis-server");
-    require("redis-cli");
-    let t = tempdir();
-    let dir = t.path().join("secrets");
-    let base = free_ports(3, true);
-    init(&dir, &["--topology", "cluster", "--nodes", "3"], base);
-    let nodes: Vec<Redis> = (0..3)
-        .map(|i| {
-            let name = format!("redis-{}", i + 1);
-            let work = t.path().join(format!("work-{name}"));
-            std::fs::create_dir_all(&work).unwrap();
-            Redis::start_conf(&dir, &format!("{name}.conf"), base + i, &work)
-        })
-        .collect();
-    let addrs: Vec<String> = (0..3).map(|i| format!("127.0.0.1:{}", base + i)).collect();
-    let out = Command::new("redis-cli")
-        .env_clear()
-        .env("REDISCLI_AUTH", read(&dir, "admin.password").trim())
-        .args(["--tls", "--cacert"])
-        .arg(dir.join("ca.crt"))
-        .arg("--cert")
-        .arg(dir.join("admin.crt"))
-        .arg("--key")
-        .arg(dir.join("admin.key"))
-        .args(["--user", "admin", "--cluster", "create"])
-        .args(&addrs)
-        .args(["--cluster-yes"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(text.contains("All 16384 slots covered"), "{text}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !nodes.iter().all(|n| {
-        n.cli_as("admin", &["CLUSTER", "INFO"])
-            .contains("cluster_state:ok")
-    }) {
-        assert!(Instant::now() < deadline, "cluster_state never ok");
-        std::thread::sleep(Duration::from_millis(50));
+    let app = client(lang, script, d, "app");
+    for w in what.iter().chain(&["wrong hostname refused"]) {
+        assert!(
+            app.contains(w),
+            "{script} as app on {:?}: no `{w}`:\n{app}",
+            d.kind
+        );
     }
-    let p = base.to_string();
-    let d = dir.to_str().unwrap();
-    let out = client(
+}
+
+const STANDALONE: &[&str] = &[
+    "set/get",
+    "pub/sub",
+    "refused as expected",
+    "unknown as expected",
+];
+const CLUSTER: &[&str] = &[
+    "set/get",
+    "slots on 3 primaries",
+    "pub/sub",
+    "refused as expected",
+];
+const SENTINEL: &[&str] = &["set/get", "pub/sub", "followed the failover"];
+
+fn standalone_both(lang: Lang, script: &str) {
+    for host in ["localhost", "127.0.0.1"] {
+        let mut d = Deployment::standalone(host);
+        matrix(lang, script, &mut d, STANDALONE);
+    }
+}
+
+#[test]
+fn redis_py_standalone() {
+    standalone_both(Lang::Python, "redis_py.py");
+}
+
+#[test]
+fn redis_py_cluster() {
+    matrix(
+        Lang::Python,
         "redis_py.py",
-        &["cluster", "127.0.0.1", &p, d, "app", "localhost"],
+        &mut Deployment::cluster(),
+        CLUSTER,
     );
-    assert!(out.contains("slots on 3 nodes"), "{out}");
-    assert!(out.contains("wrong hostname refused"), "{out}");
-    client("redis_py.py", &["cluster", "127.0.0.1", &p, d, "monitor"]);
+}
+
+#[test]
+fn redis_py_sentinel() {
+    matrix(
+        Lang::Python,
+        "redis_py.py",
+        &mut Deployment::sentinel(),
+        SENTINEL,
+    );
 }

@@ -1,14 +1,18 @@
-"""redis-py as a bundle user: argv is TOPOLOGY HOST PORT BUNDLE_DIR USER [WRONG_HOST].
-The password is read from BUNDLE_DIR/USER.password, never passed in argv or env.
+"""redis-py as a bundle user. argv[1] is the JSON deployment spec written by tests/clients.rs.
+The password is read from the bundle directory, never passed in argv or env.
 Prints one line per check and `ALL OK` at the end; any failure raises."""
+import json
 import ssl
 import sys
+import time
 
 import redis
 from redis.cluster import RedisCluster
+from redis.sentinel import Sentinel
 
-topology, host, port, d, user = sys.argv[1:6]
-wrong = sys.argv[6] if len(sys.argv) > 6 else None
+spec = json.load(open(sys.argv[1]))
+topology, d, user, host = spec["topology"], spec["dir"], spec["user"], spec["host"]
+ports, sentinel_ports = spec["ports"], spec["sentinel_ports"]
 password = open(f"{d}/{user}.password").read().strip()
 tls = dict(
     ssl=True,
@@ -18,13 +22,7 @@ tls = dict(
     ssl_cert_reqs="required",
     ssl_check_hostname=True,
 )
-
-
-def connect(h):
-    # monitor reads one node (as redis_exporter does), it has no business with the slot map
-    if topology == "cluster" and user == "app":
-        return RedisCluster(host=h, port=int(port), username=user, password=password, **tls)
-    return redis.Redis(host=h, port=int(port), username=user, password=password, **tls)
+auth = dict(username=user, password=password)
 
 
 def refused(f, needle):
@@ -37,32 +35,7 @@ def refused(f, needle):
     raise AssertionError(f"expected NOPERM mentioning {needle!r}")
 
 
-c = connect(host)
-if user == "app":
-    for i in range(200):
-        c.set(f"app:k{i}", f"v{i}")
-    for i in range(200):
-        assert c.get(f"app:k{i}") == f"v{i}".encode(), i
-    print("set/get 200 keys")
-    if topology == "cluster":
-        slots = {c.keyslot(f"app:k{i}") for i in range(200)}
-        nodes = {c.get_node_from_key(f"app:k{i}").name for i in range(200)}
-        assert len(nodes) > 1, nodes
-        print(f"{len(slots)} slots on {len(nodes)} nodes")
-        ps = c.get_redis_connection(c.get_node_from_key("app:events")).pubsub()
-        pub = c
-    else:
-        ps = c.pubsub()
-        pub = c
-    ps.subscribe("app:events")
-    assert ps.get_message(timeout=5)["type"] == "subscribe"
-    pub.publish("app:events", "hello")
-    m = ps.get_message(timeout=5)
-    assert m and m["data"] == b"hello", m
-    print("pub/sub")
-    ps.close()
-    refused(lambda: c.execute_command("ACL", "LIST"), "acl|list")
-    refused(lambda: c.execute_command("CLIENT", "KILL", "TYPE", "normal"), "client|kill")
+def unknown(c):
     # CONFIG, FLUSHALL and KEYS are renamed by the bundle: the plain names do not exist at all.
     for cmd in (("CONFIG", "GET", "maxmemory"), ("FLUSHALL",), ("KEYS", "*")):
         try:
@@ -72,22 +45,105 @@ if user == "app":
             print(f"{cmd[0]} unknown as expected")
         else:
             raise AssertionError(f"{cmd} accepted")
+
+
+def pubsub(ps, pub):
+    ps.subscribe("app:events")
+    assert ps.get_message(timeout=5)["type"] == "subscribe"
+    pub.publish("app:events", "hello")
+    m = ps.get_message(timeout=5)
+    assert m and m["data"] == b"hello", m
+    print("pub/sub")
+    ps.close()
+
+
+def setget(c, n=200):
+    for i in range(n):
+        c.set(f"app:k{i}", f"v{i}")
+    for i in range(n):
+        assert c.get(f"app:k{i}") == f"v{i}".encode(), i
+    print(f"set/get {n} keys")
+
+
+if user == "monitor":
+    # monitor reads each node as redis_exporter does; it has no business with the slot map.
+    for p in ports:
+        r = redis.Redis(host=host, port=p, **auth, **tls)
+        info = r.info("all")
+        assert "redis_version" in info and "role" in info, info.keys()
+        r.slowlog_get()
+        r.execute_command("LATENCY", "LATEST")
+        refused(lambda: r.get("app:k0"), "get")
+        refused(lambda: r.set("app:k0", "x"), "set")
+        r.close()
+    print("monitor reads INFO, SLOWLOG and LATENCY on every node")
+    if topology == "sentinel":
+        s = redis.Redis(host=host, port=sentinel_ports[0], **auth, **tls)
+        masters = s.sentinel_masters()
+        assert spec["master_name"] in masters, masters
+        refused(lambda: s.execute_command("SENTINEL", "RESET", "*"), "sentinel|reset")
+        print("monitor reads SENTINEL MASTERS")
+elif topology == "standalone":
+    c = redis.Redis(host=host, port=ports[0], **auth, **tls)
+    setget(c)
+    pubsub(c.pubsub(), c)
+    refused(lambda: c.execute_command("ACL", "LIST"), "acl|list")
+    refused(lambda: c.execute_command("CLIENT", "KILL", "TYPE", "normal"), "client|kill")
+    unknown(c)
     c.info()
-    print("info")
-elif user == "monitor":
-    assert "redis_version" in c.info("server")
-    print("info")
-    refused(lambda: c.get("app:k0"), "get")
-if wrong:
-    # redis-py's ClusterNode rewrites "localhost" to 127.0.0.1 before it connects (and checks
-    # the hostname against that IP), so the wrong name is tried on one node directly.
-    try:
-        redis.Redis(host=wrong, port=int(port), username=user, password=password, **tls).ping()
-    except (redis.exceptions.ConnectionError, ssl.SSLError,
-            redis.exceptions.RedisClusterException) as e:
-        text = repr(e)
-        assert "certificate" in text.lower() or "hostname" in text.lower() or topology == "cluster", text
-        print(f"wrong hostname refused: {e}")
-    else:
-        raise AssertionError("wrong hostname accepted")
+elif topology == "cluster":
+    c = RedisCluster(host=host, port=ports[0], **auth, **tls)
+    setget(c)
+    primaries = {c.get_node_from_key(f"app:k{i}").name for i in range(200)}
+    assert len(primaries) == 3, primaries
+    print(f"keys in {len({c.keyslot(f'app:k{i}') for i in range(200)})} slots on 3 primaries")
+    # Reads from replicas (READONLY) as the app user.
+    r = RedisCluster(host=host, port=ports[0], read_from_replicas=True, **auth, **tls)
+    for i in range(50):
+        assert r.get(f"app:k{i}") == f"v{i}".encode(), i
+    print("reads with read_from_replicas")
+    ps = c.get_redis_connection(c.get_node_from_key("app:events")).pubsub()
+    pubsub(ps, c)
+    refused(lambda: c.execute_command("ACL", "LIST", target_nodes=RedisCluster.RANDOM), "acl|list")
+    refused(lambda: c.execute_command("CLUSTER", "FORGET", "x" * 40, target_nodes=RedisCluster.RANDOM),
+            "cluster|forget")
+elif topology == "sentinel":
+    s = Sentinel([(host, p) for p in sentinel_ports], sentinel_kwargs=dict(**auth, **tls),
+                 **auth, **tls)
+    name = spec["master_name"]
+    m = s.master_for(name, socket_timeout=2)
+    setget(m)
+    pubsub(m.pubsub(), m)
+    refused(lambda: m.execute_command("ACL", "LIST"), "acl|list")
+    replica = s.slave_for(name, socket_timeout=2)
+    assert replica.get("app:k1") in (b"v1", None)
+    print("read from a replica found by Sentinel")
+    before = s.discover_master(name)
+    print("FAILOVER", flush=True)
+    old, new = (int(x) for x in sys.stdin.readline().split())
+    assert before[1] == old, (before, old)
+    deadline = time.time() + 30
+    while True:
+        try:
+            m.set("app:after", "yes")
+            break
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                redis.exceptions.ReadOnlyError) as e:
+            assert time.time() < deadline, f"never reached the new primary: {e!r}"
+            time.sleep(0.2)
+    assert s.discover_master(name)[1] == new, s.discover_master(name)
+    assert m.get("app:after") == b"yes" and m.get("app:k1") == b"v1"
+    print(f"followed the failover from {old} to {new}")
+
+# A name that reaches the same server but is not in its certificate is refused.
+wrong = spec["wrong_host"]
+target = sentinel_ports[0] if topology == "sentinel" and user == "app" else ports[-1]
+try:
+    redis.Redis(host=wrong, port=target, **auth, **tls).ping()
+except (redis.exceptions.ConnectionError, ssl.SSLError) as e:
+    text = repr(e).lower()
+    assert "certificate" in text or "hostname" in text or "match" in text, text
+    print(f"wrong hostname refused: {e}")
+else:
+    raise AssertionError(f"{wrong} accepted")
 print("ALL OK")
