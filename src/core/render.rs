@@ -620,7 +620,16 @@ mod tests {
             )),
             "{app}"
         );
-        assert_eq!(cluster.matches("+cluster|").count(), 5, "{cluster}");
+        let monitor = cluster
+            .lines()
+            .find(|l| l.starts_with("user monitor "))
+            .unwrap();
+        // redis_exporter reads CLUSTER INFO on cluster nodes; nothing else of the slot map.
+        assert!(
+            monitor.ends_with("+latency|latest +cluster|info"),
+            "{monitor}"
+        );
+        assert_eq!(cluster.matches("+cluster|").count(), 6, "{cluster}");
         for kind in [Kind::Standalone, Kind::Replication] {
             let acl = users_acl_for(&entries, kind).unwrap();
             assert!(!acl.contains("cluster|"), "{acl}");

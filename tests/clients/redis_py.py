@@ -73,6 +73,10 @@ if user == "monitor":
         assert "redis_version" in info and "role" in info, info.keys()
         r.slowlog_get()
         r.execute_command("LATENCY", "LATEST")
+        if topology == "cluster":
+            # redis_exporter reads CLUSTER INFO when INFO says cluster_enabled:1
+            assert b"cluster_state:ok" in r.execute_command("CLUSTER", "INFO")
+            refused(lambda: r.execute_command("CLUSTER", "NODES"), "cluster|nodes")
         refused(lambda: r.get("app:k0"), "get")
         refused(lambda: r.set("app:k0", "x"), "set")
         r.close()
