@@ -46,21 +46,26 @@ fn sign(c: &mut Criterion) {
     let mut g = c.benchmark_group("sign");
     for kt in [KeyType::EcdsaP256, KeyType::Rsa2048] {
         let ca_key = pki::generate_key(kt).unwrap();
-        let ca_params = pki::ca_params("bench CA", nb, na);
+        let ca_params = pki::ca_params("bench CA", &ca_key, nb, na);
         let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
         let leaf_key = pki::generate_key(kt).unwrap();
         let server = Leaf::Server {
             common_name: "redis".into(),
             hosts: Spec::default().hosts,
         };
-        let client = Leaf::Client { user: "app".into() };
+        let client = Leaf::Client {
+            user: "app".into(),
+            trust_domain: pki::DEFAULT_TRUST_DOMAIN.into(),
+        };
         g.bench_function(format!("ca/{kt}"), |b| {
-            b.iter(|| pki::self_sign(&pki::ca_params("bench CA", nb, na), &ca_key).unwrap())
+            b.iter(|| {
+                pki::self_sign(&pki::ca_params("bench CA", &ca_key, nb, na), &ca_key).unwrap()
+            })
         });
         for (name, leaf) in [("server", &server), ("client", &client)] {
             g.bench_function(format!("{name}/{kt}"), |b| {
                 b.iter(|| {
-                    let p = pki::leaf_params(leaf, kt, nb, na).unwrap();
+                    let p = pki::leaf_params(leaf, kt, &leaf_key, nb, na).unwrap();
                     pki::sign_leaf(&p, &leaf_key, &issuer).unwrap()
                 })
             });

@@ -576,6 +576,10 @@ pub struct InitArgs {
     /// A DNS name or IP address for the server certificate's SANs (repeatable; replaces the defaults). [default: redis, localhost, 127.0.0.1, ::1]
     #[arg(long = "host", value_name = "HOST")]
     pub hosts: Vec<String>,
+    /// SPIFFE trust domain of the client certificates: each names its user in a URI SAN,
+    /// spiffe://DOMAIN/redis/user/<name>. Kept in the manifest for renew. [default: redis.internal]
+    #[arg(long, value_name = "DOMAIN")]
+    pub trust_domain: Option<String>,
     /// TLS port Redis listens on (the plaintext port is disabled). [default: 6379]
     #[arg(long)]
     pub port: Option<u16>,

@@ -21,6 +21,13 @@ fn cert(files: &Files, name: &str) -> CertInfo {
     inspect::inspect(&ders[0]).unwrap()
 }
 
+/// RFC 7093 section 2 method 1: the leftmost 160 bits of SHA-256 over the subjectPublicKey
+/// BIT STRING's value, computed here independently of provision (from the certificate).
+fn rfc7093_method1(c: &CertInfo) -> String {
+    let (_, x) = x509_parser::parse_x509_certificate(&c.der).unwrap();
+    sha256_hex(&x.public_key().subject_public_key.data)[..40].to_string()
+}
+
 fn check_bundle(kt: KeyType) {
     let spec = Spec {
         key_type: kt,
@@ -32,6 +39,11 @@ fn check_bundle(kt: KeyType) {
     assert!(ca.is_ca && ca.path_len == Some(0), "CA:TRUE pathlen 0");
     assert!(ca.key_cert_sign && ca.crl_sign);
     assert!(ca.subject_key_id.is_some(), "CA has SKI");
+    assert_eq!(
+        ca.subject_key_id.as_deref(),
+        Some(rfc7093_method1(&ca).as_str()),
+        "CA SKI is RFC 7093 method 1"
+    );
     assert_eq!(ca.subject, ca.issuer);
     inspect::verify_signed_by(&ca.der, &ca.der).expect("CA self-signature");
     assert_eq!(ca.serial.len(), 32, "128-bit serial: {}", ca.serial);
@@ -54,6 +66,7 @@ fn check_bundle(kt: KeyType) {
     assert_eq!(srv.sans, vec!["redis", "localhost", "127.0.0.1", "::1"]);
     assert_eq!(srv.common_name, "redis");
     assert_eq!(srv.authority_key_id, ca.subject_key_id, "AKI = CA SKI");
+    assert_eq!(srv.subject_key_id, Some(rfc7093_method1(&srv)));
     assert_eq!(srv.issuer, ca.subject);
     inspect::verify_signed_by(&srv.der, &ca.der).expect("server signed by CA");
     assert!(srv.not_after <= ca.not_after);
@@ -67,7 +80,13 @@ fn check_bundle(kt: KeyType) {
         assert_eq!(c.common_name, u);
         assert!(c.client_auth && !c.server_auth, "{u}: clientAuth only");
         assert!(!c.is_ca);
-        assert!(c.sans.is_empty());
+        assert_eq!(
+            c.sans,
+            vec![format!("URI(spiffe://redis.internal/redis/user/{u})")],
+            "{u}: the URI SAN names the user"
+        );
+        assert_eq!(c.subject_key_id, Some(rfc7093_method1(&c)));
+        assert_eq!(c.authority_key_id, ca.subject_key_id, "{u}: AKI = CA SKI");
         inspect::verify_signed_by(&c.der, &ca.der).expect("client signed by CA");
         let key = files.text(&format!("{u}.key")).unwrap();
         assert_eq!(
@@ -100,6 +119,11 @@ fn check_bundle(kt: KeyType) {
     inspect::verify_signed_by(&signer.der, &ca.der).expect("signer signed by CA");
     assert!(!signer.client_auth && !signer.server_auth && !signer.is_ca);
     assert_eq!(signer.key_algorithm, "ecdsa-p256");
+    assert_eq!(signer.subject_key_id, Some(rfc7093_method1(&signer)));
+    assert_eq!(
+        signer.authority_key_id, ca.subject_key_id,
+        "signer AKI = CA SKI"
+    );
     assert_eq!(
         signer.not_after, ca.not_after,
         "the signer lives as long as the CA"

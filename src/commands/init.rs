@@ -89,6 +89,11 @@ pub fn resolve_all(args: &InitArgs) -> Result<(Spec, PathBuf, Option<String>)> {
         timeout: cfg.timeout.unwrap_or(d.timeout),
         users: cfg.users.unwrap_or(d.users),
         topology: Default::default(),
+        trust_domain: args
+            .trust_domain
+            .clone()
+            .or(cfg.trust_domain.clone())
+            .unwrap_or(d.trust_domain),
     };
     spec.topology = resolve_topology(args, cfg_topology, &spec)?;
     if !cfg_has_users {

@@ -240,7 +240,7 @@ pub fn generate_with(
     )?
     .into_iter();
     let ca_key = keys.next().expect("n keys");
-    let ca_params = pki::ca_params(&ca_common_name(now), nb, ca_na);
+    let ca_params = pki::ca_params(&ca_common_name(now), &ca_key, nb, ca_na);
     let ca_pem = pki::self_sign(&ca_params, &ca_key)?;
     let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
 
@@ -251,7 +251,7 @@ pub fn generate_with(
 
     for inst in &instances {
         let key = keys.next().expect("n keys");
-        let p = pki::leaf_params(&server_leaf(spec, inst), spec.key_type, nb, leaf_na)?;
+        let p = pki::leaf_params(&server_leaf(spec, inst), spec.key_type, &key, nb, leaf_na)?;
         files.put(OutFile::public(
             inst.crt.clone(),
             pki::sign_leaf(&p, &key, &issuer)?,
@@ -264,8 +264,10 @@ pub fn generate_with(
         let p = pki::leaf_params(
             &Leaf::Client {
                 user: u.name.clone(),
+                trust_domain: spec.trust_domain.clone(),
             },
             spec.key_type,
+            &key,
             nb,
             leaf_na,
         )?;

@@ -48,7 +48,13 @@ pub fn issue_signer(
     not_after: OffsetDateTime,
 ) -> Result<(String, Secret), PkiError> {
     let key = pki::generate_key(KeyType::EcdsaP256)?;
-    let p = pki::leaf_params(&Leaf::Signer, KeyType::EcdsaP256, not_before, not_after)?;
+    let p = pki::leaf_params(
+        &Leaf::Signer,
+        KeyType::EcdsaP256,
+        &key,
+        not_before,
+        not_after,
+    )?;
     Ok((pki::sign_leaf(&p, &key, issuer)?, pki::key_pem(&key)))
 }
 
@@ -138,7 +144,7 @@ mod tests {
     fn a_signature_verifies_only_over_the_same_bytes_and_the_same_ca() {
         let now = OffsetDateTime::now_utc();
         let ca_key = pki::generate_key(KeyType::EcdsaP256).unwrap();
-        let params = pki::ca_params("t", now, now + time::Duration::days(1));
+        let params = pki::ca_params("t", &ca_key, now, now + time::Duration::days(1));
         let ca_pem = pki::self_sign(&params, &ca_key).unwrap();
         let issuer = rcgen::Issuer::from_params(&params, &ca_key);
         let (crt, key) = issue_signer(&issuer, now, now + time::Duration::days(1)).unwrap();
@@ -150,7 +156,7 @@ mod tests {
             Err(IntegrityError::BadSignature)
         ));
         let other_key = pki::generate_key(KeyType::EcdsaP256).unwrap();
-        let other = pki::self_sign(&pki::ca_params("o", now, now), &other_key).unwrap();
+        let other = pki::self_sign(&pki::ca_params("o", &other_key, now, now), &other_key).unwrap();
         let other_der = inspect::pem_certificates(other.as_bytes()).unwrap();
         assert!(matches!(
             verify(crt.as_bytes(), &other_der, b"manifest", sig.as_bytes()),

@@ -5,14 +5,18 @@
 //! - CA: basicConstraints CA:TRUE pathlen 0 (critical), keyCertSign + cRLSign, SKI;
 //! - server: SANs, EKU serverAuth + clientAuth (Redis presents its server certificate as a
 //!   client certificate on replication and cluster-bus links), AKI, CA:FALSE;
-//! - client: CN = the ACL user, EKU clientAuth, AKI, CA:FALSE.
+//! - client: CN = the ACL user, a URI SAN `spiffe://<trust domain>/redis/user/<user>` (RFC
+//!   5280 wants a subject identity in the SAN, and strict verifiers such as Python
+//!   `cryptography`'s refuse a leaf without one), EKU clientAuth, AKI, CA:FALSE.
 //!
+//! Every certificate's SKI is RFC 7093 method 1 ([`key_id`]); a leaf's AKI is its issuer's SKI.
 //! Serials are 128 random bits (positive). Certificates are X.509 v3.
 
 use super::secret::Secret;
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PublicKeyData, SanType, SerialNumber, SignatureAlgorithm, SigningKey,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+    KeyIdMethod, KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber,
+    SignatureAlgorithm, SigningKey,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -280,13 +284,25 @@ fn ed25519_v1(der: &[u8]) -> Option<zeroize::Zeroizing<Vec<u8>>> {
     Some(v1)
 }
 
-/// Parameters of a private CA.
+/// The key identifier of a public key, RFC 7093 section 2 method 1: the leftmost 160 bits of
+/// the SHA-256 hash of the subjectPublicKey BIT STRING's value (without tag, length and
+/// unused-bits octet). rcgen's default hashes the whole SubjectPublicKeyInfo instead, which no
+/// RFC describes (pkilint: `pkix.unknown_subject_key_identifier_calculation_method`).
+pub fn key_id(key: &impl PublicKeyData) -> Vec<u8> {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.der_bytes());
+    d.as_ref()[..20].to_vec()
+}
+
+/// Parameters of a private CA whose key is `key`.
 pub fn ca_params(
     common_name: &str,
+    key: &impl PublicKeyData,
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
 ) -> CertificateParams {
     let mut p = CertificateParams::default();
+    // The SKI, and (through `Issuer::from_params`) the AKI of every leaf this CA signs.
+    p.key_identifier_method = KeyIdMethod::PreSpecified(key_id(key));
     p.distinguished_name = rcgen::DistinguishedName::new();
     p.distinguished_name
         .push(DnType::OrganizationName, "provision");
@@ -311,8 +327,8 @@ pub enum Leaf {
         common_name: String,
         hosts: Vec<String>,
     },
-    /// A client for one ACL user: CN = user, clientAuth.
-    Client { user: String },
+    /// A client for one ACL user: CN = user, URI SAN [`client_uri`], clientAuth.
+    Client { user: String, trust_domain: String },
     /// The bundle's signer: signs `manifest.json` and backups. codeSigning only, so no TLS
     /// peer (OpenSSL checks the purpose) accepts it as a server or client certificate.
     Signer,
@@ -321,14 +337,26 @@ pub enum Leaf {
 /// The common name of the bundle's signing certificate.
 pub const SIGNER_CN: &str = "provision bundle signer";
 
-/// Parameters of a leaf certificate. `hosts` must already be validated.
+/// The trust domain client certificates name when `init --trust-domain` is not given (and for
+/// bundles made before the trust domain existed).
+pub const DEFAULT_TRUST_DOMAIN: &str = "redis.internal";
+
+/// The URI SAN of the client certificate of ACL user `user`: a SPIFFE ID.
+pub fn client_uri(trust_domain: &str, user: &str) -> String {
+    format!("spiffe://{trust_domain}/redis/user/{user}")
+}
+
+/// Parameters of a leaf certificate for `key`. `hosts`, the user and the trust domain must
+/// already be validated.
 pub fn leaf_params(
     leaf: &Leaf,
     key_type: KeyType,
+    key: &impl PublicKeyData,
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
 ) -> Result<CertificateParams, PkiError> {
     let mut p = CertificateParams::default();
+    p.key_identifier_method = KeyIdMethod::PreSpecified(key_id(key));
     p.distinguished_name = rcgen::DistinguishedName::new();
     p.distinguished_name
         .push(DnType::OrganizationName, "provision");
@@ -348,8 +376,13 @@ pub fn leaf_params(
                 ExtendedKeyUsagePurpose::ClientAuth,
             ];
         }
-        Leaf::Client { user } => {
+        Leaf::Client { user, trust_domain } => {
             p.distinguished_name.push(DnType::CommonName, user.as_str());
+            let uri = client_uri(trust_domain, user);
+            p.subject_alt_names.push(SanType::URI(ctx(
+                &format!("client URI `{uri}`"),
+                uri.clone().try_into(),
+            )?));
             p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         }
         Leaf::Signer => {

@@ -224,7 +224,7 @@ pub fn apply_with(
     let (signing_key, new_ca, ca_not_after) = if let Some(d) = &plan.ca {
         let k = new_keys.next().expect("key for the new CA");
         let na = now + spec.ca_validity.as_time();
-        let params = pki::ca_params(&bundle::ca_common_name(now), nb, na);
+        let params = pki::ca_params(&bundle::ca_common_name(now), &k, nb, na);
         let pem = pki::self_sign(&params, &k)?;
         // The old CA stays published until every leaf it signed has expired.
         let mut keep_until = current_ca.not_after;
@@ -324,9 +324,10 @@ pub fn apply_with(
         } else {
             Leaf::Client {
                 user: d.file.trim_end_matches(".crt").to_string(),
+                trust_domain: spec.trust_domain.clone(),
             }
         };
-        let params = pki::leaf_params(&leaf, spec.key_type, nb, leaf_na)?;
+        let params = pki::leaf_params(&leaf, spec.key_type, &key, nb, leaf_na)?;
         let issuer = issuer
             .as_ref()
             .expect("a plan with leaves has a signing key");

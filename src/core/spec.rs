@@ -122,6 +122,15 @@ pub struct Spec {
     /// how, and to which recipients (public keys).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_key: Option<Protection>,
+    /// The SPIFFE trust domain of the client certificates' URI SANs
+    /// (`spiffe://<trust_domain>/redis/user/<name>`; `init --trust-domain`). Bundles made
+    /// before it existed read as the default, so `renew` gives their clients the default URI.
+    #[serde(default = "default_trust_domain")]
+    pub trust_domain: String,
+}
+
+fn default_trust_domain() -> String {
+    super::pki::DEFAULT_TRUST_DOMAIN.to_string()
 }
 
 impl Default for Spec {
@@ -143,6 +152,7 @@ impl Default for Spec {
             topology: Topology::default(),
             templates: None,
             ca_key: None,
+            trust_domain: default_trust_domain(),
         }
     }
 }
@@ -163,6 +173,7 @@ impl Spec {
                 self.cert_validity, self.ca_validity
             )));
         }
+        push(validate::trust_domain(&self.trust_domain));
         if self.hosts.is_empty() {
             push(Err(
                 "no host names for the server certificate; give at least one --host".into(),
@@ -379,6 +390,8 @@ pub struct ConfigFile {
     pub users: Option<Vec<UserSpec>>,
     /// `[topology]`: kind, nodes, sentinels, master_name, quorum, down_after_ms.
     pub topology: Option<Topology>,
+    /// The client certificates' SPIFFE trust domain (`--trust-domain`).
+    pub trust_domain: Option<String>,
 }
 
 impl ConfigFile {

@@ -196,6 +196,37 @@ pub fn host(v: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A SPIFFE trust domain (`--trust-domain`): a lower-case DNS name (letters, digits, `-`,
+/// labels joined by `.`), at most 253 characters; not an IP address, no wildcard. The SPIFFE
+/// ID specification allows only lower case; DNS rules keep the URI a valid `host` for every
+/// URI parser.
+pub fn trust_domain(v: &str) -> Result<(), String> {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    let fix = "give a lower-case DNS name such as `redis.internal` or `prod.example.com` (letters, digits, `-` and `.`)";
+    if v.len() > 253 || !v.split('.').all(label_ok) {
+        let why = if v.chars().any(|c| c.is_ascii_uppercase()) {
+            " (SPIFFE trust domains are lower case)"
+        } else {
+            ""
+        };
+        return Err(format!("invalid --trust-domain `{}`{why}: {fix}", show(v)));
+    }
+    if v.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(format!(
+            "invalid --trust-domain `{}`: an IP address is not a trust domain; {fix}",
+            show(v)
+        ));
+    }
+    Ok(())
+}
+
 /// A `bind` address for redis.conf: an IP address, optionally prefixed with `-` (Redis's
 /// "skip if unavailable"), or `*`.
 pub fn bind_addr(v: &str) -> Result<(), String> {
@@ -299,6 +330,28 @@ mod tests {
             "+@all on",
         ] {
             assert!(command_rule(bad).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn trust_domains() {
+        for ok in ["redis.internal", "prod", "a-1.example.com"] {
+            trust_domain(ok).unwrap();
+        }
+        for bad in [
+            "",
+            "Redis.internal",
+            "redis..internal",
+            "redis.internal.",
+            "-a.b",
+            "a b",
+            "a/b",
+            "10.0.0.1",
+            "*.example.com",
+            "spiffe://x",
+        ] {
+            let e = trust_domain(bad).unwrap_err();
+            assert!(e.contains("--trust-domain"), "{e}");
         }
     }
 
