@@ -94,7 +94,19 @@ elif topology == "standalone":
     refused(lambda: c.execute_command("ACL", "LIST"), "acl|list")
     refused(lambda: c.execute_command("CLIENT", "KILL", "TYPE", "normal"), "client|kill")
     unknown(c)
-    c.info()
+    # After the admin ran a renamed CONFIG: nothing app can read names a renamed command.
+    secret_names = [l.split()[1].lower() for l in open(f"{d}/renamed-commands") if len(l.split()) == 2]
+    assert secret_names, "no renamed commands in the bundle"
+    raw = c.connection_pool.get_connection("COMMAND")
+    seen = ""
+    for args in (("INFO", "everything"), ("COMMAND",), ("COMMAND", "LIST"), ("COMMAND", "DOCS")):
+        raw.send_command(*args)
+        seen += repr(raw.read_response())
+    c.connection_pool.release(raw)
+    assert "config|get" in seen.lower(), "commandstats should show the original name"
+    leaked = [n for n in secret_names if n in seen.lower()]
+    assert not leaked, f"renamed names visible to app: {leaked}"
+    print(f"no renamed name in INFO everything, COMMAND, COMMAND LIST/DOCS ({len(secret_names)} checked)")
 elif topology == "cluster":
     c = RedisCluster(host=host, port=ports[0], **auth, **tls)
     setget(c)
