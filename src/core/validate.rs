@@ -167,6 +167,15 @@ pub fn command_rule(v: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// One RFC 1123 DNS label: 1-63 letters, digits and `-`, not starting or ending with `-`.
+fn dns_label(l: &str) -> bool {
+    !l.is_empty()
+        && l.len() <= 63
+        && !l.starts_with('-')
+        && !l.ends_with('-')
+        && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
 /// A host for the server certificate's SANs: an IP address, or a DNS name (RFC 1123 labels,
 /// optionally a leading `*.` wildcard).
 pub fn host(v: &str) -> Result<(), String> {
@@ -174,14 +183,7 @@ pub fn host(v: &str) -> Result<(), String> {
         return Ok(());
     }
     let name = v.strip_prefix("*.").unwrap_or(v);
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    };
-    if v.len() > 253 || name.is_empty() || !name.split('.').all(label_ok) {
+    if v.len() > 253 || name.is_empty() || !name.split('.').all(dns_label) {
         return Err(format!(
             "invalid host `{}`: give a DNS name (letters, digits, `-` and `.`, for example `redis.internal`) or an IP address (for example `10.0.0.5` or `::1`)",
             show(v)
@@ -201,17 +203,10 @@ pub fn host(v: &str) -> Result<(), String> {
 /// ID specification allows only lower case; DNS rules keep the URI a valid `host` for every
 /// URI parser.
 pub fn trust_domain(v: &str) -> Result<(), String> {
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    };
     let fix = "give a lower-case DNS name such as `redis.internal` or `prod.example.com` (letters, digits, `-` and `.`)";
-    if v.len() > 253 || !v.split('.').all(label_ok) {
-        let why = if v.chars().any(|c| c.is_ascii_uppercase()) {
+    let upper = v.chars().any(|c| c.is_ascii_uppercase());
+    if v.len() > 253 || upper || !v.split('.').all(dns_label) {
+        let why = if upper {
             " (SPIFFE trust domains are lower case)"
         } else {
             ""
