@@ -20,7 +20,7 @@ mod common;
 use common::*;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -51,17 +51,8 @@ pub struct Deployment {
     pub ports: Vec<u16>,
     pub sentinel_ports: Vec<u16>,
     pub nodes: Vec<Option<Redis>>,
-    sentinels: Vec<Child>,
+    _sentinels: Vec<Sentinel>,
     pub t: tempfile::TempDir,
-}
-
-impl Drop for Deployment {
-    fn drop(&mut self) {
-        for s in &mut self.sentinels {
-            let _ = s.kill();
-            let _ = s.wait();
-        }
-    }
 }
 
 pub const MASTER: &str = "mymaster";
@@ -72,36 +63,6 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn redis_cli(dir: &Path, user: &str, port: u16, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .env_clear()
-        .env(
-            "REDISCLI_AUTH",
-            read(dir, &format!("{user}.password")).trim(),
-        )
-        .args([
-            "--tls",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "--cacert",
-        ])
-        .arg(dir.join("ca.crt"))
-        .arg("--cert")
-        .arg(dir.join(format!("{user}.crt")))
-        .arg("--key")
-        .arg(dir.join(format!("{user}.key")))
-        .args(["--user", user])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
-        .trim()
-        .to_string()
 }
 
 impl Deployment {
@@ -138,7 +99,7 @@ impl Deployment {
             ports: vec![port],
             sentinel_ports: vec![],
             nodes: vec![Some(r)],
-            sentinels: vec![],
+            _sentinels: vec![],
             t,
         }
     }
@@ -151,23 +112,8 @@ impl Deployment {
         let dir = t.path().join("secrets");
         let base = free_ports(3, false);
         let sbase = free_ports(3, false);
-        let mut toml = format!(
-            "[topology]\nkind = \"replication\"\nmaster_name = \"{MASTER}\"\ndown_after_ms = 1000\n"
-        );
-        for i in 0..3u16 {
-            toml.push_str(&format!(
-                "[[topology.nodes]]\nname = \"redis-{}\"\nhosts = [\"127.0.0.1\"]\nport = {}\n",
-                i + 1,
-                base + i
-            ));
-        }
-        for i in 0..3u16 {
-            toml.push_str(&format!(
-                "[[topology.sentinels]]\nname = \"sentinel-{}\"\nhosts = [\"127.0.0.1\"]\nport = {}\n",
-                i + 1,
-                sbase + i
-            ));
-        }
+        // master_name is left at its default, MASTER.
+        let toml = sentinel_config(base, sbase, "\"127.0.0.1\"");
         let cfg = t.path().join("provision.toml");
         std::fs::write(&cfg, toml).unwrap();
         run(&[
@@ -197,7 +143,7 @@ impl Deployment {
                     .contains("master_link_status:up")
             });
         }
-        let sentinels: Vec<Child> = (1..=3)
+        let sentinels: Vec<Sentinel> = (1..=3)
             .map(|i| start_sentinel(&dir, &format!("sentinel-{i}"), t.path()))
             .collect();
         for i in 0..3 {
@@ -205,7 +151,7 @@ impl Deployment {
                 "Sentinels to see both replicas and each other",
                 Duration::from_secs(20),
                 || {
-                    let m = redis_cli(&dir, "admin", sbase + i, &["SENTINEL", "MASTER", MASTER]);
+                    let m = cli_user(&dir, sbase + i, "admin", &["SENTINEL", "MASTER", MASTER]);
                     let l: Vec<&str> = m.lines().collect();
                     let get = |k: &str| {
                         l.iter()
@@ -225,7 +171,7 @@ impl Deployment {
             ports: (0..3).map(|i| base + i).collect(),
             sentinel_ports: (0..3).map(|i| sbase + i).collect(),
             nodes,
-            sentinels,
+            _sentinels: sentinels,
             t,
         }
     }
@@ -269,7 +215,7 @@ impl Deployment {
         let mut args = vec!["--cluster", "create"];
         args.extend(addrs.iter().map(String::as_str));
         args.extend(["--cluster-replicas", "1", "--cluster-yes"]);
-        let text = redis_cli(&dir, "admin", base, &args);
+        let text = cli_user(&dir, base, "admin", &args);
         assert!(text.contains("All 16384 slots covered"), "{text}");
         wait_for(
             "cluster_state:ok on every node",
@@ -296,7 +242,7 @@ impl Deployment {
             ports: (0..6).map(|i| base + i).collect(),
             sentinel_ports: vec![],
             nodes,
-            sentinels: vec![],
+            _sentinels: vec![],
             t,
         }
     }
@@ -330,10 +276,10 @@ impl Deployment {
 
     /// The port of the primary Sentinel reports now.
     pub fn primary_port(&self) -> u16 {
-        let a = redis_cli(
+        let a = cli_user(
             &self.dir,
-            "admin",
             self.sentinel_ports[0],
+            "admin",
             &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER],
         );
         a.lines()
@@ -364,32 +310,6 @@ impl Deployment {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-}
-
-fn start_sentinel(dir: &Path, name: &str, root: &Path) -> Child {
-    use std::os::unix::fs::OpenOptionsExt;
-    let work = root.join(format!("work-{name}"));
-    std::fs::create_dir_all(&work).unwrap();
-    let conf = work.join("sentinel.conf");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&conf)
-        .unwrap();
-    f.write_all(read(dir, &format!("{name}.conf")).as_bytes())
-        .unwrap();
-    Command::new("redis-server")
-        .arg(&conf)
-        .arg("--sentinel")
-        .arg("--logfile")
-        .arg(work.join("sentinel.log"))
-        .current_dir(&work)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn redis-server --sentinel")
 }
 
 /// How a client program is started (the Node clients, ioredis and node-redis, are not in the

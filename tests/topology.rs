@@ -242,80 +242,6 @@ fn cluster_of_three_created_over_tls_serves_keys_across_slots() {
     run(&["check", "--dir", dir.to_str().unwrap()]).success();
 }
 
-/// A Sentinel started from a copy of its bundle config (Sentinel rewrites its config file);
-/// killed on drop.
-struct Sentinel {
-    child: std::process::Child,
-}
-
-impl Drop for Sentinel {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_sentinel(dir: &Path, name: &str, root: &Path) -> Sentinel {
-    use std::os::unix::fs::OpenOptionsExt;
-    let work = root.join(format!("work-{name}"));
-    std::fs::create_dir_all(&work).unwrap();
-    let conf = work.join("sentinel.conf");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&conf)
-        .unwrap();
-    std::io::Write::write_all(&mut f, read(dir, &format!("{name}.conf")).as_bytes()).unwrap();
-    let child = Command::new("redis-server")
-        .arg(&conf)
-        .arg("--sentinel")
-        .arg("--logfile")
-        .arg(work.join("sentinel.log"))
-        .current_dir(&work)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn redis-server --sentinel");
-    Sentinel { child }
-}
-
-/// `SENTINEL GET-MASTER-ADDR-BY-NAME` asked over TLS as `user` (password from its file via
-/// REDISCLI_AUTH), as a Sentinel-aware client does.
-fn ask_sentinel(dir: &Path, port: u16, user: &str, args: &[&str]) -> String {
-    let password = read(dir, &format!("{user}.password"));
-    ask_sentinel_with(dir, port, user, password.trim(), args)
-}
-
-/// `ask_sentinel` with an explicit password (a wrong or an old one).
-fn ask_sentinel_with(dir: &Path, port: u16, user: &str, password: &str, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .env_clear()
-        .env("REDISCLI_AUTH", password)
-        .args([
-            "--tls",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "--cacert",
-        ])
-        .arg(dir.join("ca.crt"))
-        .arg("--cert")
-        .arg(dir.join(format!("{user}.crt")))
-        .arg("--key")
-        .arg(dir.join(format!("{user}.key")))
-        .args(["--user", user])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
-        .trim()
-        .to_string()
-}
-
 #[test]
 fn sentinels_fail_over_over_tls_and_clients_find_the_new_primary() {
     require("redis-server");
@@ -324,21 +250,7 @@ fn sentinels_fail_over_over_tls_and_clients_find_the_new_primary() {
     let dir = t.path().join("secrets");
     let base = free_ports(3, false);
     let sbase = free_ports(3, false);
-    let mut toml = String::from("[topology]\nkind = \"replication\"\ndown_after_ms = 1000\n");
-    for i in 0..3u16 {
-        toml.push_str(&format!(
-            "[[topology.nodes]]\nname = \"redis-{}\"\nhosts = [\"127.0.0.1\", \"localhost\"]\nport = {}\n",
-            i + 1,
-            base + i
-        ));
-    }
-    for i in 0..3u16 {
-        toml.push_str(&format!(
-            "[[topology.sentinels]]\nname = \"sentinel-{}\"\nhosts = [\"127.0.0.1\"]\nport = {}\n",
-            i + 1,
-            sbase + i
-        ));
-    }
+    let toml = sentinel_config(base, sbase, "\"127.0.0.1\", \"localhost\"");
     let cfg = t.path().join("provision.toml");
     std::fs::write(&cfg, toml).unwrap();
     run(&[
@@ -380,7 +292,7 @@ fn sentinels_fail_over_over_tls_and_clients_find_the_new_primary() {
             "Sentinels to discover each other",
             Duration::from_secs(20),
             || {
-                let m = ask_sentinel(
+                let m = cli_user(
                     &dir,
                     sbase + i,
                     "admin",
@@ -403,9 +315,9 @@ fn sentinels_fail_over_over_tls_and_clients_find_the_new_primary() {
     assert_eq!(primary.cli_as("app", &["SET", "app:k", "before"]), "OK");
     assert_eq!(primary.cli_as("admin", &["WAIT", "2", "5000"]), "2");
     // The app user may ask where the primary is, and nothing more of Sentinel.
-    let denied = ask_sentinel(&dir, sbase, "app", &["SENTINEL", "RESET", "mymaster"]);
+    let denied = cli_user(&dir, sbase, "app", &["SENTINEL", "RESET", "mymaster"]);
     assert!(denied.contains("NOPERM"), "{denied}");
-    let wrong = ask_sentinel_with(&dir, sbase, "app", "not-the-password", &["PING"]);
+    let wrong = cli_tls(&dir, sbase, "app", "not-the-password", &["PING"]);
     assert!(wrong.contains("WRONGPASS"), "{wrong}");
 
     // Rotations reach the Sentinels too: their own ACL for app, and the sentinel user's
@@ -417,14 +329,14 @@ fn sentinels_fail_over_over_tls_and_clients_find_the_new_primary() {
         run(&["rotate", "--dir", d, "--user", user, "--finish", "--reload"]).success();
     }
     assert_ne!(read(&dir, "app.password"), old_app);
-    let ok = ask_sentinel(&dir, sbase + 2, "app", &["PING"]);
+    let ok = cli_user(&dir, sbase + 2, "app", &["PING"]);
     assert_eq!(ok, "PONG", "new app password refused by a Sentinel");
-    let stale = ask_sentinel_with(&dir, sbase, "app", old_app.trim(), &["PING"]);
+    let stale = cli_tls(&dir, sbase, "app", old_app.trim(), &["PING"]);
     assert!(
         stale.contains("WRONGPASS"),
         "old app password still accepted by a Sentinel: {stale}"
     );
-    let sp = ask_sentinel(
+    let sp = cli_user(
         &dir,
         sbase,
         "admin",
@@ -435,7 +347,7 @@ fn sentinels_fail_over_over_tls_and_clients_find_the_new_primary() {
     // Kill the primary by its pid; a replica is promoted.
     let old = format!("127.0.0.1\n{base}");
     assert_eq!(
-        ask_sentinel(
+        cli_user(
             &dir,
             sbase,
             "app",
@@ -445,7 +357,7 @@ fn sentinels_fail_over_over_tls_and_clients_find_the_new_primary() {
     );
     drop(primary);
     let addr = wait_for("a failover", Duration::from_secs(30), || {
-        let a = ask_sentinel(
+        let a = cli_user(
             &dir,
             sbase + 1,
             "app",

@@ -392,3 +392,104 @@ pub fn ca_fingerprint(dir: &Path) -> String {
         .1
         .to_string()
 }
+
+/// A Sentinel started from a copy of its bundle config (Sentinel rewrites its config file);
+/// killed on drop.
+pub struct Sentinel {
+    pub child: Child,
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `DIR/<name>.conf` as a Sentinel, from a 0600 copy in `root/work-<name>`.
+pub fn start_sentinel(dir: &Path, name: &str, root: &Path) -> Sentinel {
+    use std::os::unix::fs::OpenOptionsExt;
+    let work = root.join(format!("work-{name}"));
+    std::fs::create_dir_all(&work).unwrap();
+    let conf = work.join("sentinel.conf");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&conf)
+        .unwrap();
+    std::io::Write::write_all(&mut f, read(dir, &format!("{name}.conf")).as_bytes()).unwrap();
+    let child = Command::new("redis-server")
+        .arg(&conf)
+        .arg("--sentinel")
+        .arg("--logfile")
+        .arg(work.join("sentinel.log"))
+        .current_dir(&work)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn redis-server --sentinel");
+    Sentinel { child }
+}
+
+/// redis-cli over TLS to 127.0.0.1:`port` as `user` with the user's certificate and an
+/// explicit password (through REDISCLI_AUTH, never argv); stdout and stderr, trimmed.
+pub fn cli_tls(dir: &Path, port: u16, user: &str, password: &str, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .env_clear()
+        .env("REDISCLI_AUTH", password)
+        .args([
+            "--tls",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "--cacert",
+        ])
+        .arg(dir.join("ca.crt"))
+        .arg("--cert")
+        .arg(dir.join(format!("{user}.crt")))
+        .arg("--key")
+        .arg(dir.join(format!("{user}.key")))
+        .args(["--user", user])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+        .trim()
+        .to_string()
+}
+
+/// [`cli_tls`] with the user's own password from the bundle.
+pub fn cli_user(dir: &Path, port: u16, user: &str, args: &[&str]) -> String {
+    cli_tls(
+        dir,
+        port,
+        user,
+        read(dir, &format!("{user}.password")).trim(),
+        args,
+    )
+}
+
+/// A provision.toml for three nodes from `base` and three Sentinels from `sbase`, with
+/// `down_after_ms = 1000` so a failover takes seconds; `node_hosts` are the nodes' SANs.
+pub fn sentinel_config(base: u16, sbase: u16, node_hosts: &str) -> String {
+    let mut toml = String::from("[topology]\nkind = \"replication\"\ndown_after_ms = 1000\n");
+    for i in 0..3u16 {
+        toml.push_str(&format!(
+            "[[topology.nodes]]\nname = \"redis-{}\"\nhosts = [{node_hosts}]\nport = {}\n",
+            i + 1,
+            base + i
+        ));
+    }
+    for i in 0..3u16 {
+        toml.push_str(&format!(
+            "[[topology.sentinels]]\nname = \"sentinel-{}\"\nhosts = [\"127.0.0.1\"]\nport = {}\n",
+            i + 1,
+            sbase + i
+        ));
+    }
+    toml
+}
