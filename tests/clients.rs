@@ -312,11 +312,13 @@ impl Deployment {
     }
 }
 
-/// How a client program is started (the Node clients, ioredis and node-redis, are not in the
-/// matrix yet; scripts/test.sh already installs them).
+/// How a client program is started.
 #[derive(Clone, Copy)]
 enum Lang {
+    /// PROVISION_CLIENTS_PYTHON: a venv with pinned redis and valkey-glide-sync.
     Python,
+    /// `node` with NODE_PATH=PROVISION_CLIENTS_NODE_MODULES (pinned ioredis and redis).
+    Node,
 }
 
 fn env_path(var: &str, what: &str) -> PathBuf {
@@ -342,6 +344,18 @@ fn client(lang: Lang, script: &str, d: &mut Deployment, user: &str) -> String {
             "PROVISION_CLIENTS_PYTHON",
             "a venv with pinned redis and valkey-glide-sync",
         )),
+        Lang::Node => {
+            require("node");
+            let mut c = Command::new("node");
+            c.env(
+                "NODE_PATH",
+                env_path(
+                    "PROVISION_CLIENTS_NODE_MODULES",
+                    "pinned ioredis and redis (node-redis) from npm",
+                ),
+            );
+            c
+        }
     };
     let spec = d.spec(user);
     let mut child = cmd
@@ -500,4 +514,19 @@ fn glide_sentinel() {
         &mut Deployment::sentinel(),
         SENTINEL,
     );
+}
+
+#[test]
+fn ioredis_standalone() {
+    standalone_both(Lang::Node, "ioredis.js", &[]);
+}
+
+#[test]
+fn ioredis_cluster() {
+    matrix(Lang::Node, "ioredis.js", &mut Deployment::cluster(), CLUSTER);
+}
+
+#[test]
+fn ioredis_sentinel() {
+    matrix(Lang::Node, "ioredis.js", &mut Deployment::sentinel(), SENTINEL);
 }

@@ -450,12 +450,17 @@ pub struct SentinelConf<'a> {
 /// The ACL rules a Sentinel applies to its own clients: admins and the sentinel user (other
 /// Sentinels) may do anything; app users may ask where the primary is and follow failovers;
 /// monitor users may read state. Other roles have no business with Sentinel.
+///
+/// app has `+info` on Sentinel because a client connecting to a Sentinel directly runs its
+/// ready check with INFO (ioredis warns "Skipping the ready check because INFO command
+/// fails" without it); a Sentinel's INFO names its masters, their addresses and the replica
+/// and Sentinel counts, which SENTINEL MASTERS already shows app.
 pub fn sentinel_acl(entries: &[AclEntry<'_>]) -> Result<Vec<String>, String> {
     let mut v = vec!["user default off resetpass resetkeys resetchannels -@all".to_string()];
     for e in entries {
         let rules = match e.user.role {
             Role::Admin | Role::Sentinel => "~* &* +@all",
-            Role::App => "resetkeys resetchannels &* -@all +ping +sentinel|get-master-addr-by-name +sentinel|masters +sentinel|master +sentinel|replicas +sentinel|slaves +sentinel|sentinels +subscribe +psubscribe +unsubscribe +punsubscribe",
+            Role::App => "resetkeys resetchannels &* -@all +ping +info +sentinel|get-master-addr-by-name +sentinel|masters +sentinel|master +sentinel|replicas +sentinel|slaves +sentinel|sentinels +subscribe +psubscribe +unsubscribe +punsubscribe",
             Role::Monitor => "resetkeys resetchannels -@all +ping +info +sentinel|masters +sentinel|master +sentinel|replicas +sentinel|sentinels +sentinel|ckquorum",
             Role::Custom | Role::Replication => continue,
         };
