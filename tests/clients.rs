@@ -274,11 +274,11 @@ impl Deployment {
             .collect()
     }
 
-    /// The port of the primary Sentinel reports now.
-    pub fn primary_port(&self) -> u16 {
+    /// The port of the primary Sentinel `i` reports now.
+    pub fn primary_port_from(&self, i: usize) -> u16 {
         let a = cli_user(
             &self.dir,
-            self.sentinel_ports[0],
+            self.sentinel_ports[i],
             "admin",
             &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER],
         );
@@ -286,6 +286,10 @@ impl Deployment {
             .nth(1)
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("no primary address from Sentinel: {a}"))
+    }
+
+    pub fn primary_port(&self) -> u16 {
+        self.primary_port_from(0)
     }
 
     /// Kills the current primary (by its pid) and returns its port; the Sentinels promote a
@@ -298,15 +302,30 @@ impl Deployment {
         port
     }
 
-    /// Waits until Sentinel names a primary other than `old`.
+    /// Waits until every Sentinel names the same primary other than `old` and that node
+    /// says it is a primary (a Sentinel may name a replica it is still promoting, and a
+    /// promotion that times out is retried with another replica).
     pub fn wait_failover(&self, old: u16) -> u16 {
         let deadline = Instant::now() + Duration::from_secs(40);
         loop {
-            let p = self.primary_port();
-            if p != old {
-                return p;
+            let seen: Vec<u16> = (0..self.sentinel_ports.len())
+                .map(|i| self.primary_port_from(i))
+                .collect();
+            let p = seen[0];
+            if p != old && seen.iter().all(|x| *x == p) {
+                let i = self.ports.iter().position(|x| *x == p).unwrap();
+                let role = self.nodes[i]
+                    .as_ref()
+                    .map(|n| n.cli_as("admin", &["INFO", "replication"]))
+                    .unwrap_or_default();
+                if role.contains("role:master") {
+                    return p;
+                }
             }
-            assert!(Instant::now() < deadline, "no failover away from {old}");
+            assert!(
+                Instant::now() < deadline,
+                "no failover away from {old}: Sentinels name {seen:?}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -523,10 +542,45 @@ fn ioredis_standalone() {
 
 #[test]
 fn ioredis_cluster() {
-    matrix(Lang::Node, "ioredis.js", &mut Deployment::cluster(), CLUSTER);
+    matrix(
+        Lang::Node,
+        "ioredis.js",
+        &mut Deployment::cluster(),
+        CLUSTER,
+    );
 }
 
 #[test]
 fn ioredis_sentinel() {
-    matrix(Lang::Node, "ioredis.js", &mut Deployment::sentinel(), SENTINEL);
+    matrix(
+        Lang::Node,
+        "ioredis.js",
+        &mut Deployment::sentinel(),
+        SENTINEL,
+    );
+}
+
+#[test]
+fn node_redis_standalone() {
+    standalone_both(Lang::Node, "node_redis.js", &[]);
+}
+
+#[test]
+fn node_redis_cluster() {
+    matrix(
+        Lang::Node,
+        "node_redis.js",
+        &mut Deployment::cluster(),
+        CLUSTER,
+    );
+}
+
+#[test]
+fn node_redis_sentinel() {
+    matrix(
+        Lang::Node,
+        "node_redis.js",
+        &mut Deployment::sentinel(),
+        SENTINEL,
+    );
 }
