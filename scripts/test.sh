@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check of the project on a fresh Debian machine: installs what the tests need
 # (redis-server, redis-tools, openssl, prometheus for promtool, systemd, age, docker-compose, strace,
-# kubernetes-validate in a venv), then formatting, clippy, and all test suites
+# kubernetes-validate and pkilint in venvs), then formatting, clippy, and all test suites
 # (unit, certificate round-trips, OpenSSL verification, CLI, and live redis-server tests).
 # A missing dependency is an error, never a skip.
 set -euo pipefail
@@ -75,6 +75,19 @@ if [ ! -d "$CLIENTS_NODE/node_modules/ioredis" ] || [ ! -d "$CLIENTS_NODE/node_m
   (cd "$CLIENTS_NODE" && npm install --silent --no-audit --no-fund "ioredis@$NPM_IOREDIS" "redis@$NPM_REDIS")
 fi
 export PROVISION_CLIENTS_NODE_MODULES="$CLIENTS_NODE/node_modules"
+
+# pkilint (PyPI, RFC 5280 linter) and its dependency cryptography (X.509 path validation)
+# check every certificate of every bundle (tests/pkilint.rs), pinned and cached by version.
+PKILINT=0.13.3
+PKILINT_VENV="$CACHE/pkilint-venv-$PKILINT"
+if ! "$PKILINT_VENV/bin/lint_pkix_cert" --help >/dev/null 2>&1; then
+  echo "==> installing pkilint==$PKILINT into $PKILINT_VENV"
+  rm -rf "$PKILINT_VENV"
+  python3 -m venv "$PKILINT_VENV"
+  "$PKILINT_VENV/bin/pip" install --quiet --disable-pip-version-check "pkilint==$PKILINT"
+fi
+"$PKILINT_VENV/bin/lint_pkix_cert" --help >/dev/null 2>&1 || { echo "error: pkilint could not be installed" >&2; exit 1; }
+export PROVISION_PKILINT_PYTHON="$PKILINT_VENV/bin/python"
 
 # The packaged service is not needed (tests start their own servers on free ports).
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet redis-server 2>/dev/null; then
