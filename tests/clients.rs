@@ -16,6 +16,8 @@
 //! with `redis` and `valkey-glide-sync`). A missing client fails the test: it is never a silent pass.
 
 mod common;
+#[path = "clients/redis_rs.rs"]
+mod redis_rs;
 
 use common::*;
 use std::io::{BufRead, BufReader, Write};
@@ -338,6 +340,8 @@ enum Lang {
     Python,
     /// `node` with NODE_PATH=PROVISION_CLIENTS_NODE_MODULES (pinned ioredis and redis).
     Node,
+    /// redis-rs, the `redis` crate of Cargo.lock, in-process (tests/clients/redis_rs.rs).
+    Rust,
 }
 
 fn env_path(var: &str, what: &str) -> PathBuf {
@@ -359,6 +363,7 @@ fn client(lang: Lang, script: &str, d: &mut Deployment, user: &str) -> String {
         .join("tests/clients")
         .join(script);
     let mut cmd = match lang {
+        Lang::Rust => return redis_rs::run(d, user),
         Lang::Python => Command::new(env_path(
             "PROVISION_CLIENTS_PYTHON",
             "a venv with pinned redis and valkey-glide-sync",
@@ -445,6 +450,7 @@ fn matrix(lang: Lang, script: &str, d: &mut Deployment, what: &[&str]) {
         "{monitor}"
     );
     let app = client(lang, script, d, "app");
+    println!("{script} on {:?} as monitor:\n{monitor}\nas app:\n{app}", d.kind);
     for w in what.iter().chain(&["wrong hostname refused"]) {
         assert!(
             app.contains(w),
@@ -580,6 +586,26 @@ fn node_redis_sentinel() {
     matrix(
         Lang::Node,
         "node_redis.js",
+        &mut Deployment::sentinel(),
+        SENTINEL,
+    );
+}
+
+#[test]
+fn redis_rs_standalone() {
+    standalone_both(Lang::Rust, "redis-rs", &[]);
+}
+
+#[test]
+fn redis_rs_cluster() {
+    matrix(Lang::Rust, "redis-rs", &mut Deployment::cluster(), CLUSTER);
+}
+
+#[test]
+fn redis_rs_sentinel() {
+    matrix(
+        Lang::Rust,
+        "redis-rs",
         &mut Deployment::sentinel(),
         SENTINEL,
     );

@@ -454,13 +454,15 @@ pub struct SentinelConf<'a> {
 /// app has `+info` on Sentinel because a client connecting to a Sentinel directly runs its
 /// ready check with INFO (ioredis warns "Skipping the ready check because INFO command
 /// fails" without it); a Sentinel's INFO names its masters, their addresses and the replica
-/// and Sentinel counts, which SENTINEL MASTERS already shows app.
+/// and Sentinel counts, which SENTINEL MASTERS already shows app. `+role`: redis-rs sends
+/// ROLE to every Sentinel it connects to, to make sure it is one; a Sentinel's ROLE is the
+/// word `sentinel` and the names of its masters.
 pub fn sentinel_acl(entries: &[AclEntry<'_>]) -> Result<Vec<String>, String> {
     let mut v = vec!["user default off resetpass resetkeys resetchannels -@all".to_string()];
     for e in entries {
         let rules = match e.user.role {
             Role::Admin | Role::Sentinel => "~* &* +@all",
-            Role::App => "resetkeys resetchannels &* -@all +ping +info +sentinel|get-master-addr-by-name +sentinel|masters +sentinel|master +sentinel|replicas +sentinel|slaves +sentinel|sentinels +subscribe +psubscribe +unsubscribe +punsubscribe",
+            Role::App => "resetkeys resetchannels &* -@all +ping +info +role +sentinel|get-master-addr-by-name +sentinel|masters +sentinel|master +sentinel|replicas +sentinel|slaves +sentinel|sentinels +subscribe +psubscribe +unsubscribe +punsubscribe",
             Role::Monitor => "resetkeys resetchannels -@all +ping +info +sentinel|masters +sentinel|master +sentinel|replicas +sentinel|sentinels +sentinel|ckquorum",
             Role::Custom | Role::Replication => continue,
         };
@@ -639,6 +641,34 @@ mod tests {
             let acl = users_acl_for(&entries, kind).unwrap();
             assert!(!acl.contains("cluster|"), "{acl}");
             assert!(!acl.contains("+readonly"), "{acl}");
+        }
+    }
+
+    #[test]
+    fn app_may_ask_role_only_on_replication() {
+        let users = default_users();
+        let entries: Vec<_> = users
+            .iter()
+            .map(|u| AclEntry {
+                user: u,
+                hashes: vec![sha256_hex(u.name.as_bytes())],
+            })
+            .collect();
+        let app = |kind| {
+            let acl = users_acl_for(&entries, kind).unwrap();
+            acl.lines()
+                .find(|l| l.starts_with("user app "))
+                .unwrap()
+                .to_string()
+        };
+        // redis-rs checks each replica a Sentinel names with ROLE.
+        assert!(
+            app(Kind::Replication).ends_with("+info +role"),
+            "{}",
+            app(Kind::Replication)
+        );
+        for kind in [Kind::Standalone, Kind::Cluster] {
+            assert!(!app(kind).contains("+role"), "{}", app(kind));
         }
     }
 
