@@ -441,8 +441,8 @@ fn client(lang: Lang, script: &str, d: &mut Deployment, user: &str) -> String {
 }
 
 /// Every user-facing check a client does, for both users; `what` lists lines the program
-/// must have printed for app.
-fn matrix(lang: Lang, script: &str, d: &mut Deployment, what: &[&str]) {
+/// must have printed for app. Returns what monitor and app printed.
+fn matrix(lang: Lang, script: &str, d: &mut Deployment, what: &[&str]) -> (String, String) {
     // monitor first: app may fail the primary over.
     let monitor = client(lang, script, d, "monitor");
     assert!(
@@ -450,7 +450,10 @@ fn matrix(lang: Lang, script: &str, d: &mut Deployment, what: &[&str]) {
         "{monitor}"
     );
     let app = client(lang, script, d, "app");
-    println!("{script} on {:?} as monitor:\n{monitor}\nas app:\n{app}", d.kind);
+    println!(
+        "{script} on {:?} as monitor:\n{monitor}\nas app:\n{app}",
+        d.kind
+    );
     for w in what.iter().chain(&["wrong hostname refused"]) {
         assert!(
             app.contains(w),
@@ -458,6 +461,7 @@ fn matrix(lang: Lang, script: &str, d: &mut Deployment, what: &[&str]) {
             d.kind
         );
     }
+    (monitor, app)
 }
 
 const STANDALONE: &[&str] = &[
@@ -474,16 +478,28 @@ const CLUSTER: &[&str] = &[
 ];
 const SENTINEL: &[&str] = &["set/get", "pub/sub", "followed the failover"];
 
-fn standalone_both(lang: Lang, script: &str, more: &[&str]) {
+/// Both standalone bundles. `both` lists lines monitor and app must each have printed.
+fn standalone_both(lang: Lang, script: &str, both: &[&str]) {
     for host in ["localhost", "127.0.0.1"] {
         let mut d = Deployment::standalone(host);
-        // The admin uses renamed commands first: app's replies must not reveal their names.
-        let admin = d.nodes[0].as_ref().unwrap();
-        let config = admin.renamed("CONFIG");
-        let got = admin.cli_as("admin", &[&config, "GET", "maxmemory"]);
-        assert!(got.contains("maxmemory"), "{got}");
-        let want: Vec<&str> = STANDALONE.iter().chain(more).copied().collect();
-        matrix(lang, script, &mut d, &want);
+        // The admin uses renamed commands first, logs every command in the slowlog and stays
+        // connected: no reply to monitor or app may reveal a renamed name.
+        let config = d.nodes[0].as_ref().unwrap().renamed("CONFIG");
+        let _admin = redis_rs::admin(
+            &d,
+            &[
+                &[&config, "SET", "slowlog-log-slower-than", "0"],
+                &[&config, "GET", "maxmemory"],
+            ],
+        );
+        let want: Vec<&str> = STANDALONE.iter().chain(both).copied().collect();
+        let (monitor, _) = matrix(lang, script, &mut d, &want);
+        for w in both {
+            assert!(
+                monitor.contains(w),
+                "{script} as monitor: no `{w}`:\n{monitor}"
+            );
+        }
     }
 }
 
@@ -498,7 +514,7 @@ fn redis_py_standalone() {
 
 #[test]
 fn redis_py_cluster() {
-    matrix(
+    let _ = matrix(
         Lang::Python,
         "redis_py.py",
         &mut Deployment::cluster(),
@@ -508,7 +524,7 @@ fn redis_py_cluster() {
 
 #[test]
 fn redis_py_sentinel() {
-    matrix(
+    let _ = matrix(
         Lang::Python,
         "redis_py.py",
         &mut Deployment::sentinel(),
@@ -523,7 +539,7 @@ fn glide_standalone() {
 
 #[test]
 fn glide_cluster() {
-    matrix(
+    let _ = matrix(
         Lang::Python,
         "glide.py",
         &mut Deployment::cluster(),
@@ -533,7 +549,7 @@ fn glide_cluster() {
 
 #[test]
 fn glide_sentinel() {
-    matrix(
+    let _ = matrix(
         Lang::Python,
         "glide.py",
         &mut Deployment::sentinel(),
@@ -548,7 +564,7 @@ fn ioredis_standalone() {
 
 #[test]
 fn ioredis_cluster() {
-    matrix(
+    let _ = matrix(
         Lang::Node,
         "ioredis.js",
         &mut Deployment::cluster(),
@@ -558,7 +574,7 @@ fn ioredis_cluster() {
 
 #[test]
 fn ioredis_sentinel() {
-    matrix(
+    let _ = matrix(
         Lang::Node,
         "ioredis.js",
         &mut Deployment::sentinel(),
@@ -573,7 +589,7 @@ fn node_redis_standalone() {
 
 #[test]
 fn node_redis_cluster() {
-    matrix(
+    let _ = matrix(
         Lang::Node,
         "node_redis.js",
         &mut Deployment::cluster(),
@@ -583,7 +599,7 @@ fn node_redis_cluster() {
 
 #[test]
 fn node_redis_sentinel() {
-    matrix(
+    let _ = matrix(
         Lang::Node,
         "node_redis.js",
         &mut Deployment::sentinel(),
@@ -598,12 +614,12 @@ fn redis_rs_standalone() {
 
 #[test]
 fn redis_rs_cluster() {
-    matrix(Lang::Rust, "redis-rs", &mut Deployment::cluster(), CLUSTER);
+    let _ = matrix(Lang::Rust, "redis-rs", &mut Deployment::cluster(), CLUSTER);
 }
 
 #[test]
 fn redis_rs_sentinel() {
-    matrix(
+    let _ = matrix(
         Lang::Rust,
         "redis-rs",
         &mut Deployment::sentinel(),

@@ -119,7 +119,7 @@ fn live_access_matrix() {
         ("monitor", vec!["PING"], "PONG"),
         ("monitor", vec!["INFO", "server"], "redis_version:7"),
         ("monitor", vec!["CLIENT", "LIST"], "id="),
-        ("monitor", vec!["SLOWLOG", "GET"], ""),
+        ("monitor", vec!["SLOWLOG", "GET"], "NOPERM"),
         ("monitor", vec!["GET", "app:k"], "NOPERM"),
         ("monitor", vec!["SET", "app:k", "x"], "NOPERM"),
         ("monitor", vec![&config, "GET", "masterauth"], "NOPERM"),
@@ -152,6 +152,12 @@ fn live_access_matrix() {
             );
         }
     }
+    // monitor reads the slowlog's length (a number), not its entries.
+    let len = r.cli_as("monitor", &["SLOWLOG", "LEN"]);
+    assert!(
+        len.trim().parse::<u64>().is_ok(),
+        "monitor SLOWLOG LEN: {len:?}"
+    );
     // The data written is still there: nothing above flushed it.
     expect(&r.cli_as("app", &["GET", "app:k"]), "v1", "data survives");
     // The ACL loaded from the file: default user off, passwords only as hashes.

@@ -598,7 +598,7 @@ mod tests {
         )));
         assert!(lines[2].ends_with("+@connection -@dangerous -@admin -@scripting +info"));
         assert!(lines[3].ends_with(
-            "resetkeys resetchannels -@all +ping +info +client|list +slowlog|get +latency|latest"
+            "resetkeys resetchannels -@all +ping +info +client|list +slowlog|len +latency|latest"
         ));
         assert!(!acl.contains('>'));
         assert!(!acl.lines().any(|l| l.trim_start().starts_with('#')));

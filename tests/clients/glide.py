@@ -114,7 +114,8 @@ if user == "monitor":
         c = standalone(host, [p], read_only=True)
         info = c.info([InfoSection.ALL])
         assert b"redis_version" in info and b"role:" in info, info[:200]
-        c.custom_command(["SLOWLOG", "GET"])
+        assert isinstance(c.custom_command(["SLOWLOG", "LEN"]), int)
+        refused(lambda: c.custom_command(["SLOWLOG", "GET"]), "slowlog|get")
         c.custom_command(["LATENCY", "LATEST"])
         refused(lambda: c.get("app:k0"), "get")
         c.close()

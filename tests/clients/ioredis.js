@@ -114,7 +114,8 @@ async function main() {
       const r = client({ host, port });
       const info = await r.info("all");
       assert(info.includes("redis_version:") && info.includes("role:"), info);
-      await r.slowlog("GET");
+      assert(Number.isInteger(await r.slowlog("LEN")));
+      await refused(() => r.slowlog("GET"), "slowlog|get");
       await r.call("LATENCY", "LATEST");
       if (topology === "cluster") {
         assert((await r.call("CLUSTER", "INFO")).includes("cluster_state:ok"));

@@ -115,7 +115,8 @@ async function main() {
       const r = await client(port);
       const info = await r.info("all");
       assert(info.includes("redis_version:") && info.includes("role:"), info);
-      await r.sendCommand(["SLOWLOG", "GET"]);
+      assert(Number.isInteger(await r.sendCommand(["SLOWLOG", "LEN"])));
+      await refused(() => r.sendCommand(["SLOWLOG", "GET"]), "slowlog|get");
       await r.sendCommand(["LATENCY", "LATEST"]);
       if (topology === "cluster") {
         assert((await r.sendCommand(["CLUSTER", "INFO"])).includes("cluster_state:ok"));

@@ -130,6 +130,18 @@ fn pubsub(out: &mut String, sub: &mut Connection, publish: &mut impl ConnectionL
     writeln!(out, "pub/sub").unwrap();
 }
 
+/// Connects as admin and runs `commands`; the connection is returned so that it stays open
+/// (CLIENT LIST then shows it with its last command).
+pub fn admin(d: &Deployment, commands: &[&[&str]]) -> Connection {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let u = User::read(d, "admin");
+    let mut c = u.connect(&d.host, d.ports[0]).unwrap();
+    for args in commands {
+        q(&mut c, args).unwrap_or_else(|e| panic!("admin {args:?}: {e}"));
+    }
+    c
+}
+
 /// Runs the checks as `user` and returns what a client program would have printed.
 pub fn run(d: &mut Deployment, user: &str) -> String {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -144,7 +156,11 @@ pub fn run(d: &mut Deployment, user: &str) -> String {
             let mut c = u.connect(&host, p).unwrap();
             let info = text(&q(&mut c, &["INFO", "all"]).unwrap());
             assert!(info.contains("redis_version:") && info.contains("role:"));
-            q(&mut c, &["SLOWLOG", "GET"]).unwrap();
+            assert!(matches!(
+                q(&mut c, &["SLOWLOG", "LEN"]).unwrap(),
+                Value::Int(_)
+            ));
+            refused(o, &mut c, &["SLOWLOG", "GET"], "slowlog|get");
             q(&mut c, &["LATENCY", "LATEST"]).unwrap();
             if d.kind == Kind::Cluster {
                 let ci = text(&q(&mut c, &["CLUSTER", "INFO"]).unwrap());
