@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check of the project on a fresh Debian machine: installs what the tests need
-# (redis-server, redis-tools, openssl, prometheus for promtool, systemd, age, docker-compose, strace,
-# kubernetes-validate and pkilint in venvs), then formatting, clippy, and all test suites
-# (unit, certificate round-trips, OpenSSL verification, CLI, and live redis-server tests).
+# (Debian: redis-server, redis-tools, openssl, prometheus for promtool, systemd, age,
+# docker-compose, python3, python3-venv, strace, nodejs, npm; cached by version: venvs with
+# kubernetes-validate, pkilint and the Python clients, node_modules with the Node clients), then
+# formatting, clippy, and all test suites. README.md's "Tests" section lists the same.
 # A missing dependency is an error, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -89,10 +90,8 @@ fi
 "$PKILINT_VENV/bin/lint_pkix_cert" --help >/dev/null 2>&1 || { echo "error: pkilint could not be installed" >&2; exit 1; }
 export PROVISION_PKILINT_PYTHON="$PKILINT_VENV/bin/python"
 
-# The packaged service is not needed (tests start their own servers on free ports).
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet redis-server 2>/dev/null; then
-  systemctl stop redis-server || true
-fi
+# A running redis-server service is left alone: tests start their own servers on free
+# loopback ports, and the README's examples (tests/readme.rs) use ports it does not hold.
 redis-server --version
 
 echo "==> cargo fmt --check"
