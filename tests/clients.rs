@@ -13,7 +13,9 @@
 //! deployment (see `Deployment::spec`), reads the user's password from the bundle itself (no
 //! password in argv or env), prints one line per check and `ALL OK` at the end.
 //! scripts/test.sh installs the pinned clients and exports PROVISION_CLIENTS_PYTHON (a venv
-//! with `redis` and `valkey-glide-sync`). A missing client fails the test: it is never a silent pass.
+//! with `redis` and `valkey-glide-sync`) and PROVISION_CLIENTS_NODE_MODULES (`ioredis` and
+//! `redis`, node-redis); redis-rs runs in-process (tests/clients/redis_rs.rs, the `redis` crate
+//! of Cargo.lock). A missing client fails the test: it is never a silent pass.
 
 mod common;
 #[path = "clients/redis_rs.rs"]
