@@ -468,22 +468,26 @@ fn a_directory_owned_by_another_user_is_refused() {
     let dir = t.path().join("s");
     let d = dir.to_str().unwrap();
     run(&["init", "--dir", d, "-q"]).success();
-    if rustix::process::getuid().is_root() {
-        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
-        let before = snapshot(&dir);
-        run(&["init", "--dir", d, "--force"])
-            .code(2)
-            .stderr_has("owned by uid 65534");
-        run(&["renew", "--dir", d, "--force"])
-            .code(2)
-            .stderr_has("owned by uid 65534");
-        assert_eq!(snapshot(&dir), before);
-        // check is read-only and may run as another user (a monitoring job).
-        // It warns that the files and the directory have different owners.
-        run(&["check", "--dir", d])
-            .code(1)
-            .stdout_has("owned by uid 0, the bundle directory by uid 65534");
-    }
+    // Giving the directory to another user needs root; a silent pass as non-root proved nothing.
+    assert!(
+        rustix::process::getuid().is_root(),
+        "this test gives the bundle directory to another user: run it as root (CI does)"
+    );
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+    let before = snapshot(&dir);
+    run(&["init", "--dir", d, "--force"])
+        .code(2)
+        .stderr_has("owned by uid 65534");
+    run(&["renew", "--dir", d, "--force"])
+        .code(2)
+        .stderr_has("owned by uid 65534");
+    assert_eq!(snapshot(&dir), before);
+    // check only reads: root (a monitoring job run as root) may check a bundle another user
+    // owns, and it warns that the files and the directory have different owners.
+    run(&["check", "--dir", d])
+        .code(1)
+        .stdout_has("owned by uid 0, the bundle directory by uid 65534");
+    assert_eq!(snapshot(&dir), before);
 }
 
 #[test]
