@@ -133,6 +133,50 @@ impl PlainRedis {
     }
 }
 
+/// The ACL rules each role is documented to get (README "The bundle", templates/users.acl),
+/// written here from that description and not by the renderer: Redis applies them to an
+/// `off` oracle user, and the rendered user must describe itself exactly as the oracle does.
+fn documented_rules(u: &UserSpec) -> Vec<String> {
+    let mut r: Vec<String> = Vec::new();
+    let patterns = |r: &mut Vec<String>| {
+        r.push("resetkeys".into());
+        r.extend(u.key_patterns().iter().map(|k| format!("~{k}")));
+        r.push("resetchannels".into());
+        r.extend(u.channel_patterns().iter().map(|c| format!("&{c}")));
+    };
+    match u.role {
+        Role::Admin => r.extend(["~*", "&*", "+@all"].map(String::from)),
+        Role::App => {
+            patterns(&mut r);
+            r.extend(
+                "-@all +@read +@write +@string +@hash +@list +@set +@sortedset +@stream \
+                 +@bitmap +@hyperloglog +@geo +@transaction +@pubsub +@connection -@dangerous \
+                 -@admin -@scripting +info"
+                    .split_whitespace()
+                    .map(String::from),
+            );
+        }
+        Role::Monitor => r.extend(
+            "resetkeys resetchannels -@all +ping +info +client|list +slowlog|len +latency|latest"
+                .split_whitespace()
+                .map(String::from),
+        ),
+        _ => {
+            patterns(&mut r);
+            r.push("-@all".into());
+            r.extend(u.commands.iter().cloned());
+        }
+    }
+    r
+}
+
+/// One field of `ACL GETUSER` as redis-cli prints it (name line, then value line).
+fn getuser_field(reply: &str, field: &str) -> Option<String> {
+    let lines: Vec<&str> = reply.lines().collect();
+    let i = lines.iter().position(|l| *l == field)?;
+    lines.get(i + 1).map(|v| v.to_string())
+}
+
 fn tokens_with(line: &str, prefix: char) -> BTreeSet<String> {
     line.split_whitespace()
         .filter_map(|t| t.strip_prefix(prefix))
@@ -152,6 +196,7 @@ fn accepted_users_load_into_redis_with_exactly_the_declared_rights() {
         ..Config::default()
     });
     let (tried, kept) = (std::cell::Cell::new(0usize), std::cell::Cell::new(0usize));
+    let compared = std::cell::Cell::new(0usize);
     let t = tempdir();
     runner
         .run(
@@ -239,6 +284,31 @@ fn accepted_users_load_into_redis_with_exactly_the_declared_rights() {
                         u.name,
                         line
                     );
+                    // Command rules, rule by rule: Redis's own description of the rendered
+                    // user equals its description of the documented rules.
+                    let oracle = format!("oracle-{}", hashes.iter().position(|x| x == h).unwrap());
+                    let mut set = vec!["ACL", "SETUSER", oracle.as_str(), "off"];
+                    let rules = documented_rules(u);
+                    set.extend(rules.iter().map(String::as_str));
+                    let reply = r.cmd(&set);
+                    prop_assert_eq!(reply.as_str(), "OK", "oracle rules {:?}", rules);
+                    let (got, want) = (
+                        r.cmd(&["ACL", "GETUSER", &u.name]),
+                        r.cmd(&["ACL", "GETUSER", &oracle]),
+                    );
+                    for field in ["commands", "keys", "channels"] {
+                        let g = getuser_field(&got, field);
+                        prop_assert!(g.is_some(), "{}: no {} in {}", u.name, field, got);
+                        prop_assert_eq!(
+                            &g,
+                            &getuser_field(&want, field),
+                            "{} {} differ from the documented rules {:?}",
+                            u.name,
+                            field,
+                            rules
+                        );
+                    }
+                    compared.set(compared.get() + 1);
                     if u.role != Role::Admin
                         && !u.commands.iter().any(|c| {
                             c == "+@all"
@@ -270,7 +340,14 @@ fn accepted_users_load_into_redis_with_exactly_the_declared_rights() {
         .unwrap();
     let (tried, kept) = (tried.get(), kept.get());
     eprintln!(
-        "{cases} redis-server loads: {tried} candidate users, {kept} accepted and verified live"
+        "{cases} redis-server loads: {tried} candidate users, {kept} accepted and verified \
+         live, {} compared rule by rule with ACL GETUSER",
+        compared.get()
+    );
+    assert_eq!(
+        compared.get(),
+        kept + cases as usize,
+        "every user (and each case's admin) is compared"
     );
     assert!(
         kept > 0 && kept < tried,
