@@ -19,7 +19,7 @@ fn gen_of(dir: &Path) -> String {
 }
 
 fn app_hashes(dir: &Path) -> usize {
-    provision::core::rotation::acl_hashes(&read(dir, "users.acl"), "app").len()
+    acl_hashes_of(&read(dir, "users.acl"), "app").len()
 }
 
 fn op_args(op: &str, dir: &Path, port: u16) -> Vec<String> {

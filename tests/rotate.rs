@@ -22,7 +22,7 @@ fn normalized(acl: &str) -> Vec<Vec<String>> {
 }
 
 fn hashes_of(acl: &str, user: &str) -> usize {
-    provision::core::rotation::acl_hashes(acl, user).len()
+    acl_hashes_of(acl, user).len()
 }
 
 #[test]
@@ -40,13 +40,24 @@ fn rotate_errors_and_files_at_each_step() {
     run(&["rotate", "--dir", ds]).code(2);
     let before = snapshot(&d);
     let old = read(&d, "app.password");
+    let old_hash = sha256sum(&d.join("app.password"));
+    assert_eq!(
+        acl_hashes_of(&read(&d, "users.acl"), "app"),
+        std::slice::from_ref(&old_hash)
+    );
     run(&["rotate", "--dir", ds, "--user", "app"])
         .success()
         .stdout_has("--finish");
     let new = read(&d, "app.password");
+    let new_hash = sha256sum(&d.join("app.password"));
     assert_ne!(old, new);
     assert_eq!(new.len(), 43);
-    assert_eq!(hashes_of(&read(&d, "users.acl"), "app"), 2);
+    // Both passwords, by their SHA-256 (coreutils' sha256sum of the password files).
+    let mut both = acl_hashes_of(&read(&d, "users.acl"), "app");
+    both.sort();
+    let mut want = vec![old_hash, new_hash.clone()];
+    want.sort();
+    assert_eq!(both, want);
     assert_eq!(hashes_of(&read(&d, "users.acl"), "admin"), 1);
     run(&["check", "--dir", ds])
         .code(0)
@@ -55,7 +66,7 @@ fn rotate_errors_and_files_at_each_step() {
         .code(2)
         .stderr_has("already in progress");
     run(&["rotate", "--dir", ds, "--user", "app", "--finish"]).success();
-    assert_eq!(hashes_of(&read(&d, "users.acl"), "app"), 1);
+    assert_eq!(acl_hashes_of(&read(&d, "users.acl"), "app"), [new_hash]);
     assert_eq!(read(&d, "app.password"), new);
     assert_ne!(snapshot(&d), before);
     let audit = read(&d, "audit.log");

@@ -493,3 +493,32 @@ pub fn sentinel_config(base: u16, sbase: u16, node_hosts: &str) -> String {
     }
     toml
 }
+
+/// The `#<sha256>` password hashes on `user`'s line of an ACL file, read here rather than with
+/// the crate's own parser (an independent oracle).
+pub fn acl_hashes_of(acl: &str, user: &str) -> Vec<String> {
+    acl.lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(user) && l.starts_with("user "))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|t| t.strip_prefix('#'))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// SHA-256 of a file's bytes, in hex, computed by coreutils' `sha256sum`.
+pub fn sha256sum(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    assert!(
+        out.status.success(),
+        "sha256sum {}: {out:?}",
+        path.display()
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
