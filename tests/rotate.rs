@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -91,33 +91,48 @@ fn live_rotation_has_no_failed_login_and_drops_no_connection() {
     assert_eq!(ping(&mut long), "PONG");
 
     // A client loop: every iteration reads app.password as it is now and opens a new connection.
+    // It counts its logins per phase (0 before `rotate`, 1 between start and --finish, 2 after),
+    // and the test moves on only once each phase has seen logins: sampled, not slept through.
     let stop = Arc::new(AtomicBool::new(false));
-    let (d2, s2) = (dir.clone(), stop.clone());
+    let phase = Arc::new(AtomicUsize::new(0));
+    let done: Arc<[AtomicUsize; 3]> = Arc::new(Default::default());
+    let (d2, s2, p2, n2) = (dir.clone(), stop.clone(), phase.clone(), done.clone());
     let looper = std::thread::spawn(move || {
-        let (mut tried, mut failed, mut errors) = (0u32, 0u32, Vec::new());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !s2.load(Ordering::Relaxed) && Instant::now() < deadline && tried < 100_000 {
-            tried += 1;
+        let (mut failed, mut errors) = (0u32, Vec::new());
+        while !s2.load(Ordering::SeqCst) {
+            let ph = p2.load(Ordering::SeqCst);
             match client_as(&d2, &d2, port, "app", None)
                 .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
             {
                 Ok(p) if p == "PONG" => {}
                 Ok(p) => {
                     failed += 1;
-                    errors.push(p)
+                    errors.push(format!("phase {ph}: {p}"))
                 }
                 Err(e) => {
                     failed += 1;
-                    errors.push(e.to_string())
+                    errors.push(format!("phase {ph}: {e}"))
                 }
             }
+            n2[ph].fetch_add(1, Ordering::SeqCst);
         }
-        (tried, failed, errors)
+        (failed, errors)
     });
+    let logins_in = |ph: usize| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while done[ph].load(Ordering::SeqCst) < 10 {
+            assert!(
+                Instant::now() < deadline,
+                "the client loop stalled in phase {ph}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
     let ds = dir.to_str().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    logins_in(0);
     run(&["rotate", "--dir", ds, "--user", "app", "--reload"]).success();
-    std::thread::sleep(Duration::from_millis(500)); // clients roll over to the new file
+    phase.store(1, Ordering::SeqCst);
+    logins_in(1); // clients roll over to the new file
     let new = read(&dir, "app.password");
     assert_ne!(new, old);
     assert_eq!(
@@ -134,11 +149,12 @@ fn live_rotation_has_no_failed_login_and_drops_no_connection() {
         "rotate", "--dir", ds, "--user", "app", "--finish", "--reload",
     ])
     .success();
-    std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::Relaxed);
-    let (tried, failed, errors) = looper.join().unwrap();
-    eprintln!("rotation client loop: {tried} logins tried, {failed} failed");
-    assert!(tried >= 20, "the loop ran only {tried} times");
+    phase.store(2, Ordering::SeqCst);
+    logins_in(2);
+    stop.store(true, Ordering::SeqCst);
+    let (failed, errors) = looper.join().unwrap();
+    let counts: Vec<usize> = done.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+    eprintln!("rotation client loop: logins per phase {counts:?}, {failed} failed");
     assert_eq!(failed, 0, "failed logins during rotation: {errors:?}");
     assert_eq!(ping(&mut long), "PONG", "long-lived connection survived");
     assert!(
