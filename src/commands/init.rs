@@ -699,11 +699,11 @@ fn print_human(
         (true, false) => "nothing is persisted, but keep the nodes apart",
     };
     crate::outln!(
-        "  Start each node (in its own terminal or service) from its own working directory ({writes}):"
+        "  Start each node (in its own terminal or service) from its own working directory ({writes}; umask 077 keeps what Redis writes private):"
     );
     for i in &nodes {
         crate::outln!(
-            "    mkdir -p work/{n} && (cd work/{n} && redis-server {})",
+            "    (umask 077 && mkdir -p work/{n} && cd work/{n} && exec redis-server {})",
             p(&i.conf),
             n = i.name
         );
@@ -756,11 +756,11 @@ fn print_human(
         crate::outln!("    {:<width$}  {}", i.name, i.address);
     }
     crate::outln!(
-        "  Start each Sentinel from a private, writable copy of its config (Sentinel rewrites its config file; the bundle's stays as provision signed it). Copy it once; restarts reuse the copy:"
+        "  Start each Sentinel from a private, writable copy of its config: Sentinel rewrites its config file (with passwords in it: umask 077 keeps the rewrite 0600), and the bundle's copy must stay as provision signed it. Copy once; restarts reuse the copy:"
     );
     for i in &sentinels {
         crate::outln!(
-            "    mkdir -p work/{n} && install -m 600 {} work/{n}/sentinel.conf && (cd work/{n} && redis-server sentinel.conf --sentinel)",
+            "    (umask 077 && mkdir -p work/{n} && install -m 600 {} work/{n}/sentinel.conf && cd work/{n} && exec redis-server sentinel.conf --sentinel)",
             p(&i.conf),
             n = i.name
         );
