@@ -49,7 +49,7 @@ pub enum Command {
     Rotate(RotateArgs),
     /// Make the previous generation of the bundle current again.
     Rollback(RollbackArgs),
-    /// Print the environment a client or CI job needs (paths, user, port; no secret by default).
+    /// Print the environment a client or CI job needs (paths, user, topology and addresses; no secret by default).
     #[command(after_help = ENV_HELP)]
     Env(EnvArgs),
     /// Write a systemd service and timer that run `provision renew --reload` daily.
