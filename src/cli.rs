@@ -49,7 +49,7 @@ pub enum Command {
     Rotate(RotateArgs),
     /// Make the previous generation of the bundle current again.
     Rollback(RollbackArgs),
-    /// Print the environment a client or CI job needs (paths, user, port; no secret by default).
+    /// Print the environment a client or CI job needs (paths, user, topology and addresses; no secret by default).
     #[command(after_help = ENV_HELP)]
     Env(EnvArgs),
     /// Write a systemd service and timer that run `provision renew --reload` daily.
@@ -301,9 +301,21 @@ pub struct AlertsArgs {
 }
 
 const ENV_HELP: &str = "\
-Prints REDIS_TLS_CA, REDIS_TLS_CERT, REDIS_TLS_KEY, REDIS_USERNAME, REDIS_PASSWORD_FILE and
-REDIS_PORT (absolute paths into the bundle). The password itself is printed only with
---show-secrets (as REDIS_PASSWORD); prefer REDIS_PASSWORD_FILE.
+Prints REDIS_TLS_CA, REDIS_TLS_CERT, REDIS_TLS_KEY, REDIS_USERNAME, REDIS_PASSWORD_FILE
+(absolute paths into the bundle) and where Redis is:
+  REDIS_TOPOLOGY     standalone, replication (primary + replicas), sentinel (replication
+                     found through Sentinels) or cluster: how a client library connects
+  REDIS_HOST         host of the first node: its first IP address, else its first host name
+                     (standalone: of the server certificate's hosts)
+  REDIS_PORT         port of the first node (standalone: the server; replication and
+                     sentinel: the initial primary; cluster: the first node)
+  REDIS_NODES        every data node, comma-separated host:port (IPv6 as [addr]:port)
+  REDIS_SENTINELS    sentinel bundles only: every Sentinel, comma-separated host:port
+  REDIS_MASTER_NAME  sentinel bundles only: the name Sentinels know the primary by
+With Sentinels, ask them for the primary (SENTINEL GET-MASTER-ADDR-BY-NAME) rather than
+using REDIS_HOST:REDIS_PORT, which is the primary only until a failover.
+The password itself is printed only with --show-secrets (as REDIS_PASSWORD); prefer
+REDIS_PASSWORD_FILE. With --json: {\"action\": \"env\", \"user\": NAME, \"vars\": {NAME: value}}.
 
 Formats: shell (`export NAME='value'`, for eval), github (`NAME=value`, append to
 $GITHUB_ENV), dotenv (`NAME='value'`, for docker compose --env-file and dotenv libraries).

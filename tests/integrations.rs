@@ -127,7 +127,10 @@ fn env_prints_paths_and_never_the_password_unless_asked() {
     }
     assert_eq!(vars["REDIS_USERNAME"], "app");
     assert_eq!(vars["REDIS_PORT"], port.to_string());
-    assert_eq!(vars.len(), 6, "{}", gh.stdout);
+    assert_eq!(vars["REDIS_TOPOLOGY"], "standalone");
+    assert_eq!(vars["REDIS_HOST"], "127.0.0.1");
+    assert_eq!(vars["REDIS_NODES"], format!("127.0.0.1:{port}"));
+    assert_eq!(vars.len(), 9, "{}", gh.stdout);
 
     for format in ["shell", "github", "dotenv"] {
         let r = run(&["env", "--dir", d, "--format", format]).success();

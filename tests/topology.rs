@@ -378,3 +378,218 @@ fn sentinels_fail_over_over_tls_and_clients_find_the_new_primary() {
     let role = new_primary.cli_as("admin", &["ROLE"]);
     assert!(role.starts_with("master"), "{role}");
 }
+
+/// `NAME=value` lines of `env --format github`.
+fn env_vars(stdout: &str) -> std::collections::BTreeMap<String, String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Checks init's human summary of a topology bundle against the disk: every absolute path it
+/// names exists, it names every node and Sentinel config by absolute path, and no node or
+/// Sentinel certificate is labelled a client certificate.
+fn check_summary(summary: &str, dir: &Path) {
+    let mut named = std::collections::BTreeSet::new();
+    for tok in summary.split_whitespace() {
+        // Absolute paths only (`work/redis-1` is relative, made by the commands shown).
+        let path = tok
+            .trim_start_matches(['"', '('])
+            .trim_end_matches(['"', ')', ',', ':', ';']);
+        if !path.starts_with('/') {
+            continue;
+        }
+        assert!(
+            Path::new(path).exists(),
+            "the summary names {path}, which does not exist:\n{summary}"
+        );
+        named.insert(path.to_string());
+    }
+    assert!(
+        !summary.contains(dir.join("redis.conf").to_str().unwrap()),
+        "{summary}"
+    );
+    let mut confs = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let node = name.starts_with("redis-") || name.starts_with("sentinel-");
+        if node && name.ends_with(".conf") {
+            confs += 1;
+            let p = dir.join(&name);
+            assert!(
+                named.contains(p.to_str().unwrap()),
+                "the summary does not name {}:\n{summary}",
+                p.display()
+            );
+        }
+        if node && name.ends_with(".crt") {
+            let line = summary
+                .lines()
+                .find(|l| l.split_whitespace().nth(1) == Some(name.as_str()))
+                .unwrap_or_else(|| panic!("no line for {name}:\n{summary}"));
+            assert!(
+                line.contains("(server+client)") && !line.contains(" client "),
+                "{line}"
+            );
+        }
+    }
+    assert!(confs >= 3, "no node configs in {}", dir.display());
+    // What nodes and Sentinels write (dump.rdb, Sentinel's rewritten config with passwords)
+    // stays private: every start line sets umask 077.
+    for l in summary.lines().filter(|l| l.contains(" redis-server ")) {
+        assert!(l.trim_start().starts_with("(umask 077 && "), "{l}");
+    }
+}
+
+#[test]
+fn env_and_init_summary_describe_cluster_replication_and_sentinel_bundles() {
+    let t = tempdir();
+    let d = |n: &str| t.path().join(n);
+    // Cluster of 6 on 27000..: three primaries with one replica each.
+    let cluster = d("cluster");
+    let init = run(&[
+        "init",
+        "--dir",
+        cluster.to_str().unwrap(),
+        "--topology",
+        "cluster",
+        "--nodes",
+        "6",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "27000",
+    ])
+    .success();
+    check_summary(&init.stdout, &cluster);
+    let addrs: Vec<String> = (0..6).map(|i| format!("127.0.0.1:{}", 27000 + i)).collect();
+    assert!(
+        init.stdout.contains(&format!(
+            "--user admin --cluster create {} --cluster-replicas 1",
+            addrs.join(" ")
+        )),
+        "{}",
+        init.stdout
+    );
+    assert!(
+        init.stdout.contains("redis-cli -c --tls"),
+        "{}",
+        init.stdout
+    );
+    assert!(
+        !init
+            .stdout
+            .contains(read(&cluster, "admin.password").trim()),
+        "a password reached the summary"
+    );
+    let env = env_vars(
+        &run(&[
+            "env",
+            "--dir",
+            cluster.to_str().unwrap(),
+            "--format",
+            "github",
+        ])
+        .success()
+        .stdout,
+    );
+    assert_eq!(env["REDIS_TOPOLOGY"], "cluster");
+    assert_eq!(env["REDIS_HOST"], "127.0.0.1");
+    assert_eq!(env["REDIS_PORT"], "27000");
+    assert_eq!(env["REDIS_NODES"], addrs.join(","));
+    assert!(!env.contains_key("REDIS_SENTINELS") && !env.contains_key("REDIS_MASTER_NAME"));
+
+    // Replication of 3 on 28000..: redis-1 primary.
+    let repl = d("replication");
+    let init = run(&[
+        "init",
+        "--dir",
+        repl.to_str().unwrap(),
+        "--topology",
+        "replication",
+        "--nodes",
+        "3",
+        "--port",
+        "28000",
+    ])
+    .success();
+    check_summary(&init.stdout, &repl);
+    assert!(
+        init.stdout.contains("replica of redis-1 (127.0.0.1:28000)"),
+        "{}",
+        init.stdout
+    );
+    assert!(!init.stdout.contains("--cluster"), "{}", init.stdout);
+    let env = env_vars(
+        &run(&["env", "--dir", repl.to_str().unwrap(), "--format", "github"])
+            .success()
+            .stdout,
+    );
+    assert_eq!(env["REDIS_TOPOLOGY"], "replication");
+    assert_eq!(env["REDIS_PORT"], "28000");
+    assert_eq!(
+        env["REDIS_NODES"],
+        "127.0.0.1:28000,127.0.0.1:28001,127.0.0.1:28002"
+    );
+
+    // Sentinels from a config file: nodes on 29000.., Sentinels on 29100.. (spec port stays
+    // the default: REDIS_PORT must still be the primary's).
+    let sent = d("sentinel");
+    let cfg = d("provision.toml");
+    std::fs::write(
+        &cfg,
+        sentinel_config(29000, 29100, "\"127.0.0.1\", \"localhost\""),
+    )
+    .unwrap();
+    let init = run(&[
+        "init",
+        "--dir",
+        sent.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ])
+    .success();
+    check_summary(&init.stdout, &sent);
+    assert!(
+        init.stdout
+            .contains("SENTINEL GET-MASTER-ADDR-BY-NAME mymaster")
+            && init
+                .stdout
+                .contains("redis-server sentinel.conf --sentinel"),
+        "{}",
+        init.stdout
+    );
+    let sentinels = "127.0.0.1:29100,127.0.0.1:29101,127.0.0.1:29102";
+    let nodes = "127.0.0.1:29000,127.0.0.1:29001,127.0.0.1:29002";
+    for format in ["shell", "github", "dotenv"] {
+        let out = run(&["env", "--dir", sent.to_str().unwrap(), "--format", format])
+            .success()
+            .stdout;
+        for (k, v) in [
+            ("REDIS_TOPOLOGY", "sentinel"),
+            ("REDIS_PORT", "29000"),
+            ("REDIS_NODES", nodes),
+            ("REDIS_SENTINELS", sentinels),
+            ("REDIS_MASTER_NAME", "mymaster"),
+        ] {
+            let line = match format {
+                "shell" => format!("export {k}='{v}'\n"),
+                "github" => format!("{k}={v}\n"),
+                _ => format!("{k}='{v}'\n"),
+            };
+            assert!(out.contains(&line), "{format} lacks {line:?}:\n{out}");
+        }
+    }
+    let json: serde_json::Value = serde_json::from_str(
+        &run(&["--json", "env", "--dir", sent.to_str().unwrap()])
+            .success()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(json["vars"]["REDIS_SENTINELS"], sentinels);
+    assert_eq!(json["vars"]["REDIS_NODES"], nodes);
+    assert_eq!(json["vars"]["REDIS_MASTER_NAME"], "mymaster");
+    assert!(json["vars"].get("REDIS_PASSWORD").is_none());
+}

@@ -1,14 +1,15 @@
 //! `provision env`: the environment a client or a CI job needs to reach the bundle's Redis —
-//! absolute paths, user name and port; the password itself only with `--show-secrets`.
+//! absolute paths, user name, topology and addresses (every data node; Sentinels and master
+//! name when there are Sentinels); the password itself only with `--show-secrets`.
 
 use super::{open_bundle, shell_quote};
 use crate::cli::{EnvArgs, EnvFormat};
 use crate::core::bundle;
-use crate::core::spec::Role;
+use crate::core::spec::{Role, Spec};
 use crate::error::{Error, ExitStatus, Result};
 use crate::output::Output;
 
-pub fn run(args: &EnvArgs, _out: Output) -> Result<ExitStatus> {
+pub fn run(args: &EnvArgs, out: Output) -> Result<ExitStatus> {
     let (dir, files, m) = open_bundle(args.dir.as_deref())?;
     let user = match &args.user {
         Some(u) => m.spec.users.iter().find(|s| &s.name == u).ok_or_else(|| {
@@ -47,8 +48,8 @@ pub fn run(args: &EnvArgs, _out: Output) -> Result<ExitStatus> {
             "REDIS_PASSWORD_FILE",
             path(&bundle::user_password(&user.name)),
         ),
-        ("REDIS_PORT", m.spec.port.to_string()),
     ];
+    vars.extend(topology_vars(&m.spec));
     if args.show_secrets {
         let pw = files
             .text(&bundle::user_password(&user.name))
@@ -60,8 +61,43 @@ pub fn run(args: &EnvArgs, _out: Output) -> Result<ExitStatus> {
             })?;
         vars.push(("REDIS_PASSWORD", pw.to_string()));
     }
-    crate::out!("{}", render(args.format, &vars)?);
+    if out.json {
+        let obj: serde_json::Map<String, serde_json::Value> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone())))
+            .collect();
+        out.print_json(&serde_json::json!({
+            "action": "env",
+            "user": user.name,
+            "vars": obj,
+        }));
+    } else {
+        crate::out!("{}", render(args.format, &vars)?);
+    }
     Ok(ExitStatus::Success)
+}
+
+/// Where the bundle's Redis is: REDIS_TOPOLOGY, REDIS_HOST and REDIS_PORT (the first data
+/// node: the standalone server, the initial primary, or the first cluster node), REDIS_NODES
+/// (every data node, `host:port`, IPv6 in brackets) and, with Sentinels, REDIS_SENTINELS and
+/// REDIS_MASTER_NAME.
+pub fn topology_vars(spec: &Spec) -> Vec<(&'static str, String)> {
+    let t = &spec.topology;
+    let nodes = spec.data_nodes();
+    let join = |ns: &[crate::core::topology::NodeSpec]| {
+        ns.iter().map(|n| n.address()).collect::<Vec<_>>().join(",")
+    };
+    let mut v = vec![
+        ("REDIS_TOPOLOGY", t.client_mode().to_string()),
+        ("REDIS_HOST", nodes[0].host().to_string()),
+        ("REDIS_PORT", nodes[0].port.to_string()),
+        ("REDIS_NODES", join(&nodes)),
+    ];
+    if !t.sentinels.is_empty() {
+        v.push(("REDIS_SENTINELS", join(&t.sentinels)));
+        v.push(("REDIS_MASTER_NAME", t.master_name.clone()));
+    }
+    v
 }
 
 /// Formats `NAME=value` lines. Values that a format cannot carry safely (a newline anywhere,
@@ -119,6 +155,33 @@ mod tests {
         assert!(render(EnvFormat::Dotenv, &vars()).is_err());
         let ok = render(EnvFormat::Dotenv, &vars()[1..]).unwrap();
         assert_eq!(ok, "REDIS_PORT='6380'\n");
+    }
+
+    #[test]
+    fn topology_vars_name_every_node_and_sentinel() {
+        use crate::core::topology::{Kind, Topology};
+        let get =
+            |v: &[(&str, String)], k: &str| v.iter().find(|(n, _)| *n == k).map(|(_, x)| x.clone());
+        let standalone = topology_vars(&Spec::default());
+        assert_eq!(get(&standalone, "REDIS_TOPOLOGY").unwrap(), "standalone");
+        assert_eq!(get(&standalone, "REDIS_HOST").unwrap(), "127.0.0.1");
+        assert_eq!(get(&standalone, "REDIS_NODES").unwrap(), "127.0.0.1:6379");
+        assert!(get(&standalone, "REDIS_SENTINELS").is_none());
+        let hosts = vec!["::1".to_string()];
+        let spec = Spec {
+            topology: Topology::generated(Kind::Replication, 2, 2, &hosts, 7000),
+            ..Spec::default()
+        };
+        let v = topology_vars(&spec);
+        assert_eq!(get(&v, "REDIS_TOPOLOGY").unwrap(), "sentinel");
+        assert_eq!(get(&v, "REDIS_HOST").unwrap(), "::1");
+        assert_eq!(get(&v, "REDIS_PORT").unwrap(), "7000");
+        assert_eq!(get(&v, "REDIS_NODES").unwrap(), "[::1]:7000,[::1]:7001");
+        assert_eq!(
+            get(&v, "REDIS_SENTINELS").unwrap(),
+            "[::1]:26379,[::1]:26380"
+        );
+        assert_eq!(get(&v, "REDIS_MASTER_NAME").unwrap(), "mymaster");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::core::cakey::{Protection, Sealer, CA_KEY_AGE};
 use crate::core::duration::Dur;
 use crate::core::render::Templates;
 use crate::core::spec::{ConfigFile, Role, Spec, UserSpec};
-use crate::core::topology::{Kind, Topology};
+use crate::core::topology::{Instance, InstanceKind, Kind, NodeSpec, Topology};
 use crate::error::{Error, ExitStatus, Result};
 use crate::io::age as crypt;
 use crate::output::Output;
@@ -401,7 +401,7 @@ fn create(
     let elapsed = started.elapsed();
 
     if out.json {
-        let mut j = summary_json(&store.dir, &gen_id, &files, elapsed);
+        let mut j = summary_json(&store.dir, &spec, &gen_id, &files, elapsed);
         if let Some((path, _)) = &compose {
             j["compose"] = json!(path);
         }
@@ -450,7 +450,13 @@ fn compose_for(
     Ok((path, text))
 }
 
-fn summary_json(dir: &Path, gen_id: &str, files: &Files, elapsed: Duration) -> serde_json::Value {
+fn summary_json(
+    dir: &Path,
+    spec: &Spec,
+    gen_id: &str,
+    files: &Files,
+    elapsed: Duration,
+) -> serde_json::Value {
     let m: serde_json::Value = files
         .text(bundle::MANIFEST)
         .and_then(|t| serde_json::from_str(t).ok())
@@ -472,7 +478,30 @@ fn summary_json(dir: &Path, gen_id: &str, files: &Files, elapsed: Duration) -> s
             |p| json!({"protected": true, "file": CA_KEY_AGE, "protection": p}),
         ),
         "redis_conf": dir.join(bundle::REDIS_CONF),
+        "topology": spec.topology.client_mode(),
+        "nodes": spec.data_nodes().iter().map(|n| json!({
+            "name": n.name,
+            "address": n.address(),
+            "conf": dir.join(if spec.topology.is_standalone() {
+                bundle::REDIS_CONF.to_string()
+            } else {
+                format!("{}.conf", n.name)
+            }),
+        })).collect::<Vec<_>>(),
+        "sentinels": spec.topology.sentinels.iter().map(|n| json!({
+            "name": n.name,
+            "address": n.address(),
+            "conf": dir.join(format!("{}.conf", n.name)),
+        })).collect::<Vec<_>>(),
     })
+}
+
+/// What a node's or Sentinel's certificate is called in the summary.
+fn instance_word(i: &Instance) -> &'static str {
+    match i.kind {
+        InstanceKind::Redis => "node",
+        InstanceKind::Sentinel => "Sentinel",
+    }
 }
 
 fn print_human(
@@ -485,6 +514,15 @@ fn print_human(
 ) {
     let dir = &store.dir;
     let now = time::OffsetDateTime::now_utc();
+    let instances = if spec.topology.is_standalone() {
+        vec![]
+    } else {
+        spec.instances()
+    };
+    let instance_of = |file: &str, ext: &str| {
+        file.strip_suffix(ext)
+            .and_then(|n| instances.iter().find(|i| i.name == n))
+    };
     crate::outln!(
         "{} a Redis TLS + ACL bundle in {} ({} files, {:.1} ms)",
         if replaced { "Replaced with" } else { "Created" },
@@ -509,11 +547,38 @@ fn print_human(
                 spec.hosts.join(", "),
                 expiry_note(f.data.expose(), now)
             ),
-            n if n.ends_with(".crt") => format!(
-                "client {}, {}",
-                n.trim_end_matches(".crt"),
-                expiry_note(f.data.expose(), now)
-            ),
+            crate::core::integrity::SIGNER_CRT => {
+                format!("signs manifest.json, {}", expiry_note(f.data.expose(), now))
+            }
+            n if n.ends_with(".crt") => match instance_of(n, ".crt") {
+                // Nodes and Sentinels present their certificate to clients and use it as
+                // clients themselves on replication, cluster-bus and Sentinel links.
+                Some(i) => format!(
+                    "{} {} (server+client), {}",
+                    instance_word(i),
+                    i.name,
+                    expiry_note(f.data.expose(), now)
+                ),
+                None => format!(
+                    "client {}, {}",
+                    n.trim_end_matches(".crt"),
+                    expiry_note(f.data.expose(), now)
+                ),
+            },
+            n if n.ends_with(".conf") && instance_of(n, ".conf").is_some() => {
+                let i = instance_of(n, ".conf").expect("matched");
+                match (i.kind, &i.replica_of) {
+                    (InstanceKind::Sentinel, _) => format!(
+                        "Sentinel on {}; Sentinel rewrites its config: start it from a copy",
+                        i.address
+                    ),
+                    (_, Some(p)) => format!("replica of {} on {}", p.name, i.address),
+                    _ if spec.topology.kind == Kind::Replication => {
+                        format!("primary on {}", i.address)
+                    }
+                    _ => format!("cluster node on {}", i.address),
+                }
+            }
             CA_KEY_AGE => format!(
                 "CA private key, encrypted ({}); renew needs {}",
                 spec.ca_key
@@ -537,6 +602,9 @@ fn print_human(
                     .join(", ")
             ),
             bundle::REDIS_CONF => format!("TLS-only on port {}", spec.port),
+            bundle::MASTERAUTH => {
+                "how replicas log in to their primary (every node includes it)".into()
+            }
             bundle::RENAMED => {
                 if spec.disable_commands {
                     "dangerous commands disabled".into()
@@ -561,19 +629,160 @@ fn print_human(
     );
     crate::outln!();
     crate::outln!("Next steps:");
-    crate::outln!("  Start Redis:");
-    crate::outln!("    redis-server {}", p(bundle::REDIS_CONF));
+    let t = &spec.topology;
+    let connect = |user: &str, node: &NodeSpec, extra: &str, cmd: &str| {
+        format!(
+            "REDISCLI_AUTH=\"$(cat {})\" redis-cli{extra} --tls -h {} -p {} --cacert {} --cert {} --key {} --user {user} {cmd}",
+            p(&bundle::user_password(user)),
+            node.host(),
+            node.port,
+            p(bundle::CA_CRT),
+            p(&bundle::user_crt(user)),
+            p(&bundle::user_key(user)),
+        )
+    };
+    let secret_note = "the password is read from its file, never put on the command line";
+    if t.is_standalone() {
+        crate::outln!("  Start Redis:");
+        crate::outln!("    redis-server {}", p(bundle::REDIS_CONF));
+        crate::outln!("  Connect as `{}` ({secret_note}):", app.name);
+        let local = NodeSpec {
+            name: "redis".into(),
+            hosts: vec!["127.0.0.1".into()],
+            port: spec.port,
+        };
+        crate::outln!("    {}", connect(&app.name, &local, "", "PING"));
+        return;
+    }
+    let nodes: Vec<_> = instances
+        .iter()
+        .filter(|i| i.kind == InstanceKind::Redis)
+        .collect();
+    let width = instances.iter().map(|i| i.name.len()).max().unwrap_or(0);
+    match t.kind {
+        Kind::Cluster => {
+            let r = t.cluster_replicas();
+            crate::outln!(
+                "  Redis Cluster of {} nodes (once created: {} primaries{}):",
+                nodes.len(),
+                nodes.len() / (r + 1),
+                if r > 0 {
+                    format!(", {r} replica each")
+                } else {
+                    String::new()
+                }
+            );
+            for i in &nodes {
+                crate::outln!(
+                    "    {:<width$}  {}  (cluster bus port {})",
+                    i.name,
+                    i.address,
+                    u32::from(i.port) + 10000
+                );
+            }
+        }
+        _ => {
+            crate::outln!("  Replication, {} nodes:", nodes.len());
+            for i in &nodes {
+                let role = match &i.replica_of {
+                    Some(p) => format!("replica of {} ({})", p.name, p.address()),
+                    None => "primary".into(),
+                };
+                crate::outln!("    {:<width$}  {}  {role}", i.name, i.address);
+            }
+        }
+    }
+    let writes = match (spec.no_persistence, t.kind == Kind::Cluster) {
+        (false, false) => "its dump.rdb goes there",
+        (false, true) => "its dump.rdb and nodes-<name>.conf go there",
+        (true, true) => "its nodes-<name>.conf goes there",
+        (true, false) => "nothing is persisted, but keep the nodes apart",
+    };
     crate::outln!(
-        "  Connect as `{}` (the password is read from its file, never put on the command line):",
+        "  Start each node (in its own terminal or service) from its own working directory ({writes}; umask 077 keeps what Redis writes private):"
+    );
+    for i in &nodes {
+        crate::outln!(
+            "    (umask 077 && mkdir -p work/{n} && cd work/{n} && exec redis-server {})",
+            p(&i.conf),
+            n = i.name
+        );
+    }
+    if let Some(d) = &spec.data_dir {
+        crate::outln!(
+            "    (the configs set `dir {d}`: every node writes there, so give each node its own host or data_dir)"
+        );
+    }
+    let first = &t.nodes[0];
+    if t.kind == Kind::Cluster {
+        let admin = &spec.admin().name;
+        crate::outln!(
+            "  Create the cluster once, as `{admin}`, when every node runs ({secret_note}):"
+        );
+        crate::outln!(
+            "    REDISCLI_AUTH=\"$(cat {})\" redis-cli --tls --cacert {} --cert {} --key {} --user {admin} --cluster create {} --cluster-replicas {}",
+            p(&bundle::user_password(admin)),
+            p(bundle::CA_CRT),
+            p(&bundle::user_crt(admin)),
+            p(&bundle::user_key(admin)),
+            t.nodes.iter().map(|n| n.address()).collect::<Vec<_>>().join(" "),
+            t.cluster_replicas()
+        );
+        crate::outln!(
+            "  Connect as `{}` with a cluster client (redis-cli -c follows redirects to the node owning a key):",
+            app.name
+        );
+        crate::outln!("    {}", connect(&app.name, first, " -c", "PING"));
+        return;
+    }
+    if t.sentinels.is_empty() {
+        crate::outln!(
+            "  Connect as `{}` to the primary for writes, to any node for reads ({secret_note}):",
+            app.name
+        );
+        crate::outln!("    {}", connect(&app.name, first, "", "PING"));
+        return;
+    }
+    crate::outln!(
+        "  Sentinels watching `{}` (quorum {}):",
+        t.master_name,
+        t.quorum()
+    );
+    let sentinels: Vec<_> = instances
+        .iter()
+        .filter(|i| i.kind == InstanceKind::Sentinel)
+        .collect();
+    for i in &sentinels {
+        crate::outln!("    {:<width$}  {}", i.name, i.address);
+    }
+    crate::outln!(
+        "  Start each Sentinel from a private, writable copy of its config: Sentinel rewrites its config file (with passwords in it: umask 077 keeps the rewrite 0600), and the bundle's copy must stay as provision signed it. Copy once; restarts reuse the copy:"
+    );
+    for i in &sentinels {
+        crate::outln!(
+            "    (umask 077 && mkdir -p work/{n} && install -m 600 {} work/{n}/sentinel.conf && cd work/{n} && exec redis-server sentinel.conf --sentinel)",
+            p(&i.conf),
+            n = i.name
+        );
+    }
+    crate::outln!(
+        "  Clients connect through Sentinel: master name `{}`, Sentinels {}. Ask one where the primary is, as `{}` ({secret_note}):",
+        t.master_name,
+        t.sentinels.iter().map(|n| n.address()).collect::<Vec<_>>().join(", "),
         app.name
     );
     crate::outln!(
-        "    REDISCLI_AUTH=\"$(cat {})\" redis-cli --tls -h 127.0.0.1 -p {} --cacert {} --cert {} --key {} --user {} PING",
-        p(&bundle::user_password(&app.name)),
-        spec.port,
-        p(bundle::CA_CRT),
-        p(&bundle::user_crt(&app.name)),
-        p(&bundle::user_key(&app.name)),
-        app.name
+        "    {}",
+        connect(
+            &app.name,
+            &t.sentinels[0],
+            "",
+            &format!("SENTINEL GET-MASTER-ADDR-BY-NAME {}", t.master_name)
+        )
     );
+    crate::outln!(
+        "  then connect to the address it names (now {}):",
+        first.address()
+    );
+    crate::outln!("    {}", connect(&app.name, first, "", "PING"));
 }

@@ -359,6 +359,21 @@ impl Spec {
         v
     }
 
+    /// The Redis data nodes clients talk to: the one server of a standalone bundle (its
+    /// hosts are the server certificate's SANs, `port` its port), else the topology's nodes
+    /// (for replication the primary first). `NodeSpec::host` picks where to reach each.
+    pub fn data_nodes(&self) -> Vec<topology::NodeSpec> {
+        if self.topology.is_standalone() {
+            vec![topology::NodeSpec {
+                name: "redis".into(),
+                hosts: self.hosts.clone(),
+                port: self.port,
+            }]
+        } else {
+            self.topology.nodes.clone()
+        }
+    }
+
     pub fn admin(&self) -> &UserSpec {
         self.users
             .iter()

@@ -110,6 +110,27 @@ impl Topology {
     pub fn is_standalone(&self) -> bool {
         self.kind == Kind::Standalone
     }
+    /// How clients reach the bundle, as `provision env` names it in REDIS_TOPOLOGY:
+    /// `standalone`, `replication` (a primary and replicas, no Sentinels), `sentinel`
+    /// (replication found through Sentinels) or `cluster`.
+    pub fn client_mode(&self) -> &'static str {
+        match self.kind {
+            Kind::Standalone => "standalone",
+            Kind::Replication if self.sentinels.is_empty() => "replication",
+            Kind::Replication => "sentinel",
+            Kind::Cluster => "cluster",
+        }
+    }
+    /// `--cluster-replicas` for `redis-cli --cluster create`: one replica per primary once
+    /// there are enough nodes for three primaries with a replica each (6+), else none. The
+    /// spec records nodes, not roles: Redis Cluster assigns them when it is created.
+    pub fn cluster_replicas(&self) -> usize {
+        if self.kind == Kind::Cluster && self.nodes.len() >= 6 {
+            1
+        } else {
+            0
+        }
+    }
     pub fn quorum(&self) -> u32 {
         self.quorum.unwrap_or(self.sentinels.len() as u32 / 2 + 1)
     }
@@ -274,6 +295,21 @@ mod tests {
         assert_eq!(t.sentinels[0].address(), "127.0.0.1:26379");
         assert_eq!(t.quorum(), 2);
         assert!(t.nodes[1].hosts.contains(&"redis-2".to_string()));
+    }
+
+    #[test]
+    fn client_mode_and_cluster_replicas() {
+        let hosts = vec!["127.0.0.1".to_string()];
+        assert_eq!(Topology::default().client_mode(), "standalone");
+        let r = |s| Topology::generated(Kind::Replication, 3, s, &hosts, 7000);
+        assert_eq!(r(0).client_mode(), "replication");
+        assert_eq!(r(3).client_mode(), "sentinel");
+        let c = |n| Topology::generated(Kind::Cluster, n, 0, &hosts, 7000);
+        assert_eq!(c(3).client_mode(), "cluster");
+        assert_eq!(c(3).cluster_replicas(), 0);
+        assert_eq!(c(5).cluster_replicas(), 0);
+        assert_eq!(c(6).cluster_replicas(), 1);
+        assert_eq!(r(0).cluster_replicas(), 0);
     }
 
     #[test]
