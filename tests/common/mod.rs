@@ -419,7 +419,10 @@ pub fn start_sentinel(dir: &Path, name: &str, root: &Path) -> Sentinel {
         .open(&conf)
         .unwrap();
     std::io::Write::write_all(&mut f, read(dir, &format!("{name}.conf")).as_bytes()).unwrap();
-    let child = Command::new("redis-server")
+    // umask 077: Sentinel rewrites its config (passwords, ACL users, renamed commands in it)
+    // through a new file, which would otherwise be 0644.
+    let child = Command::new("sh")
+        .args(["-c", "umask 077 && exec redis-server \"$@\"", "sh"])
         .arg(&conf)
         .arg("--sentinel")
         .arg("--logfile")
