@@ -138,29 +138,61 @@ pub fn read(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("read {name}: {e}"))
 }
 
+/// Ports handed out to this test process. Each is reserved by an exclusive lock on
+/// `$TMPDIR/provision-test-ports/PORT`, held until the process (one test, under nextest)
+/// exits: another test cannot pick it between the choice and Redis binding it. Ports come from
+/// below Linux's ephemeral range (32768–60999), so no outgoing connection takes one either,
+/// and never from the fixed ports of the README's examples (tests/readme.rs).
+static HELD: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
+
+fn reserve(ports: &[u16]) -> bool {
+    let dir = std::env::temp_dir().join("provision-test-ports");
+    let _ = std::fs::create_dir_all(&dir);
+    let mut locks = Vec::new();
+    for &p in ports {
+        if (26370..26400).contains(&p) {
+            return false;
+        }
+        let Ok(f) = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(p.to_string()))
+        else {
+            return false;
+        };
+        if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err()
+            || TcpListener::bind(("127.0.0.1", p)).is_err()
+        {
+            return false;
+        }
+        locks.push(f);
+    }
+    HELD.lock().unwrap().extend(locks);
+    true
+}
+
 /// `n` consecutive free TCP ports on 127.0.0.1 (and their +10000 cluster-bus ports when
-/// `bus`); returns the first.
+/// `bus`), reserved for this test; returns the first.
 pub fn free_ports(n: u16, bus: bool) -> u16 {
-    for _ in 0..200 {
-        let base = 20000 + (free_port() % 20000);
-        let all = (0..n).all(|i| {
-            TcpListener::bind(("127.0.0.1", base + i)).is_ok()
-                && (!bus || TcpListener::bind(("127.0.0.1", base + i + 10000)).is_ok())
-        });
-        if all {
+    // With the bus (+10000) the base stays below 22768, so the bus stays below 32768.
+    let (lo, hi) = if bus { (20000, 22768) } else { (23000, 32768) };
+    for _ in 0..500 {
+        let base = lo + rand::random::<u16>() % (hi - lo - n);
+        let mut ports: Vec<u16> = (base..base + n).collect();
+        if bus {
+            ports.extend((base..base + n).map(|p| p + 10000));
+        }
+        if reserve(&ports) {
             return base;
         }
     }
     panic!("no {n} consecutive free ports");
 }
 
-/// A free TCP port on 127.0.0.1 (bound then released).
+/// A free TCP port on 127.0.0.1, reserved for this test.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_ports(1, false)
 }
 
 /// Fails loudly when an external program is missing: a skipped live test proves nothing.
