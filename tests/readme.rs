@@ -223,3 +223,51 @@ fn every_readme_block_is_run_or_says_why_not() {
         }
     }
 }
+
+/// The Performance section's tables are the ones `scripts/bench.sh` wrote: every row is in
+/// the `.md` it wrote beside a results JSON the section cites, and that JSON names the row.
+#[test]
+fn performance_tables_come_from_committed_bench_results() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let start = readme
+        .find("\n## Performance")
+        .expect("a Performance section");
+    let section = &readme[start + 1..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    let cited: Vec<&str> = section
+        .split(|c: char| c == '(' || c == ')' || c == '`' || c.is_whitespace())
+        .filter(|w| w.starts_with("bench/results/") && w.ends_with(".json") && !w.contains('<'))
+        .collect();
+    assert!(
+        !cited.is_empty(),
+        "the Performance section cites no results file"
+    );
+    let mut sources = Vec::new();
+    for c in &cited {
+        let json = std::fs::read_to_string(root.join(c)).unwrap_or_else(|e| panic!("{c}: {e}"));
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert!(v["results"].is_array(), "{c} has no results");
+        let md = root.join(c.replace(".json", ".md"));
+        let md = std::fs::read_to_string(&md).unwrap_or_else(|e| panic!("{}: {e}", md.display()));
+        sources.push((c, json, md));
+    }
+    let rows: Vec<&str> = section
+        .lines()
+        .filter(|l| {
+            l.starts_with("| ") && !l.starts_with("| command") && !l.starts_with("| bundle")
+        })
+        .collect();
+    assert!(rows.len() >= 10, "only {} table rows found", rows.len());
+    for row in rows {
+        let name = row.split('|').nth(1).unwrap().trim();
+        assert!(
+            sources
+                .iter()
+                .any(|(_, json, md)| md.lines().any(|l| l == row)
+                    && json.contains(&format!("\"{name}\""))),
+            "README Performance row not in a cited bench result (written by scripts/bench.sh): \
+             {row}\ncited: {cited:?}"
+        );
+    }
+}
