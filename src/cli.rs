@@ -2,6 +2,7 @@
 
 use crate::core::duration::Dur;
 use crate::core::pki::KeyType;
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -599,7 +600,7 @@ pub struct InitArgs {
     #[arg(long = "bind", value_name = "ADDR", allow_hyphen_values = true)]
     pub bind: Vec<String>,
     /// Key type for the CA and every certificate. [default: ecdsa-p256]
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = key_type_parser())]
     pub key_type: Option<KeyType>,
     /// CA validity (s, m, h, d, w). [default: 3650d]
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
@@ -637,7 +638,7 @@ pub struct InitArgs {
     pub mount_dir: Option<String>,
     /// Topology: one server, a primary with replicas (and optional Sentinels), or Redis
     /// Cluster. Each node gets its own certificate and config. [default: standalone]
-    #[arg(long, value_enum, value_name = "KIND")]
+    #[arg(long, value_parser = topology_parser(), value_name = "KIND")]
     pub topology: Option<crate::core::topology::Kind>,
     /// Number of Redis nodes for --topology replication (primary + replicas) or cluster: named
     /// redis-1..N on --port, --port+1, ... [default: 3]
@@ -672,4 +673,19 @@ pub struct InitArgs {
     /// How long to wait for another provision run on the same bundle.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub lock_timeout: Dur,
+}
+
+/// `--key-type`: the names the core spells (core types know nothing of clap).
+fn key_type_parser() -> impl clap::builder::TypedValueParser<Value = KeyType> {
+    clap::builder::PossibleValuesParser::new(KeyType::ALL.map(KeyType::name))
+        .map(|s: String| KeyType::from_name(&s).expect("clap only passes a possible value"))
+}
+
+/// `--topology`: each kind with its description.
+fn topology_parser() -> impl clap::builder::TypedValueParser<Value = crate::core::topology::Kind> {
+    use crate::core::topology::Kind;
+    clap::builder::PossibleValuesParser::new(
+        Kind::ALL.map(|(_, name, about)| clap::builder::PossibleValue::new(name).help(about)),
+    )
+    .map(|s: String| Kind::from_name(&s).expect("clap only passes a possible value"))
 }

@@ -27,29 +27,38 @@ use time::OffsetDateTime;
 /// still accepts them (as cfssl and step do).
 pub const BACKDATE: time::Duration = time::Duration::minutes(5);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KeyType {
     #[serde(rename = "ecdsa-p256")]
-    #[value(name = "ecdsa-p256")]
     EcdsaP256,
     #[serde(rename = "ecdsa-p384")]
-    #[value(name = "ecdsa-p384")]
     EcdsaP384,
     #[serde(rename = "ed25519")]
-    #[value(name = "ed25519")]
     Ed25519,
     #[serde(rename = "rsa-2048")]
-    #[value(name = "rsa-2048")]
     Rsa2048,
     #[serde(rename = "rsa-3072")]
-    #[value(name = "rsa-3072")]
     Rsa3072,
     #[serde(rename = "rsa-4096")]
-    #[value(name = "rsa-4096")]
     Rsa4096,
 }
 
 impl KeyType {
+    /// Every key type, in the order `--help` lists them.
+    pub const ALL: [KeyType; 6] = [
+        KeyType::EcdsaP256,
+        KeyType::EcdsaP384,
+        KeyType::Ed25519,
+        KeyType::Rsa2048,
+        KeyType::Rsa3072,
+        KeyType::Rsa4096,
+    ];
+
+    /// The key type named `name` (as `name()` spells it).
+    pub fn from_name(name: &str) -> Option<KeyType> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     pub fn is_rsa(self) -> bool {
         matches!(self, KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096)
     }
@@ -430,4 +439,21 @@ pub fn key_from_pem(pem: &str) -> Result<Key, PkiError> {
         "reading a private key",
         KeyPair::from_pem(pem).map(Key::Rcgen),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_type_names_match_serde_and_parse_back() {
+        for k in KeyType::ALL {
+            assert_eq!(KeyType::from_name(k.name()), Some(k));
+            assert_eq!(
+                serde_json::to_string(&k).unwrap(),
+                format!("\"{}\"", k.name())
+            );
+        }
+        assert_eq!(KeyType::from_name("dsa"), None);
+    }
 }

@@ -6,7 +6,7 @@
 use super::validate;
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// One redis-server (files redis.crt, redis.key, redis.conf).
@@ -16,6 +16,35 @@ pub enum Kind {
     Replication,
     /// Redis Cluster: every node cluster-enabled, TLS on the cluster bus.
     Cluster,
+}
+
+impl Kind {
+    /// Every kind, with its name and a one-line description (what `--topology` lists).
+    pub const ALL: [(Kind, &'static str, &'static str); 3] = [
+        (
+            Kind::Standalone,
+            "standalone",
+            "One redis-server (files redis.crt, redis.key, redis.conf)",
+        ),
+        (
+            Kind::Replication,
+            "replication",
+            "One primary (the first node) and replicas, optionally with Sentinels",
+        ),
+        (
+            Kind::Cluster,
+            "cluster",
+            "Redis Cluster: every node cluster-enabled, TLS on the cluster bus",
+        ),
+    ];
+
+    /// The kind named `name`.
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Self::ALL
+            .into_iter()
+            .find(|(_, n, _)| *n == name)
+            .map(|(k, _, _)| k)
+    }
 }
 
 /// One Redis or Sentinel process.
@@ -282,6 +311,16 @@ pub struct Instance {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn kind_names_match_serde_and_parse_back() {
+        for (k, name, _) in Kind::ALL {
+            assert_eq!(Kind::from_name(name), Some(k));
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{name}\""));
+        }
+        assert_eq!(Kind::from_name("sentinel"), None);
+    }
+
     use super::*;
 
     #[test]
