@@ -6,7 +6,7 @@
 //! passphrases is the commands' job. A decrypted key only ever lives in a `Secret` (zeroized
 //! on drop) and is checked against `ca.crt` before anything is signed with it.
 
-use super::bundle::{self, Files, OutFile};
+use super::files::{self, Files, OutFile};
 use super::inspect;
 use super::secret::Secret;
 use age::secrecy::SecretString;
@@ -130,7 +130,7 @@ impl Sealer {
     /// The bundle file holding `pem`: `ca.key`, or `ca.key.age`.
     pub fn seal(&self, pem: &Secret) -> Result<OutFile, CaKeyError> {
         let enc = match self {
-            Sealer::Plain => return Ok(OutFile::secret(bundle::CA_KEY, pem.clone())),
+            Sealer::Plain => return Ok(OutFile::secret(files::CA_KEY, pem.clone())),
             Sealer::Recipients(rs) => {
                 age::Encryptor::with_recipients(rs.iter().map(|r| r as &dyn age::Recipient))
                     .map_err(|e| CaKeyError::Encrypt(e.to_string()))?
@@ -152,12 +152,12 @@ pub fn put(files: &mut Files, pem: &Secret, sealer: &Sealer) -> Result<(), CaKey
     let f = sealer.seal(pem)?;
     files
         .0
-        .retain(|x| x.name != bundle::CA_KEY && x.name != CA_KEY_AGE);
+        .retain(|x| x.name != files::CA_KEY && x.name != CA_KEY_AGE);
     // Keep the CA key right after ca.crt, where a plaintext bundle has it.
     let at = files
         .0
         .iter()
-        .position(|x| x.name == bundle::CA_CRT)
+        .position(|x| x.name == files::CA_CRT)
         .map_or(files.0.len(), |i| i + 1);
     files.0.insert(at, f);
     Ok(())
@@ -219,8 +219,8 @@ pub fn load(
 ) -> Result<Secret, CaKeyError> {
     let pem = match protection {
         None => files
-            .get(bundle::CA_KEY)
-            .ok_or(CaKeyError::Missing(bundle::CA_KEY))?
+            .get(files::CA_KEY)
+            .ok_or(CaKeyError::Missing(files::CA_KEY))?
             .data
             .clone(),
         Some(_) => {
@@ -239,11 +239,11 @@ pub fn load(
 /// Whether `pem` is the private key of the issuing (first) CA in `ca.crt`.
 pub fn matches_ca(files: &Files, pem: &Secret) -> Result<bool, CaKeyError> {
     let ca = files
-        .get(bundle::CA_CRT)
+        .get(files::CA_CRT)
         .and_then(|f| inspect::pem_certificates(f.data.expose()).ok())
         .and_then(|d| d.into_iter().next())
         .and_then(|d| inspect::inspect(&d).ok())
-        .ok_or(CaKeyError::Missing(bundle::CA_CRT))?;
+        .ok_or(CaKeyError::Missing(files::CA_CRT))?;
     Ok(inspect::key_spki(pem.expose_str()).is_ok_and(|spki| spki == ca.spki_der))
 }
 
@@ -261,6 +261,7 @@ pub fn sealed_with_passphrase(data: &[u8]) -> Result<bool, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::bundle;
     use crate::core::spec::Spec;
     use age::secrecy::ExposeSecret;
 

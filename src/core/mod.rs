@@ -7,6 +7,7 @@ pub mod cakey;
 pub mod checkup;
 pub mod conf;
 pub mod duration;
+pub mod files;
 pub mod inspect;
 pub mod integrity;
 pub mod k8s;
