@@ -419,3 +419,36 @@ fn a_closed_stdout_pipe_is_not_a_crash_and_keeps_the_exit_code() {
         assert_eq!(stderr, "", "{args:?}: a closed pipe is not worth a message");
     }
 }
+
+/// `init --json` names only files that exist: the standalone `redis_conf`, or per node.
+#[test]
+fn init_json_names_existing_configs_for_every_topology() {
+    let t = tempdir();
+    for (name, extra) in [
+        ("standalone", vec![]),
+        ("cluster", vec!["--topology", "cluster", "--nodes", "6"]),
+        (
+            "replication",
+            vec!["--topology", "replication", "--nodes", "3"],
+        ),
+    ] {
+        let dir = t.path().join(name);
+        let d = dir.to_str().unwrap().to_string();
+        let mut args = vec!["init", "--dir", d.as_str(), "--json", "--port", "21000"];
+        args.extend(extra);
+        let out = run(&args).success();
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let nodes = v["nodes"].as_array().unwrap();
+        assert!(!nodes.is_empty(), "{name}: no nodes");
+        for n in nodes {
+            let conf = n["conf"].as_str().unwrap();
+            assert!(Path::new(conf).exists(), "{name}: {conf} does not exist");
+        }
+        if name == "standalone" {
+            assert!(Path::new(v["redis_conf"].as_str().unwrap()).exists());
+        } else {
+            assert!(v["redis_conf"].is_null(), "{name}: {}", v["redis_conf"]);
+            assert_eq!(nodes.len(), if name == "cluster" { 6 } else { 3 });
+        }
+    }
+}

@@ -477,7 +477,9 @@ fn summary_json(
             || json!({"protected": false, "file": bundle::CA_KEY}),
             |p| json!({"protected": true, "file": CA_KEY_AGE, "protection": p}),
         ),
-        "redis_conf": dir.join(bundle::REDIS_CONF),
+        // The one config of a standalone bundle; null for topology bundles, whose configs are
+        // per node (`nodes[].conf`): a path to a file that does not exist helps no one.
+        "redis_conf": spec.topology.is_standalone().then(|| dir.join(bundle::REDIS_CONF)),
         "topology": spec.topology.client_mode(),
         "nodes": spec.data_nodes().iter().map(|n| json!({
             "name": n.name,
