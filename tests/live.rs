@@ -187,30 +187,8 @@ fn live_access_matrix() {
 fn live_real_client_library_verifies_the_hostname() {
     let (t, dir, port) = live_bundle(&[]);
     let _r = Redis::start(&dir, port, t.path());
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let certs = |d: &std::path::Path| redis::TlsCertificates {
-        client_tls: Some(redis::ClientTlsConfig {
-            client_cert: std::fs::read(d.join("app.crt")).unwrap(),
-            client_key: std::fs::read(d.join("app.key")).unwrap(),
-        }),
-        root_cert: Some(std::fs::read(d.join("ca.crt")).unwrap()),
-    };
-    let info = |host: &str, port: u16, pw: String| {
-        use redis::IntoConnectionInfo;
-        redis::ConnectionAddr::TcpTls {
-            host: host.into(),
-            port,
-            insecure: false,
-            tls_params: None,
-        }
-        .into_connection_info()
-        .unwrap()
-        .set_redis_settings(
-            redis::RedisConnectionInfo::default()
-                .set_username("app")
-                .set_password(pw),
-        )
-    };
+    let certs = |d: &std::path::Path| tls_certs(d, d, "app");
+    let info = |host: &str, port: u16, pw: String| tls_info(host, port, "app", &pw);
     let client = redis::Client::build_with_tls(
         info("localhost", port, read(&dir, "app.password")),
         certs(&dir),

@@ -5,7 +5,7 @@
 use super::{Deployment, Kind, MASTER};
 use redis::cluster::ClusterClientBuilder;
 use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
-use redis::{Connection, ConnectionAddr, ConnectionLike, IntoConnectionInfo, TlsMode, Value};
+use redis::{Connection, ConnectionAddr, ConnectionLike, TlsMode, Value};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -14,50 +14,26 @@ const TIMEOUT: Duration = Duration::from_secs(3);
 struct User {
     name: String,
     password: String,
-    cert: Vec<u8>,
-    key: Vec<u8>,
-    ca: Vec<u8>,
+    dir: std::path::PathBuf,
 }
 
 impl User {
     fn read(d: &Deployment, name: &str) -> User {
-        let f = |n: String| std::fs::read(d.dir.join(n)).unwrap();
         User {
             name: name.into(),
-            password: String::from_utf8(f(format!("{name}.password")))
-                .unwrap()
+            password: super::read(&d.dir, &format!("{name}.password"))
                 .trim()
                 .into(),
-            cert: f(format!("{name}.crt")),
-            key: f(format!("{name}.key")),
-            ca: f("ca.crt".into()),
+            dir: d.dir.clone(),
         }
     }
 
     fn certs(&self) -> redis::TlsCertificates {
-        redis::TlsCertificates {
-            client_tls: Some(redis::ClientTlsConfig {
-                client_cert: self.cert.clone(),
-                client_key: self.key.clone(),
-            }),
-            root_cert: Some(self.ca.clone()),
-        }
+        super::tls_certs(&self.dir, &self.dir, &self.name)
     }
 
     fn info(&self, host: &str, port: u16) -> redis::ConnectionInfo {
-        ConnectionAddr::TcpTls {
-            host: host.into(),
-            port,
-            insecure: false,
-            tls_params: None,
-        }
-        .into_connection_info()
-        .unwrap()
-        .set_redis_settings(
-            redis::RedisConnectionInfo::default()
-                .set_username(&self.name)
-                .set_password(&self.password),
-        )
+        super::tls_info(host, port, &self.name, &self.password)
     }
 
     fn connect(&self, host: &str, port: u16) -> redis::RedisResult<Connection> {
@@ -133,7 +109,6 @@ fn pubsub(out: &mut String, sub: &mut Connection, publish: &mut impl ConnectionL
 /// Connects as admin and runs `commands`; the connection is returned so that it stays open
 /// (CLIENT LIST then shows it with its last command).
 pub fn admin(d: &Deployment, commands: &[&[&str]]) -> Connection {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let u = User::read(d, "admin");
     let mut c = u.connect(&d.host, d.ports[0]).unwrap();
     for args in commands {
@@ -144,7 +119,6 @@ pub fn admin(d: &Deployment, commands: &[&[&str]]) -> Connection {
 
 /// Runs the checks as `user` and returns what a client program would have printed.
 pub fn run(d: &mut Deployment, user: &str) -> String {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let u = User::read(d, user);
     let host = d.host.clone();
     let ports = d.live_ports();

@@ -362,6 +362,37 @@ pub fn live_bundle(extra: &[&str]) -> (tempfile::TempDir, PathBuf, u16) {
     (t, dir, port)
 }
 
+/// Where and as whom a `redis` crate client connects: TLS to `host:port` with hostname
+/// verification on, logging in as `user` with `password`.
+pub fn tls_info(host: &str, port: u16, user: &str, password: &str) -> redis::ConnectionInfo {
+    use redis::IntoConnectionInfo;
+    redis::ConnectionAddr::TcpTls {
+        host: host.into(),
+        port,
+        insecure: false,
+        tls_params: None,
+    }
+    .into_connection_info()
+    .unwrap()
+    .set_redis_settings(
+        redis::RedisConnectionInfo::default()
+            .set_username(user)
+            .set_password(password),
+    )
+}
+
+/// The certificate and key of `user` found in `cred_dir`, trusting `dir/ca.crt`.
+pub fn tls_certs(dir: &Path, cred_dir: &Path, user: &str) -> redis::TlsCertificates {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    redis::TlsCertificates {
+        client_tls: Some(redis::ClientTlsConfig {
+            client_cert: std::fs::read(cred_dir.join(format!("{user}.crt"))).unwrap(),
+            client_key: std::fs::read(cred_dir.join(format!("{user}.key"))).unwrap(),
+        }),
+        root_cert: Some(std::fs::read(dir.join("ca.crt")).unwrap()),
+    }
+}
+
 /// A `redis` crate connection as `user`, with the certificate, key and password found in
 /// `cred_dir` and trusting `dir/ca.crt`. `password` overrides the password file.
 pub fn client_as(
@@ -371,31 +402,11 @@ pub fn client_as(
     user: &str,
     password: Option<&str>,
 ) -> redis::RedisResult<redis::Connection> {
-    use redis::IntoConnectionInfo;
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let pw = password
         .map(str::to_string)
         .unwrap_or_else(|| read(cred_dir, &format!("{user}.password")));
-    let info = redis::ConnectionAddr::TcpTls {
-        host: "127.0.0.1".into(),
-        port,
-        insecure: false,
-        tls_params: None,
-    }
-    .into_connection_info()?
-    .set_redis_settings(
-        redis::RedisConnectionInfo::default()
-            .set_username(user)
-            .set_password(pw),
-    );
-    let certs = redis::TlsCertificates {
-        client_tls: Some(redis::ClientTlsConfig {
-            client_cert: std::fs::read(cred_dir.join(format!("{user}.crt"))).unwrap(),
-            client_key: std::fs::read(cred_dir.join(format!("{user}.key"))).unwrap(),
-        }),
-        root_cert: Some(std::fs::read(dir.join("ca.crt")).unwrap()),
-    };
-    redis::Client::build_with_tls(info, certs)?.get_connection()
+    let info = tls_info("127.0.0.1", port, user, &pw);
+    redis::Client::build_with_tls(info, tls_certs(dir, cred_dir, user))?.get_connection()
 }
 
 pub fn app_client(dir: &Path, cred_dir: &Path, port: u16) -> redis::Connection {
