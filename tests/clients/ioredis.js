@@ -3,21 +3,13 @@
 // Prints one line per check and `ALL OK` at the end; any failure exits non-zero.
 "use strict";
 const assert = require("assert");
-const fs = require("fs");
-const readline = require("readline");
 const Redis = require("ioredis");
 const keySlot = require("cluster-key-slot");
+const { load, refused, unknown, setget, line } = require("./common");
 
-const spec = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const { spec, password, ca, cert, key } = load();
 const { topology, user, host, ports } = spec;
-const d = spec.dir;
-const password = fs.readFileSync(`${d}/${user}.password`, "utf8").trim();
-const tls = {
-  ca: fs.readFileSync(`${d}/ca.crt`),
-  cert: fs.readFileSync(`${d}/${user}.crt`),
-  key: fs.readFileSync(`${d}/${user}.key`),
-  rejectUnauthorized: true,
-};
+const tls = { ca, cert, key, rejectUnauthorized: true };
 // `family: 4`: `localhost` may resolve to ::1 first, where nothing listens.
 const base = { username: user, password, tls, family: 4, maxRetriesPerRequest: 2 };
 
@@ -47,38 +39,6 @@ function cluster(opts) {
   return c;
 }
 
-async function refused(f, needle) {
-  try {
-    await f();
-  } catch (e) {
-    const t = String(e.message);
-    assert(t.includes("NOPERM") && t.includes(needle), `refusal ${t} lacks NOPERM ${needle}`);
-    console.log(`refused as expected: ${t}`);
-    return;
-  }
-  throw new Error(`expected NOPERM mentioning ${needle}`);
-}
-
-async function unknown(c) {
-  // CONFIG, FLUSHALL and KEYS are renamed by the bundle: the plain names do not exist at all.
-  for (const cmd of [["CONFIG", "GET", "maxmemory"], ["FLUSHALL"], ["KEYS", "*"]]) {
-    try {
-      await c.call(...cmd);
-    } catch (e) {
-      assert(String(e.message).includes("unknown command"), e.message);
-      console.log(`${cmd[0]} unknown as expected`);
-      continue;
-    }
-    throw new Error(`${cmd} accepted`);
-  }
-}
-
-async function setget(c, n = 200) {
-  for (let i = 0; i < n; i++) await c.set(`app:k${i}`, `v${i}`);
-  for (let i = 0; i < n; i++) assert.strictEqual(await c.get(`app:k${i}`), `v${i}`);
-  console.log(`set/get ${n} keys`);
-}
-
 async function pubsub(sub, pub) {
   const got = new Promise((resolve, reject) => {
     sub.on("message", (ch, m) => resolve([ch, m]));
@@ -88,16 +48,6 @@ async function pubsub(sub, pub) {
   await pub.publish("app:events", "hello");
   assert.deepStrictEqual(await got, ["app:events", "hello"]);
   console.log("pub/sub");
-}
-
-function line() {
-  return new Promise((resolve) => {
-    const rl = readline.createInterface({ input: process.stdin });
-    rl.once("line", (l) => {
-      rl.close();
-      resolve(l);
-    });
-  });
 }
 
 async function sentinelPrimary(name) {
@@ -139,7 +89,7 @@ async function main() {
     await pubsub(c.duplicate(), c);
     await refused(() => c.call("ACL", "LIST"), "acl|list");
     await refused(() => c.call("CLIENT", "KILL", "TYPE", "normal"), "client|kill");
-    await unknown(c);
+    await unknown((cmd) => c.call(...cmd));
   } else if (topology === "cluster") {
     const c = cluster({});
     await setget(c);
