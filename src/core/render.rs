@@ -571,16 +571,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn acl_for_default_users() {
-        let users = default_users();
-        let entries: Vec<_> = users
+    /// One ACL entry per user, its hash made from its name.
+    fn hashed(users: &[UserSpec]) -> Vec<AclEntry<'_>> {
+        users
             .iter()
             .map(|u| AclEntry {
                 user: u,
                 hashes: vec![sha256_hex(u.name.as_bytes())],
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn acl_for_default_users() {
+        let users = default_users();
+        let entries = hashed(&users);
         let acl = users_acl(&entries).unwrap();
         let lines: Vec<&str> = acl.lines().collect();
         assert_eq!(lines.len(), 4, "{acl}");
@@ -607,13 +612,7 @@ mod tests {
     #[test]
     fn cluster_app_gets_the_slot_map_and_only_on_cluster() {
         let users = default_users();
-        let entries: Vec<_> = users
-            .iter()
-            .map(|u| AclEntry {
-                user: u,
-                hashes: vec![sha256_hex(u.name.as_bytes())],
-            })
-            .collect();
+        let entries = hashed(&users);
         let cluster_rules = " +cluster|slots +cluster|shards +cluster|nodes +cluster|info \
                              +cluster|myid +readonly +readwrite +asking";
         let cluster = users_acl_for(&entries, Kind::Cluster).unwrap();
@@ -647,13 +646,7 @@ mod tests {
     #[test]
     fn app_may_ask_role_only_on_replication() {
         let users = default_users();
-        let entries: Vec<_> = users
-            .iter()
-            .map(|u| AclEntry {
-                user: u,
-                hashes: vec![sha256_hex(u.name.as_bytes())],
-            })
-            .collect();
+        let entries = hashed(&users);
         let app = |kind| {
             let acl = users_acl_for(&entries, kind).unwrap();
             acl.lines()
