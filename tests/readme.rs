@@ -11,6 +11,8 @@
 //! release binary again would take minutes and prove nothing more). Every process left running
 //! in the scratch directory (the daemonized servers of the examples) is killed at the end.
 
+mod common;
+use common::require;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -183,17 +185,15 @@ fn every_readme_block_is_run_or_says_why_not() {
         .count();
     assert!(runs >= 10, "only {runs} README blocks are run");
 
-    for p in ["redis-server", "redis-cli", "openssl", "age"] {
-        assert!(
-            Command::new("sh")
-                .arg("-c")
-                .arg(format!("command -v {p}"))
-                .stdout(Stdio::null())
-                .status()
-                .unwrap()
-                .success(),
-            "{p} is missing; scripts/test.sh installs it"
-        );
+    for p in [
+        "redis-server",
+        "redis-cli",
+        "openssl",
+        "age",
+        "promtool",
+        "docker-compose",
+    ] {
+        require(p);
     }
     let scratch = Scratch(tempfile::tempdir().unwrap());
     let dir = scratch.0.path();
