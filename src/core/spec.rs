@@ -310,9 +310,15 @@ impl Spec {
     pub fn instances(&self) -> Vec<Instance> {
         let t = &self.topology;
         if t.is_standalone() {
+            // The bundle's own server is on loopback; reached by a loopback name its
+            // certificate holds, so a certificate for `localhost` alone still verifies.
+            let loopback = ["127.0.0.1", "localhost", "::1"]
+                .into_iter()
+                .find(|l| self.hosts.iter().any(|h| h == l))
+                .unwrap_or("127.0.0.1");
             let node = topology::NodeSpec {
                 name: "redis".into(),
-                hosts: vec!["127.0.0.1".into()],
+                hosts: vec![loopback.into()],
                 port: self.port,
             };
             return vec![Instance {
