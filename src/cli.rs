@@ -377,9 +377,18 @@ pub struct ScheduleArgs {
 const RENEW_HELP: &str = "\
 A certificate is due when less than --within is left (default: a third of its lifetime, the
 cert-manager and step rule). Due leaves get a fresh key (--reuse-key keeps it) from the same
-CA. When the CA itself is due (or with --rollover-ca), a new CA is made and published in
-ca.crt together with the old one, every leaf is re-issued from the new CA, and the old CA is
-dropped from ca.crt once every certificate it issued has expired.
+CA.
+
+CA rollover, in two steps so that no client is cut off:
+  1. When the CA is due (or with --rollover-ca), a new CA is made and published in ca.crt
+     after the old one. Every certificate stays on the old CA, so clients that hold only the
+     old ca.crt keep working. Ship the new ca.crt to every client during the overlap
+     (--overlap, default 30d, at most half the old CA's remaining life).
+  2. Once the overlap has passed, `renew --rollover-ca --finish` (or the next renew from a
+     timer) makes the new CA the issuing CA and re-issues every certificate from it. The old
+     CA stays in ca.crt, so client certificates it issued keep authenticating, until all of
+     them have expired; --retire-old-ca drops it sooner. `provision check` shows the step
+     and how long the overlap has left.
 
 All or nothing: the new files replace the old as one generation; the old one is kept for
 `provision rollback`. Exit 0 whether or not something was renewed; non-zero only on error.
@@ -398,6 +407,8 @@ Examples:
   provision renew --dir /etc/redis/tls --reload
   provision renew --dir ./secrets --dry-run
   provision renew --dir ./secrets --force --redis 10.0.0.5:6379 --redis 10.0.0.6:6379
+  provision renew --dir /etc/redis/tls --rollover-ca --overlap 14d --reload
+  provision renew --dir /etc/redis/tls --rollover-ca --finish --reload
   provision renew --dir /etc/redis/tls --identity ca-admin-key.txt --reload";
 
 #[derive(Args, Debug)]
@@ -411,9 +422,19 @@ pub struct RenewArgs {
     /// Renew every leaf certificate now.
     #[arg(long)]
     pub force: bool,
-    /// Roll the CA over now (new CA published next to the old one; all leaves re-issued).
-    #[arg(long)]
+    /// Start a CA rollover now: publish a new CA in ca.crt beside the old one (see below).
+    #[arg(long, conflicts_with = "retire_old_ca")]
     pub rollover_ca: bool,
+    /// With --rollover-ca: finish the rollover in progress, re-issuing every certificate from
+    /// the new CA. Refused before the overlap has passed.
+    #[arg(long, requires = "rollover_ca")]
+    pub finish: bool,
+    /// How long a new CA is published before certificates move to it. [default: 30d]
+    #[arg(long, value_name = "DURATION", conflicts_with = "finish")]
+    pub overlap: Option<Dur>,
+    /// Drop old CAs from ca.crt now: certificates they issued stop authenticating.
+    #[arg(long)]
+    pub retire_old_ca: bool,
     /// Keep each leaf's private key instead of generating a fresh one.
     #[arg(long)]
     pub reuse_key: bool,

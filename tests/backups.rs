@@ -760,16 +760,48 @@ fn protected_ca_key_init_renew_rollover_and_check() {
     assert!(files_named(&dir, "ca.key").is_empty());
     assert_plaintext_nowhere(t.path(), &pem);
 
-    // CA rollover: the new CA key is sealed again, to the same recipients.
+    // CA rollover: the new CA key is sealed, to the same recipients, first beside the old
+    // one, then in its place.
     run(&[
         "renew",
         "--dir",
         s(&dir),
         "--rollover-ca",
+        "--overlap",
+        "1s",
         "--identity",
         s(&key),
     ])
     .success();
+    assert_eq!(std::fs::read(dir.join("ca.key.age")).unwrap(), sealed);
+    assert!(dir.join("ca-next.key.age").exists());
+    assert!(files_named(&dir, "ca-next.key").is_empty());
+    wait_overlap(&dir);
+    // The old identity opens the new key too; a wrong one is refused, nothing changed.
+    let mid = snapshot(&dir);
+    run(&[
+        "renew",
+        "--dir",
+        s(&dir),
+        "--rollover-ca",
+        "--finish",
+        "--identity",
+        s(&other),
+    ])
+    .code(2)
+    .stderr_has("ca-next.key.age");
+    assert_eq!(snapshot(&dir), mid);
+    run(&[
+        "renew",
+        "--dir",
+        s(&dir),
+        "--rollover-ca",
+        "--finish",
+        "--identity",
+        s(&key),
+    ])
+    .success();
+    assert!(!dir.join("ca-next.key.age").exists());
     assert!(files_named(&dir, "ca.key").is_empty());
     assert_ne!(std::fs::read(dir.join("ca.key.age")).unwrap(), sealed);
     let new_pem = age_decrypt_ca_key(&dir, &key);
@@ -848,6 +880,39 @@ fn protected_ca_key_with_a_passphrase_file() {
         "--dir",
         s(&dir),
         "--rollover-ca",
+        "--overlap",
+        "1s",
+        "--passphrase-file",
+        s(&pass),
+    ])
+    .success();
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(
+        sorted(leaf_serials(&dir)),
+        sorted(serials.clone()),
+        "leaves stay on the old CA in the overlap"
+    );
+    wait_overlap(&dir);
+    run(&[
+        "renew",
+        "--dir",
+        s(&dir),
+        "--rollover-ca",
+        "--finish",
+        "--passphrase-file",
+        s(&wrong),
+    ])
+    .code(2)
+    .stderr_has("wrong passphrase");
+    run(&[
+        "renew",
+        "--dir",
+        s(&dir),
+        "--rollover-ca",
+        "--finish",
         "--passphrase-file",
         s(&pass),
     ])

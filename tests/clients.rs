@@ -628,3 +628,265 @@ fn redis_rs_sentinel() {
         SENTINEL,
     );
 }
+
+/// What each client says to one server, trusting `cred/ca.crt` and presenting
+/// `cred/app.crt` with hostname verification on: `PONG` or `REFUSED ...`, per client.
+fn verdicts(cred: &Path, host: &str, port: u16) -> Vec<(&'static str, String)> {
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
+    let args = [
+        cred.to_str().unwrap().to_string(),
+        host.to_string(),
+        port.to_string(),
+        "app".to_string(),
+    ];
+    let out = |mut c: Command| {
+        let o = c.args(&args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let mut py = Command::new(env_path(
+        "PROVISION_CLIENTS_PYTHON",
+        "a venv with pinned redis and valkey-glide-sync",
+    ));
+    py.arg(scripts.join("ping.py"));
+    require("node");
+    let mut node = Command::new("node");
+    node.arg(scripts.join("ping.js")).env(
+        "NODE_PATH",
+        env_path("PROVISION_CLIENTS_NODE_MODULES", "pinned ioredis from npm"),
+    );
+    let rs = {
+        let pw = read(cred, "app.password");
+        let c = redis::Client::build_with_tls(
+            tls_info(host, port, "app", &pw),
+            tls_certs(cred, cred, "app"),
+        );
+        match c.and_then(|c| c.get_connection()) {
+            Ok(mut c) => {
+                let p = ping(&mut c);
+                if p == "PONG" {
+                    p
+                } else {
+                    format!("REFUSED {p}")
+                }
+            }
+            Err(e) => format!("REFUSED {e}"),
+        }
+    };
+    // OpenSSL's own verdict on the server's chain and name (not on the client certificate).
+    let o = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .args([
+            "-servername",
+            host,
+            "-verify_hostname",
+            host,
+            "-verify_return_error",
+        ])
+        .arg("-CAfile")
+        .arg(cred.join("ca.crt"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    let openssl = if text.contains("Verify return code: 0 (ok)") {
+        "PONG".to_string()
+    } else {
+        format!(
+            "REFUSED {}",
+            text.lines()
+                .chain(String::from_utf8_lossy(&o.stderr).lines())
+                .find(|l| l.contains("verify error") || l.contains("Verify return code"))
+                .unwrap_or("no verdict")
+        )
+    };
+    vec![
+        ("redis-py", out(py)),
+        ("ioredis", out(node)),
+        ("redis-rs", rs),
+        ("openssl", openssl),
+    ]
+}
+
+#[track_caller]
+fn expect_all(what: &str, v: &[(&'static str, String)], ok: bool, needle: &str) {
+    eprintln!("{what}: {v:?}");
+    for (client, verdict) in v {
+        let good = if ok {
+            verdict == "PONG"
+        } else {
+            verdict.starts_with("REFUSED") && verdict.to_lowercase().contains(needle)
+        };
+        assert!(
+            good,
+            "{what}: {client} said `{verdict}`, expected {}",
+            if ok {
+                "PONG".to_string()
+            } else {
+                format!("a refusal mentioning `{needle}`")
+            }
+        );
+    }
+}
+
+/// A copy of the files an application host holds: ca.crt and the app user's credentials.
+fn client_host(d: &Deployment, name: &str) -> PathBuf {
+    let c = d.t.path().join(name);
+    std::fs::create_dir_all(&c).unwrap();
+    for f in ["ca.crt", "app.crt", "app.key", "app.password"] {
+        std::fs::copy(d.dir.join(f), c.join(f)).unwrap();
+    }
+    c
+}
+
+fn renew(d: &Deployment, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "renew",
+        "--dir",
+        d.dir.to_str().unwrap(),
+        "--reload",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    serde_json::from_str(&run(&args).success().stdout).unwrap()
+}
+
+fn rollover_phase(d: &Deployment) -> serde_json::Value {
+    let o = run(&[
+        "check",
+        "--dir",
+        d.dir.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    let critical: Vec<_> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            f["status"] != "WARNING" || !f["message"].as_str().unwrap().contains("overlap ended")
+        })
+        .collect();
+    assert!(critical.is_empty(), "{}", o.stdout);
+    v["ca_rollover"].clone()
+}
+
+/// The CA rollover, step by step, as seen by an application host that holds the `ca.crt`
+/// and app certificate it was deployed with (redis-py, ioredis, redis-rs and openssl, with
+/// hostname verification): every client keeps connecting through the overlap; once the new
+/// `ca.crt` reached the host during the overlap, its old certificate keeps authenticating
+/// after the finish; only the old CA's retirement refuses the old certificate.
+#[test]
+fn every_client_keeps_working_through_a_ca_rollover() {
+    let d = Deployment::standalone("localhost");
+    let port = d.ports[0];
+    let deployed = client_host(&d, "deployed");
+    expect_all("before", &verdicts(&deployed, "localhost", port), true, "");
+    let mut open = client_as_host(&d.dir, port);
+
+    // Step 1: the new CA is published; every certificate stays on the old CA.
+    let v = renew(&d, &["--rollover-ca", "--overlap", "1s"]);
+    assert_eq!(v["ca_rollover"], "publish", "{v}");
+    let published = read(&d.dir, "ca.crt");
+    assert_eq!(
+        provision::core::inspect::pem_certificates(published.as_bytes())
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        published.starts_with(&read(&deployed, "ca.crt")),
+        "old CA still first"
+    );
+    let phase = rollover_phase(&d);
+    assert!(
+        phase["phase"] == "overlap" || phase["phase"] == "finish-due",
+        "{phase}"
+    );
+    expect_all(
+        "overlap, deployed ca.crt",
+        &verdicts(&deployed, "localhost", port),
+        true,
+        "",
+    );
+    // The application host gets the published ca.crt during the overlap; it keeps its
+    // old-CA certificate.
+    let refreshed = client_host(&d, "refreshed");
+    for f in ["app.crt", "app.key", "app.password"] {
+        std::fs::copy(deployed.join(f), refreshed.join(f)).unwrap();
+    }
+    expect_all(
+        "overlap, published ca.crt",
+        &verdicts(&refreshed, "localhost", port),
+        true,
+        "",
+    );
+
+    // Step 2, once the overlap has passed: every certificate moves to the new CA.
+    wait_overlap(&d.dir);
+    assert_eq!(rollover_phase(&d)["phase"], "finish-due");
+    let v = renew(&d, &["--rollover-ca", "--finish"]);
+    assert_eq!(v["ca_rollover"], "finish", "{v}");
+    assert_eq!(v["nodes"][0]["ok"], true, "{v}");
+    assert_eq!(rollover_phase(&d)["phase"], "old-ca-trusted");
+    assert_eq!(
+        ping(&mut open),
+        "PONG",
+        "an open connection survives both steps"
+    );
+    expect_all(
+        "finished, old certificate, published ca.crt",
+        &verdicts(&refreshed, "localhost", port),
+        true,
+        "",
+    );
+    expect_all(
+        "finished, new bundle",
+        &verdicts(&d.dir, "localhost", port),
+        true,
+        "",
+    );
+    // A host that never got the published ca.crt cannot verify the new server certificate:
+    // this is what the overlap is for.
+    expect_all(
+        "finished, only the ca.crt of the first deployment",
+        &verdicts(&deployed, "localhost", port),
+        false,
+        "certificate",
+    );
+
+    // Retiring the old CA refuses the certificates it issued; new ones keep working.
+    let v = renew(&d, &["--retire-old-ca"]);
+    assert_eq!(v["dropped_cas"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(rollover_phase(&d)["phase"], "none");
+    // (openssl s_client judges only the server's chain, which is still fine.) How the
+    // refusal surfaces varies from run to run (an alert, EOF, a reset), so only the refusal
+    // itself is asserted.
+    let old_cert: Vec<_> = verdicts(&refreshed, "localhost", port)
+        .into_iter()
+        .filter(|(c, _)| *c != "openssl")
+        .collect();
+    expect_all("retired, old certificate", &old_cert, false, "");
+    for f in ["app.crt", "app.key"] {
+        std::fs::copy(d.dir.join(f), refreshed.join(f)).unwrap();
+    }
+    expect_all(
+        "retired, new certificate",
+        &verdicts(&refreshed, "localhost", port),
+        true,
+        "",
+    );
+}
+
+/// A redis-rs connection as app to the bundle's own server by its name, `localhost`.
+fn client_as_host(dir: &Path, port: u16) -> redis::Connection {
+    let pw = read(dir, "app.password");
+    redis::Client::build_with_tls(
+        tls_info("localhost", port, "app", &pw),
+        tls_certs(dir, dir, "app"),
+    )
+    .unwrap()
+    .get_connection()
+    .unwrap()
+}

@@ -342,53 +342,72 @@ fn live_renew_reload_keeps_connections_and_serves_the_new_certificate() {
         .stdout_has("Nothing to renew");
 }
 
+/// The CA rollover's steps are refused out of order, each with exit 2 and nothing changed.
+/// (The live rollover, with every client library, is tests/clients.rs.)
 #[test]
-fn live_ca_rollover_keeps_old_ca_clients_working_through_the_overlap() {
-    let (t, dir, port) = live_bundle(&[]);
-    let _r = Redis::start(&dir, port, t.path());
-    // A client elsewhere keeps its old-CA certificate and key.
-    let old_client = t.path().join("old-client");
-    std::fs::create_dir(&old_client).unwrap();
-    for f in ["app.crt", "app.key", "app.password"] {
-        std::fs::copy(dir.join(f), old_client.join(f)).unwrap();
-    }
-    let mut open = app_client(&dir, &old_client, port);
-    let old_ca_subject = read(&dir, "ca.crt");
+fn ca_rollover_steps_are_refused_out_of_order() {
+    let t = tempdir();
+    let d = t.path().join("s");
+    init(&d, &[]);
+    let ds = d.to_str().unwrap();
+    let generation = || read(&d, "manifest.json");
+    let g0 = generation();
+    run(&["renew", "--dir", ds, "--rollover-ca", "--finish"])
+        .code(2)
+        .stderr_has("no CA rollover is in progress")
+        .stderr_has("renew --rollover-ca");
+    run(&["renew", "--dir", ds, "--retire-old-ca"])
+        .code(2)
+        .stderr_has("nothing to retire");
+    run(&["renew", "--dir", ds, "--finish"]).code(2);
     run(&[
         "renew",
         "--dir",
-        dir.to_str().unwrap(),
+        ds,
         "--rollover-ca",
-        "--reload",
-        "-q",
+        "--finish",
+        "--overlap",
+        "1d",
     ])
-    .success();
-    assert_ne!(read(&dir, "ca.crt"), old_ca_subject);
-    assert_eq!(
-        provision::core::inspect::pem_certificates(read(&dir, "ca.crt").as_bytes())
-            .unwrap()
-            .len(),
-        2,
-        "both CAs published"
+    .code(2);
+    assert_eq!(generation(), g0, "nothing changed");
+
+    let j = run(&["renew", "--dir", ds, "--rollover-ca", "--json"]).success();
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    assert_eq!(v["ca_rollover"], "publish");
+    let renewed = v["renewed"].as_array().unwrap();
+    assert_eq!(renewed.len(), 1, "only the new CA is made: {v}");
+    assert_eq!(renewed[0]["role"], "new-ca");
+    // The default overlap is 30 days.
+    let c = check(&d, &["--format", "json"]).code(0);
+    let r: serde_json::Value = serde_json::from_str(&c.stdout).unwrap();
+    assert_eq!(r["ca_rollover"]["phase"], "overlap");
+    let left = r["ca_rollover"]["overlap_seconds_left"].as_i64().unwrap();
+    assert!((30 * 86_400 - 60..=30 * 86_400).contains(&left), "{left}");
+    let text = check(&d, &[]).code(0);
+    assert!(
+        text.stdout.contains("CA rollover, step 1 of 2"),
+        "{}",
+        text.stdout
     );
-    assert_eq!(
-        ping(&mut open),
-        "PONG",
-        "open connection survives the rollover"
-    );
-    let mut old_cert_new_conn = app_client(&dir, &old_client, port);
-    assert_eq!(
-        ping(&mut old_cert_new_conn),
-        "PONG",
-        "old-CA client certificate still accepted"
-    );
-    let mut new_conn = app_client(&dir, &dir, port);
-    assert_eq!(
-        ping(&mut new_conn),
-        "PONG",
-        "new-CA client certificate accepted"
-    );
-    check(&dir, &[]).code(0);
+
+    let g1 = generation();
+    run(&["renew", "--dir", ds, "--rollover-ca"])
+        .code(2)
+        .stderr_has("already in progress");
+    run(&["renew", "--dir", ds, "--rollover-ca", "--finish"])
+        .code(2)
+        .stderr_has("overlap lasts until")
+        .stderr_has("provision check");
+    run(&["renew", "--dir", ds, "--retire-old-ca"])
+        .code(2)
+        .stderr_has("until the rollover finishes");
+    // A plain renew during the overlap changes nothing and says why.
+    run(&["renew", "--dir", ds])
+        .success()
+        .stdout_has("Nothing to renew")
+        .stdout_has("CA rollover in its overlap");
+    assert_eq!(generation(), g1, "nothing changed");
 }
 
 #[test]

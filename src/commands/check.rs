@@ -44,6 +44,7 @@ pub fn run(args: &CheckArgs, out: Output) -> Result<ExitStatus> {
                 rotations_in_progress: vec![],
                 ca_key: Default::default(),
                 integrity: Default::default(),
+                ca_rollover: Default::default(),
             };
             (r, String::new(), dir.clone())
         }
@@ -61,6 +62,7 @@ pub fn run(args: &CheckArgs, out: Output) -> Result<ExitStatus> {
             "rotations_in_progress": report.rotations_in_progress,
             "ca_key": report.ca_key,
             "integrity": report.integrity,
+            "ca_rollover": report.ca_rollover,
         })),
         CheckFormat::Prometheus => crate::out!("{}", prometheus(&abs, &report)),
         CheckFormat::Text if !out.quiet => print_text(&abs, &generation, &report),
@@ -251,6 +253,10 @@ fn print_text(dir: &Path, generation: &str, r: &Report) {
             }
         );
     }
+    if !r.ca_rollover.summary.is_empty() {
+        crate::outln!();
+        crate::outln!("  {}", r.ca_rollover.summary);
+    }
     if !r.rotations_in_progress.is_empty() {
         crate::outln!();
         crate::outln!(
@@ -345,6 +351,23 @@ pub fn prometheus(dir: &Path, r: &Report) -> String {
         vec![(
             format!("bundle=\"{b}\""),
             r.rotations_in_progress.len().to_string(),
+        )],
+    );
+    metric(
+        "provision_ca_rollover_overlap_seconds_left",
+        "Seconds left of a CA rollover's overlap (0 once it may be finished); absent without one.",
+        r.ca_rollover
+            .overlap_seconds_left
+            .iter()
+            .map(|l| (format!("bundle=\"{b}\""), l.to_string()))
+            .collect(),
+    );
+    metric(
+        "provision_ca_old_cas_trusted",
+        "Old CAs still trusted in ca.crt after a finished CA rollover.",
+        vec![(
+            format!("bundle=\"{b}\""),
+            r.ca_rollover.old_cas.len().to_string(),
         )],
     );
     metric(

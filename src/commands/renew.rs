@@ -31,14 +31,18 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<ExitStatus> {
         ));
     }
     let now = time::OffsetDateTime::now_utc();
-    let plan = renewal::plan(&before, &m, now, args.within, args.force, args.rollover_ca).map_err(
-        |e| {
-            Error::failed(
-                format!("reading the bundle: {e}"),
-                Some("run `provision check` to see what is wrong".into()),
-            )
+    let request = renewal::Request {
+        within: args.within,
+        force: args.force,
+        ca: match (args.rollover_ca, args.finish) {
+            (true, true) => renewal::CaRequest::Finish,
+            (true, false) => renewal::CaRequest::Start,
+            _ => renewal::CaRequest::Auto,
         },
-    )?;
+        overlap: args.overlap.unwrap_or(renewal::DEFAULT_OVERLAP),
+        retire_old_cas: args.retire_old_ca,
+    };
+    let plan = renewal::plan(&before, &m, now, &request).map_err(plan_error)?;
 
     // An accepted hand edit is recorded (and signed) in a new generation even when nothing
     // is due.
@@ -49,10 +53,13 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<ExitStatus> {
             reload_nodes(&nodes, &before, &before, &m)?
         };
         if out.json {
-            out.print_json(&json!({"action": "renew", "dir": store.dir, "dry_run": args.dry_run, "changed": false, "due": plan, "nodes": results}));
+            out.print_json(&json!({"action": "renew", "dir": store.dir, "dry_run": args.dry_run, "changed": false, "due": plan, "ca_rollover_in_progress": m.ca_rollover, "nodes": results}));
         } else if !out.quiet {
             if plan.is_empty() {
                 crate::outln!("Nothing to renew in {}: every certificate has more than its renewal threshold left.", store.dir.display());
+                if let Some(r) = &m.ca_rollover {
+                    crate::outln!("  CA rollover in its overlap: certificates move to the new CA from {} (`provision renew --rollover-ca --finish`).", r.finish_after);
+                }
             } else {
                 crate::outln!(
                     "Would renew in {} (dry run, nothing changed):",
@@ -68,7 +75,14 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<ExitStatus> {
 
     // Only a plan that signs needs the CA key: dropping an old CA from ca.crt does not.
     let (ca_key, sealer) = if plan.needs_ca_key() {
-        let (k, s) = super::unlock_ca_key(&before, &m, key.as_ref(), &store.dir, &due_list(&plan))?;
+        let (k, s) = super::unlock_ca_key(
+            &before,
+            &m,
+            key.as_ref(),
+            &store.dir,
+            &due_list(&plan),
+            plan.signing_slot(),
+        )?;
         (Some(k), s)
     } else {
         (None, crate::core::cakey::Sealer::Plain)
@@ -99,7 +113,7 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<ExitStatus> {
         out.print_json(&json!({
             "action": "renew", "dir": store.dir, "dry_run": false, "changed": true, "generation": gen_id,
             "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0,
-            "renewed": renewed, "ca_rollover": plan.ca.is_some(), "dropped_cas": plan.drop_cas, "nodes": results,
+            "renewed": renewed, "ca_rollover": plan.ca_step, "finish_after": plan.finish_after, "dropped_cas": plan.drop_cas, "nodes": results,
         }));
     } else if !out.quiet {
         crate::outln!(
@@ -115,11 +129,18 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<ExitStatus> {
                 &r.not_after[..10]
             );
         }
-        if plan.ca.is_some() {
-            crate::outln!("  CA rolled over: ca.crt now holds the new and the old CA until the old CA's certificates expire.");
-            crate::outln!(
-                "  Clients must reload ca.crt from the bundle to trust the new server certificate."
-            );
+        match plan.ca_step {
+            Some(renewal::CaStep::Publish) => {
+                crate::outln!(
+                    "  New CA published in ca.crt beside the old one; every certificate stays on the old CA until {}.",
+                    plan.finish_after.as_deref().unwrap_or("the overlap ends")
+                );
+                crate::outln!("  Ship the new ca.crt to every client now, then finish with `provision renew --rollover-ca --finish` (a renew timer finishes it once the overlap has passed).");
+            }
+            Some(renewal::CaStep::Finish) => {
+                crate::outln!("  CA rollover finished: every certificate is now from the new CA. ca.crt keeps the old CA until what it issued has expired, so old client certificates keep authenticating (`provision renew --retire-old-ca` drops it sooner).");
+            }
+            None => {}
         }
         if !plan.drop_cas.is_empty() {
             crate::outln!(
@@ -136,13 +157,36 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
+/// A plan that cannot be made: bad input (exit 2) unless the bundle cannot be read.
+fn plan_error(e: renewal::PlanError) -> Error {
+    use renewal::PlanError as P;
+    let hint = match &e {
+        P::Bundle(_) => {
+            return Error::failed(
+                format!("reading the bundle: {e}"),
+                Some("run `provision check` to see what is wrong".into()),
+            )
+        }
+        P::NoRollover => "start one with `provision renew --rollover-ca`",
+        P::InProgress { .. } => {
+            "finish it with `provision renew --rollover-ca --finish` once its overlap has passed"
+        }
+        P::TooEarly { .. } => {
+            "ship ca.crt to every client and run this again after the overlap (`provision check` shows how long is left)"
+        }
+        P::NothingToRetire(_) => "drop --retire-old-ca",
+    };
+    Error::input(format!("{e}; nothing was changed"), hint)
+}
+
 /// "renewing redis.crt, app.crt" / "rolling the CA over": what needs the CA key.
 fn due_list(p: &renewal::Plan) -> String {
-    if p.ca.is_some() {
-        return format!(
-            "rolling the CA over ({})",
-            p.ca.as_ref().map_or("", |d| d.reason.as_str())
-        );
+    if let Some(d) = &p.ca {
+        let what = match p.ca_step {
+            Some(renewal::CaStep::Finish) => "finishing the CA rollover",
+            _ => "publishing a new CA",
+        };
+        return format!("{what} ({})", d.reason);
     }
     format!(
         "renewing {} ({})",
@@ -161,7 +205,11 @@ fn short(serial: &str) -> &str {
 
 fn print_plan(p: &renewal::Plan) {
     if let Some(ca) = &p.ca {
-        crate::outln!("  {:<20} CA rollover: {}", ca.file, ca.reason);
+        let step = match p.ca_step {
+            Some(renewal::CaStep::Finish) => "finish the CA rollover",
+            _ => "publish a new CA",
+        };
+        crate::outln!("  {:<20} {step}: {}", ca.file, ca.reason);
     }
     for d in &p.leaves {
         crate::outln!("  {:<20} {}", d.file, d.reason);

@@ -436,6 +436,41 @@ pub struct Manifest {
     /// Password rotations started and not yet finished.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rotations: Vec<Rotation>,
+    /// A CA rollover whose new CA is published in `ca.crt` while leaves stay on the old CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_rollover: Option<CaRollover>,
+}
+
+impl Manifest {
+    /// What a new generation carries over from this one.
+    pub fn records(&self) -> Records {
+        Records {
+            retired_cas: self.retired_cas.clone(),
+            rotations: self.rotations.clone(),
+            ca_rollover: self.ca_rollover.clone(),
+        }
+    }
+}
+
+/// The manifest's records of work in progress: old CAs still trusted, password rotations
+/// and a CA rollover not yet finished.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Records {
+    pub retired_cas: Vec<RetiredCa>,
+    pub rotations: Vec<Rotation>,
+    pub ca_rollover: Option<CaRollover>,
+}
+
+/// The first phase of a CA rollover: the new CA (key in `ca-next.key` or `ca-next.key.age`)
+/// is published in `ca.crt` after the issuing CA, so every peer can learn to trust it before
+/// any certificate it signs is served. `renew --rollover-ca --finish`, allowed from
+/// `finish_after` on, moves every leaf to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaRollover {
+    pub sha256_fingerprint: String,
+    pub subject: String,
+    pub started_at: String,
+    pub finish_after: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -488,18 +523,7 @@ pub fn build_manifest(
     generation: &str,
     now: OffsetDateTime,
 ) -> Result<String, BuildError> {
-    build_manifest_with(spec, files, generation, now, Vec::new())
-}
-
-/// The manifest, recording old CAs still published after a rollover.
-pub fn build_manifest_with(
-    spec: &Spec,
-    files: &Files,
-    generation: &str,
-    now: OffsetDateTime,
-    retired_cas: Vec<RetiredCa>,
-) -> Result<String, BuildError> {
-    build_manifest_full(spec, files, generation, now, retired_cas, Vec::new())
+    build_manifest_full(spec, files, generation, now, Records::default())
 }
 
 /// The manifest with every optional record.
@@ -508,8 +532,7 @@ pub fn build_manifest_full(
     files: &Files,
     generation: &str,
     now: OffsetDateTime,
-    retired_cas: Vec<RetiredCa>,
-    rotations: Vec<Rotation>,
+    records: Records,
 ) -> Result<String, BuildError> {
     let mut recs = Vec::new();
     let mut certs = Vec::new();
@@ -571,8 +594,9 @@ pub fn build_manifest_full(
         spec: spec.clone(),
         files: recs,
         certificates: certs,
-        retired_cas,
-        rotations,
+        retired_cas: records.retired_cas,
+        rotations: records.rotations,
+        ca_rollover: records.ca_rollover,
     };
     let mut s = serde_json::to_string_pretty(&m).expect("manifest serializes");
     s.push('\n');

@@ -16,6 +16,32 @@ use std::str::FromStr;
 
 /// The encrypted CA key (mode 0600, binary age format).
 pub const CA_KEY_AGE: &str = "ca.key.age";
+/// The new CA's encrypted key during a CA rollover's overlap.
+pub const CA_NEXT_KEY_AGE: &str = "ca-next.key.age";
+
+/// Which CA key: the issuing CA's, or the new CA's while a rollover is in its overlap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    Current,
+    Next,
+}
+
+impl Slot {
+    /// The file of a plaintext key in this slot.
+    pub fn plain(self) -> &'static str {
+        match self {
+            Slot::Current => files::CA_KEY,
+            Slot::Next => files::CA_NEXT_KEY,
+        }
+    }
+    /// The file of a sealed key in this slot.
+    pub fn sealed(self) -> &'static str {
+        match self {
+            Slot::Current => CA_KEY_AGE,
+            Slot::Next => CA_NEXT_KEY_AGE,
+        }
+    }
+}
 /// The first line of a binary age file.
 pub const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
 const ARMOR_BEGIN: &[u8] = b"-----BEGIN AGE ENCRYPTED FILE-----";
@@ -129,8 +155,13 @@ impl Sealer {
 
     /// The bundle file holding `pem`: `ca.key`, or `ca.key.age`.
     pub fn seal(&self, pem: &Secret) -> Result<OutFile, CaKeyError> {
+        self.seal_in(pem, Slot::Current)
+    }
+
+    /// The bundle file holding `pem` in `slot`.
+    pub fn seal_in(&self, pem: &Secret, slot: Slot) -> Result<OutFile, CaKeyError> {
         let enc = match self {
-            Sealer::Plain => return Ok(OutFile::secret(files::CA_KEY, pem.clone())),
+            Sealer::Plain => return Ok(OutFile::secret(slot.plain(), pem.clone())),
             Sealer::Recipients(rs) => {
                 age::Encryptor::with_recipients(rs.iter().map(|r| r as &dyn age::Recipient))
                     .map_err(|e| CaKeyError::Encrypt(e.to_string()))?
@@ -142,25 +173,44 @@ impl Sealer {
         let mut w = enc.wrap_output(&mut out).map_err(err)?;
         w.write_all(pem.expose()).map_err(err)?;
         w.finish().map_err(err)?;
-        Ok(OutFile::secret(CA_KEY_AGE, Secret::new(out)))
+        Ok(OutFile::secret(slot.sealed(), Secret::new(out)))
     }
 }
 
 /// Stores `pem` as the bundle's CA key, sealed by `sealer`; the other form is removed, so a
 /// bundle never holds both.
 pub fn put(files: &mut Files, pem: &Secret, sealer: &Sealer) -> Result<(), CaKeyError> {
-    let f = sealer.seal(pem)?;
-    files
-        .0
-        .retain(|x| x.name != files::CA_KEY && x.name != CA_KEY_AGE);
-    // Keep the CA key right after ca.crt, where a plaintext bundle has it.
+    put_in(files, pem, sealer, Slot::Current)
+}
+
+/// Stores `pem` as the key of `slot`, replacing either form of it.
+pub fn put_in(
+    files: &mut Files,
+    pem: &Secret,
+    sealer: &Sealer,
+    slot: Slot,
+) -> Result<(), CaKeyError> {
+    let f = sealer.seal_in(pem, slot)?;
+    remove(files, slot);
+    // Keep the CA key right after ca.crt (and the current key), where a plaintext bundle has it.
+    let after = |x: &OutFile| {
+        x.name == files::CA_CRT
+            || (slot == Slot::Next && (x.name == files::CA_KEY || x.name == CA_KEY_AGE))
+    };
     let at = files
         .0
         .iter()
-        .position(|x| x.name == files::CA_CRT)
+        .rposition(after)
         .map_or(files.0.len(), |i| i + 1);
     files.0.insert(at, f);
     Ok(())
+}
+
+/// Removes the key of `slot`, in either form.
+pub fn remove(files: &mut Files, slot: Slot) {
+    files
+        .0
+        .retain(|x| x.name != slot.plain() && x.name != slot.sealed());
 }
 
 /// What opens `ca.key.age`.
@@ -217,20 +267,31 @@ pub fn load(
     protection: Option<&Protection>,
     unlock: Option<&Unlock<'_>>,
 ) -> Result<Secret, CaKeyError> {
+    load_in(files, protection, unlock, Slot::Current)
+}
+
+/// The key of `slot`, checked against its CA certificate in `ca.crt` when it was sealed
+/// (for `Slot::Next`, any CA of `ca.crt` but the issuing one).
+pub fn load_in(
+    files: &Files,
+    protection: Option<&Protection>,
+    unlock: Option<&Unlock<'_>>,
+    slot: Slot,
+) -> Result<Secret, CaKeyError> {
     let pem = match protection {
         None => files
-            .get(files::CA_KEY)
-            .ok_or(CaKeyError::Missing(files::CA_KEY))?
+            .get(slot.plain())
+            .ok_or(CaKeyError::Missing(slot.plain()))?
             .data
             .clone(),
         Some(_) => {
             let sealed = files
-                .get(CA_KEY_AGE)
-                .ok_or(CaKeyError::Missing(CA_KEY_AGE))?;
+                .get(slot.sealed())
+                .ok_or(CaKeyError::Missing(slot.sealed()))?;
             open(sealed.data.expose(), unlock.ok_or(CaKeyError::Locked)?)?
         }
     };
-    if protection.is_some() && !matches_ca(files, &pem)? {
+    if protection.is_some() && !matches_slot(files, &pem, slot)? {
         return Err(CaKeyError::Mismatch);
     }
     Ok(pem)
@@ -238,13 +299,23 @@ pub fn load(
 
 /// Whether `pem` is the private key of the issuing (first) CA in `ca.crt`.
 pub fn matches_ca(files: &Files, pem: &Secret) -> Result<bool, CaKeyError> {
-    let ca = files
+    matches_slot(files, pem, Slot::Current)
+}
+
+fn matches_slot(files: &Files, pem: &Secret, slot: Slot) -> Result<bool, CaKeyError> {
+    let cas: Vec<inspect::CertInfo> = files
         .get(files::CA_CRT)
         .and_then(|f| inspect::pem_certificates(f.data.expose()).ok())
-        .and_then(|d| d.into_iter().next())
-        .and_then(|d| inspect::inspect(&d).ok())
+        .map(|d| d.iter().filter_map(|d| inspect::inspect(d).ok()).collect())
+        .filter(|v: &Vec<_>| !v.is_empty())
         .ok_or(CaKeyError::Missing(files::CA_CRT))?;
-    Ok(inspect::key_spki(pem.expose_str()).is_ok_and(|spki| spki == ca.spki_der))
+    let Ok(spki) = inspect::key_spki(pem.expose_str()) else {
+        return Ok(false);
+    };
+    Ok(match slot {
+        Slot::Current => spki == cas[0].spki_der,
+        Slot::Next => cas[1..].iter().any(|c| c.spki_der == spki),
+    })
 }
 
 /// What an `age` header says about a sealed file without any key: `Ok(true)` for a

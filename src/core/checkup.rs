@@ -78,6 +78,52 @@ pub struct Report {
     pub ca_key: CaKeyReport,
     /// The manifest's signature and the CA it chains to.
     pub integrity: IntegrityReport,
+    /// Where a CA rollover stands.
+    pub ca_rollover: CaRolloverReport,
+}
+
+/// Where a CA rollover stands: `phase` is "none", "overlap" (a new CA is published in ca.crt,
+/// every certificate is still from the old CA), "finish-due" (the overlap has passed; `renew`
+/// moves every certificate to the new CA) or "old-ca-trusted" (finished; old CAs stay in
+/// ca.crt until what they issued has expired).
+#[derive(Clone, Debug, Serialize)]
+pub struct CaRolloverReport {
+    pub phase: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_ca_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finish_after: Option<String>,
+    /// Seconds of overlap left (0 once it has passed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overlap_seconds_left: Option<i64>,
+    /// Old CAs still trusted in ca.crt, and until when.
+    pub old_cas: Vec<OldCa>,
+    /// One line for people.
+    pub summary: String,
+}
+
+impl Default for CaRolloverReport {
+    fn default() -> Self {
+        CaRolloverReport {
+            phase: "none",
+            new_ca_sha256: None,
+            started_at: None,
+            finish_after: None,
+            overlap_seconds_left: None,
+            old_cas: vec![],
+            summary: String::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OldCa {
+    pub sha256_fingerprint: String,
+    pub subject: String,
+    pub keep_until: String,
+    pub seconds_left: i64,
 }
 
 /// What `check` verified of the bundle's signature.
@@ -293,9 +339,16 @@ pub fn check(
         .iter()
         .flat_map(|m| m.retired_cas.iter().map(|r| r.sha256_fingerprint.clone()))
         .collect();
+    let in_overlap = manifest.as_ref().is_some_and(|m| m.ca_rollover.is_some());
     for (i, ca) in cas.iter().enumerate() {
-        // During a CA rollover, old CAs stay in ca.crt; their expiry is informational.
-        let is_retired = i > 0 && retired.contains(&ca.sha256_fingerprint);
+        // After a CA rollover, old CAs stay in ca.crt; their expiry is informational. While a
+        // rollover is in its overlap, the old CA being due is what the rollover answers; only
+        // running out is reported.
+        let lifetime = (ca.not_after - ca.not_before).whole_seconds().max(1);
+        let informational = (i > 0 && retired.contains(&ca.sha256_fingerprint))
+            || (i == 0
+                && in_overlap
+                && (ca.not_after - now).whole_seconds() >= th.crit_secs(lifetime));
         statuses.push(expiry(
             &mut ctx,
             bundle::CA_CRT,
@@ -303,9 +356,10 @@ pub fn check(
             ca,
             now,
             th,
-            is_retired,
+            informational,
         ));
     }
+    let ca_rollover = rollover(&mut ctx, files, manifest.as_ref(), &cas, now);
     let integrity = integrity(&mut ctx, files, &index, manifest.as_ref(), &cas);
     let ca_key = ca_key_at_rest(&mut ctx, files, manifest.as_ref(), cas.first());
     let instances = match &manifest {
@@ -526,7 +580,128 @@ pub fn check(
         rotations_in_progress: rotations,
         ca_key,
         integrity,
+        ca_rollover,
     }
+}
+
+/// A CA rollover's state: the new CA it records is published in ca.crt (never first) with
+/// its key beside it; once the overlap has passed, finishing is due. ca.crt trusts nothing
+/// but the issuing CA, the rollover's new CA and old CAs in their overlap.
+fn rollover(
+    ctx: &mut Ctx,
+    files: &Files,
+    manifest: Option<&Manifest>,
+    cas: &[CertInfo],
+    now: OffsetDateTime,
+) -> CaRolloverReport {
+    use super::cakey::{Slot, CA_NEXT_KEY_AGE};
+    let mut r = CaRolloverReport::default();
+    let Some(m) = manifest else { return r };
+    let time_of = |s: &str| {
+        OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap_or(now)
+    };
+    let listed = |n: &str| m.files.iter().any(|f| f.name == n);
+    for o in &m.retired_cas {
+        r.old_cas.push(OldCa {
+            sha256_fingerprint: o.sha256_fingerprint.clone(),
+            subject: o.subject.clone(),
+            keep_until: o.keep_until.clone(),
+            seconds_left: (time_of(&o.keep_until) - now).whole_seconds().max(0),
+        });
+    }
+    for (i, ca) in cas.iter().enumerate().skip(1) {
+        let fp = &ca.sha256_fingerprint;
+        let known = m.retired_cas.iter().any(|o| &o.sha256_fingerprint == fp)
+            || m.ca_rollover
+                .as_ref()
+                .is_some_and(|o| &o.sha256_fingerprint == fp);
+        if !known {
+            ctx.add(
+                Status::Critical,
+                bundle::CA_CRT,
+                format!("certificate {} of ca.crt, `{}`, is neither the issuing CA, a rollover's new CA nor an old CA in its overlap (manifest.json records none of them): Redis would accept client certificates it signs; remove it", i + 1, ca.subject),
+            );
+        }
+    }
+    let Some(ro) = &m.ca_rollover else {
+        for n in [Slot::Next.plain(), CA_NEXT_KEY_AGE] {
+            if files.get(n).is_some() {
+                ctx.add(Status::Critical, n, "a new CA key, but manifest.json records no CA rollover: remove it, or restore the bundle with `provision rollback`");
+            }
+        }
+        if let Some(o) = r.old_cas.iter().max_by_key(|o| o.seconds_left) {
+            r.phase = "old-ca-trusted";
+            r.summary = format!(
+                "CA rollover finished: ca.crt still trusts the old CA for the certificates it issued until {} (`provision renew --retire-old-ca` drops it sooner)",
+                o.keep_until
+            );
+        }
+        return r;
+    };
+    r.new_ca_sha256 = Some(ro.sha256_fingerprint.clone());
+    r.started_at = Some(ro.started_at.clone());
+    r.finish_after = Some(ro.finish_after.clone());
+    // Rounded up: "0 s left" only once `renew` would finish it.
+    let d = time_of(&ro.finish_after) - now;
+    let left = if d.is_positive() {
+        d.whole_seconds() + i64::from(d.subsec_nanoseconds() > 0)
+    } else {
+        0
+    };
+    r.overlap_seconds_left = Some(left);
+    match cas.iter().position(|c| c.sha256_fingerprint == ro.sha256_fingerprint) {
+        None => ctx.add(
+            Status::Critical,
+            bundle::CA_CRT,
+            format!("the CA rollover's new CA `{}` (recorded in manifest.json) is missing from ca.crt: clients cannot learn to trust it; restore the bundle with `provision rollback`", ro.subject),
+        ),
+        Some(0) => ctx.add(
+            Status::Critical,
+            bundle::CA_CRT,
+            format!("the CA rollover's new CA `{}` is first in ca.crt, as if it issued, but the rollover has not finished", ro.subject),
+        ),
+        Some(i) => {
+            let protected = m.spec.ca_key.is_some();
+            let (want, other) = if protected {
+                (CA_NEXT_KEY_AGE, Slot::Next.plain())
+            } else {
+                (Slot::Next.plain(), CA_NEXT_KEY_AGE)
+            };
+            match files.get(want) {
+                None if listed(want) => {}
+                None => ctx.add(Status::Critical, want, "missing: the CA rollover cannot finish without the new CA's key"),
+                Some(f) if !protected => key_matches(ctx, want, f.data.expose_str(), &cas[i]),
+                Some(f) => {
+                    if let Err(e) = super::cakey::sealed_with_passphrase(f.data.expose()) {
+                        ctx.add(Status::Critical, want, e);
+                    }
+                }
+            }
+            if files.get(other).is_some() {
+                ctx.add(Status::Critical, other, format!("does not belong in this bundle (its new CA key is {want})"));
+            }
+        }
+    }
+    if left > 0 {
+        r.phase = "overlap";
+        r.summary = format!(
+            "CA rollover, step 1 of 2: a new CA is published in ca.crt; every certificate stays on the old CA until {} ({} left). Ship ca.crt to every client now",
+            ro.finish_after,
+            human(left)
+        );
+    } else {
+        r.phase = "finish-due";
+        r.summary = format!(
+            "CA rollover, step 1 of 2 done: the overlap ended on {}",
+            ro.finish_after
+        );
+        ctx.add(
+            Status::Warning,
+            bundle::CA_CRT,
+            format!("the CA rollover's overlap ended on {}: `provision renew --rollover-ca --finish` (or the renew timer) moves every certificate to the new CA", ro.finish_after),
+        );
+    }
+    r
 }
 
 /// The signature over `manifest.json`, then every file against the digest, size and mode the

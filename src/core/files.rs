@@ -6,6 +6,8 @@ use super::secret::Secret;
 
 pub const CA_CRT: &str = "ca.crt";
 pub const CA_KEY: &str = "ca.key";
+/// The new CA's key while a CA rollover is in its overlap (see `bundle::CaRollover`).
+pub const CA_NEXT_KEY: &str = "ca-next.key";
 pub const SERVER_CRT: &str = "redis.crt";
 pub const SERVER_KEY: &str = "redis.key";
 pub const USERS_ACL: &str = "users.acl";

@@ -210,8 +210,10 @@ fn rewrite(
         out,
         generation,
         now,
-        m.retired_cas.clone(),
-        rotations,
+        bundle::Records {
+            rotations,
+            ..m.records()
+        },
     )
     .map_err(|e| RotationError::State(e.to_string()))?;
     bundle::put_manifest(out, manifest).map_err(|e| RotationError::State(e.to_string()))?;

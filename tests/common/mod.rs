@@ -568,3 +568,24 @@ pub fn sha256sum(path: &Path) -> String {
         .unwrap()
         .to_string()
 }
+
+/// Waits (at most 10 s) until the CA rollover in progress in `dir` has no overlap left, as
+/// `check --format json` reports it.
+pub fn wait_overlap(dir: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let o = run(&["check", "--dir", dir.to_str().unwrap(), "--format", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+        let left = &v["ca_rollover"]["overlap_seconds_left"];
+        assert!(left.is_i64(), "no CA rollover in progress: {}", o.stdout);
+        if left == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the overlap did not pass: {}",
+            o.stdout
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -1,7 +1,7 @@
 //! Opening a protected CA key for a command, and the errors that say which flag is missing.
 
 use crate::core::bundle::{Files, Manifest};
-use crate::core::cakey::{self, CaKeyError, Protection, Sealer, CA_KEY_AGE};
+use crate::core::cakey::{self, CaKeyError, Protection, Sealer, Slot};
 use crate::core::secret::Secret;
 use crate::error::{Error, Result};
 use std::path::Path;
@@ -9,18 +9,20 @@ use std::path::Path;
 /// The bundle's current CA key (PEM) for signing, and how a new CA key is to be stored.
 /// A protected key (`ca.key.age`) is opened with `key` and checked against ca.crt; without a
 /// key the error (exit 2) names the file and the flag to pass. `why` says what needs the key
-/// ("renewing redis.crt, app.crt").
+/// ("renewing redis.crt, app.crt"). `slot` is the issuing CA's key, or the new CA's while a
+/// rollover is in its overlap.
 pub fn unlock_ca_key(
     files: &Files,
     m: &Manifest,
     key: Option<&crate::io::age::Key>,
     dir: &Path,
     why: &str,
+    slot: Slot,
 ) -> Result<(Secret, Sealer)> {
     let protection = m.spec.ca_key.as_ref();
     let unlock = key.map(|k| k.unlock());
-    let err = |e| ca_key_error(e, protection, dir, why);
-    let pem = cakey::load(files, protection, unlock.as_ref()).map_err(err)?;
+    let err = |e| ca_key_error(e, protection, &dir.join(slot.sealed()), why);
+    let pem = cakey::load_in(files, protection, unlock.as_ref(), slot).map_err(err)?;
     let sealer =
         Sealer::for_protection(protection, key.and_then(|k| k.passphrase())).map_err(err)?;
     Ok((pem, sealer))
@@ -34,9 +36,9 @@ pub fn unlock_flag(p: Option<&Protection>) -> &'static str {
     }
 }
 
-/// A clear error for a CA key that cannot be used.
-pub fn ca_key_error(e: CaKeyError, p: Option<&Protection>, dir: &Path, why: &str) -> Error {
-    let path = dir.join(CA_KEY_AGE);
+/// A clear error for a CA key (sealed at `path`) that cannot be used.
+pub fn ca_key_error(e: CaKeyError, p: Option<&Protection>, path: &Path, why: &str) -> Error {
+    let dir = path.parent().unwrap_or(Path::new("."));
     let flag = unlock_flag(p);
     match e {
         CaKeyError::Locked => Error::input(
@@ -57,7 +59,7 @@ pub fn ca_key_error(e: CaKeyError, p: Option<&Protection>, dir: &Path, why: &str
             )
         }
         CaKeyError::Mismatch => Error::failed(
-            format!("`{}` decrypts to a key that does not match the CA in ca.crt; refusing to sign with it", path.display()),
+            format!("`{}` decrypts to a key that does not match its CA in ca.crt; refusing to sign with it", path.display()),
             Some("the bundle is inconsistent: restore it with `provision rollback` or from a backup".into()),
         ),
         CaKeyError::Missing(n) => Error::failed(
