@@ -227,7 +227,7 @@ fn every_readme_block_is_run_or_says_why_not() {
 /// The Performance section's tables are the ones `scripts/bench.sh` wrote: every row is in
 /// the `.md` it wrote beside a results JSON the section cites, and that JSON names the row.
 #[test]
-fn performance_tables_come_from_committed_bench_results() {
+fn performance_figures_come_from_committed_bench_results() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let start = readme
@@ -270,4 +270,84 @@ fn performance_tables_come_from_committed_bench_results() {
              {row}\ncited: {cited:?}"
         );
     }
+    // Every measured figure in the prose (a number with a unit of time, size or ratio) is a
+    // cell of a table (ms, MiB, ×) or appears as written in the JSON of a result cited in the
+    // same paragraph (any cited result when the paragraph cites none).
+    let cited_in = |para: &str| -> Vec<usize> {
+        let here: Vec<usize> = (0..cited.len())
+            .filter(|&i| para.contains(cited[i]))
+            .collect();
+        if here.is_empty() {
+            (0..cited.len()).collect()
+        } else {
+            here
+        }
+    };
+    let mut n = 0;
+    for para in section.split("\n\n") {
+        for (num, unit) in prose_figures(para) {
+            n += 1;
+            let cells = [format!("| {num} |"), format!("| {num}{unit} |")];
+            let table_unit = ["ms", "MiB", "×"].contains(&unit.as_str());
+            let text = format!("{num} {unit}");
+            let found = cited_in(para).into_iter().any(|i| {
+                let (_, json, md) = &sources[i];
+                (table_unit && cells.iter().any(|c| md.contains(c.as_str())))
+                    || json.contains(&text)
+            });
+            assert!(
+                found,
+                "README Performance figure `{num} {unit}` is in no bench result cited beside it \
+                 (a table cell of its .md or text of its JSON): cite the file that holds it or \
+                 drop the figure\nparagraph: {para}"
+            );
+        }
+    }
+    assert!(n >= 4, "only {n} figures found in the prose");
+}
+
+/// The figures with a unit (`4.2 ms`, `23.5 GiB`, `29.84×`) in `section`, outside tables and
+/// code blocks.
+fn prose_figures(section: &str) -> Vec<(String, String)> {
+    const UNITS: [&str; 8] = ["ms", "µs", "s", "KiB", "MiB", "GiB", "MB", "×"];
+    let mut out = Vec::new();
+    let mut code = false;
+    for line in section.lines() {
+        if line.starts_with("```") {
+            code = !code;
+        }
+        if code || line.starts_with('|') {
+            continue;
+        }
+        let b = line.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            let starts = b[i].is_ascii_digit()
+                && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.'));
+            if !starts {
+                i += 1;
+                continue;
+            }
+            let mut j = i;
+            while j < b.len()
+                && (b[j].is_ascii_digit()
+                    || (b[j] == b'.' && j + 1 < b.len() && b[j + 1].is_ascii_digit()))
+            {
+                j += 1;
+            }
+            let num = &line[i..j];
+            let rest = line[j..].strip_prefix(' ').unwrap_or(&line[j..]);
+            if let Some(u) = UNITS.iter().find(|u| {
+                rest.starts_with(**u)
+                    && !rest[u.len()..]
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_alphanumeric())
+            }) {
+                out.push((num.to_string(), u.to_string()));
+            }
+            i = j;
+        }
+    }
+    out
 }
