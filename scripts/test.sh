@@ -7,6 +7,11 @@
 # A missing dependency is an error, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# scripts/test.sh --server valkey-9.1: only the live suites, on that one server (see below).
+only=""
+if [ "${1:-}" = "--server" ]; then
+  only="${2:?--server needs a name: redis-7.0, valkey-8.0, redis-8.0 or valkey-9.1}"
+fi
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
@@ -94,13 +99,41 @@ export PROVISION_PKILINT_PYTHON="$PKILINT_VENV/bin/python"
 # loopback ports, and the README's examples (tests/readme.rs) use ports it does not hold.
 redis-server --version
 
-echo "==> cargo fmt --check"
-cargo fmt --all -- --check
-echo "==> cargo clippy -D warnings"
-cargo clippy --all-targets --locked -- -D warnings
-echo "==> tests"
-if cargo nextest --version >/dev/null 2>&1; then
+# The server matrix: scripts/servers.sh prepares redis 7.0 (bookworm), valkey 8.0
+# (bookworm-backports) and redis 8.0 / valkey 9.1 (built from Debian sid's source packages),
+# cached by version; a server it cannot prepare fails the run. It prints NAME VERSION BINDIR.
+servers=$(PROVISION_TEST_SERVERS="${only:-${PROVISION_TEST_SERVERS:-}}" bash scripts/servers.sh)
+echo "$servers"
+command -v cargo-nextest >/dev/null 2>&1 || cargo nextest --version >/dev/null 2>&1 ||
+  { echo "error: cargo-nextest is required (cargo install cargo-nextest --locked)" >&2; exit 1; }
+
+if [ -z "$only" ]; then
+  echo "==> cargo fmt --check"
+  cargo fmt --all -- --check
+  echo "==> cargo clippy -D warnings"
+  cargo clippy --all-targets --locked -- -D warnings
+  echo "==> tests (redis-server $(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/'))"
   cargo nextest run --locked --no-fail-fast
-else
-  cargo test --locked --no-fail-fast
+fi
+
+# The live suites again on every other server: each is put first on PATH as redis-server and
+# redis-cli (target/server-shims/NAME-VERSION), and tests/live.rs checks that it is the one
+# answering. Everything that starts a server: standalone, replication, Sentinel and Cluster.
+LIVE='binary(live) | binary(lifecycle) | binary(rotate) | binary(topology) | binary(clients) | test(accepted_users_load_into_redis)'
+failed=()
+while read -r name version bindir; do
+  label="$name-$(echo "$version" | cut -d. -f1,2)"
+  # The full run above was on Debian's redis-server, which is redis 7.0.
+  [ -z "$only" ] && [ "$label" = redis-7.0 ] && continue
+  shim="target/server-shims/$name-$version"
+  mkdir -p "$shim"
+  ln -sfn "$bindir/$name-server" "$shim/redis-server"
+  ln -sfn "$bindir/$name-cli" "$shim/redis-cli"
+  echo "==> live tests on $name $version"
+  PROVISION_TEST_SERVER="$name $version" PATH="$PWD/$shim:$PATH" \
+    cargo nextest run --locked --no-fail-fast -E "$LIVE" || failed+=("$name $version")
+done <<<"$servers"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "error: live tests failed on: ${failed[*]}" >&2
+  exit 1
 fi
