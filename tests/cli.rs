@@ -323,10 +323,10 @@ fn bad_input_fails_clearly_and_changes_nothing() {
             "dir case {target} changed the disk"
         );
     }
-    eprintln!(
-        "{} bad-input cases checked",
-        cases.len() + dir_cases.len() + 1
-    );
+    let n = cases.len() + dir_cases.len();
+    eprintln!("{n} bad-input cases checked");
+    // README.md states this count.
+    assert_eq!(n, 29, "update the count in README.md (tests, cli)");
 }
 
 #[test]

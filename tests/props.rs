@@ -60,21 +60,36 @@ fn accepted(u: &UserSpec) -> bool {
     .is_ok()
 }
 
-struct PlainRedis {
+struct AclRedis {
     child: std::process::Child,
     port: u16,
     pw: String,
+    dir: std::path::PathBuf,
 }
-impl Drop for PlainRedis {
+impl Drop for AclRedis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
-impl PlainRedis {
-    /// A loopback-only server loading `acl` (plain TCP: this checks the ACL parser, not TLS).
-    fn start(dir: &std::path::Path, acl: &str, admin_pw: &str) -> Result<PlainRedis, String> {
+impl AclRedis {
+    /// A loopback-only TLS server (client certificates required, as in a bundle) loading
+    /// `acl`; its certificates come from a default bundle written to `dir` once.
+    fn start(dir: &std::path::Path, acl: &str, admin_pw: &str) -> Result<AclRedis, String> {
         require("redis-server");
+        if !dir.join("ca.crt").exists() {
+            let f = provision::core::bundle::generate(
+                &Spec::default(),
+                "/b",
+                "g",
+                time::OffsetDateTime::now_utc(),
+                &|_| {},
+            )
+            .unwrap();
+            for n in ["ca.crt", "redis.crt", "redis.key", "admin.crt", "admin.key"] {
+                std::fs::write(dir.join(n), f.get(n).unwrap().data.expose()).unwrap();
+            }
+        }
         let port = free_port();
         std::fs::write(dir.join("users.acl"), acl).unwrap();
         // A fresh log per start (a port can come round again): readiness is read from it.
@@ -85,7 +100,7 @@ impl PlainRedis {
         let log = dir.join(format!("r{port}-{stamp}.log"));
         std::fs::write(
             dir.join("r.conf"),
-            format!("port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\naclfile \"{}\"\nlogfile \"{}\"\n", dir.join("users.acl").display(), log.display()),
+            format!("port 0\ntls-port {port}\ntls-cert-file redis.crt\ntls-key-file redis.key\ntls-ca-cert-file ca.crt\ntls-auth-clients yes\nbind 127.0.0.1\nsave \"\"\nappendonly no\naclfile \"{}\"\nlogfile \"{}\"\n", dir.join("users.acl").display(), log.display()),
         )
         .unwrap();
         let mut child = Command::new("redis-server")
@@ -104,32 +119,41 @@ impl PlainRedis {
                 .unwrap_or_default()
                 .contains("Ready to accept")
             {
-                return Ok(PlainRedis {
+                return Ok(AclRedis {
                     child,
                     port,
                     pw: admin_pw.into(),
+                    dir: dir.to_path_buf(),
                 });
             }
             assert!(Instant::now() < deadline, "redis-server not ready");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    fn cmd(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .env_clear()
-            .env("REDISCLI_AUTH", &self.pw)
+    /// `redis-cli` over TLS with the admin certificate, hostname verified (127.0.0.1 is a
+    /// SAN of the default bundle); logged in as admin unless `as_admin` is false.
+    fn cli(&self, as_admin: bool, args: &[&str]) -> String {
+        let mut c = Command::new("redis-cli");
+        c.env_clear()
+            .current_dir(&self.dir)
             .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "--user",
-                "admin",
+                "--tls",
+                "--cacert",
+                "ca.crt",
+                "--cert",
+                "admin.crt",
+                "--key",
+                "admin.key",
             ])
-            .args(args)
-            .output()
-            .unwrap();
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()]);
+        if as_admin {
+            c.env("REDISCLI_AUTH", &self.pw).args(["--user", "admin"]);
+        }
+        let out = c.args(args).output().unwrap();
         String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+    fn cmd(&self, args: &[&str]) -> String {
+        self.cli(true, args)
     }
 }
 
@@ -225,13 +249,12 @@ fn accepted_users_load_into_redis_with_exactly_the_declared_rights() {
                 let acl = render::users_acl(&entries).map_err(|e| {
                     TestCaseError::fail(format!("render refused accepted users: {e}"))
                 })?;
-                let r = PlainRedis::start(t.path(), &acl, passwords[0].expose_str()).map_err(
-                    |log| {
+                let r =
+                    AclRedis::start(t.path(), &acl, passwords[0].expose_str()).map_err(|log| {
                         TestCaseError::fail(format!(
                             "redis-server refused the rendered ACL:\n{acl}\nlog:\n{log}"
                         ))
-                    },
-                )?;
+                    })?;
                 // Exactly the declared users exist.
                 let live: BTreeSet<String> = r
                     .cmd(&["ACL", "USERS"])
@@ -328,12 +351,8 @@ fn accepted_users_load_into_redis_with_exactly_the_declared_rights() {
                     }
                 }
                 // The default user is off: no anonymous access.
-                let anon = Command::new("redis-cli")
-                    .env_clear()
-                    .args(["-h", "127.0.0.1", "-p", &r.port.to_string(), "PING"])
-                    .output()
-                    .unwrap();
-                prop_assert!(String::from_utf8_lossy(&anon.stdout).contains("NOAUTH"));
+                let anon = r.cli(false, &["PING"]);
+                prop_assert!(anon.contains("NOAUTH"), "anonymous PING: {}", anon);
                 Ok(())
             },
         )
@@ -343,6 +362,10 @@ fn accepted_users_load_into_redis_with_exactly_the_declared_rights() {
         "{cases} redis-server loads: {tried} candidate users, {kept} accepted and verified \
          live, {} compared rule by rule with ACL GETUSER",
         compared.get()
+    );
+    println!(
+        "FUZZ accepted_users_load_into_redis_with_exactly_the_declared_rights cases={cases} \
+         reached={kept} requested={cases}"
     );
     assert_eq!(
         compared.get(),
@@ -466,60 +489,158 @@ fn fuzz_config_parser_structured() {
         generated += 1;
     }
     println!("{cases} config files: {parsed} parsed, {generated} generated a bundle");
+    println!(
+        "FUZZ fuzz_config_parser_structured cases={cases} reached={generated} requested={cases}"
+    );
     assert!(
         parsed * 4 >= cases && generated * 10 >= cases && parsed < cases,
         "too few cases reach the body: {parsed} parsed, {generated} generated of {cases}"
     );
 }
 
-proptest! {
-    #[test]
-    fn fuzz_config_parser_never_panics(text in "(?s).{0,400}") {
-        let _ = ConfigFile::parse(&text);
-    }
-
-    #[test]
-    fn fuzz_pem_inspection_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-        if let Ok(ders) = provision::core::inspect::pem_certificates(&bytes) {
-            for d in ders { let _ = provision::core::inspect::inspect(&d); }
+/// Runs a fuzz target: `body` on `PROPTEST_CASES` (default 256) values of `strategy`, with
+/// proptest's shrinking on failure. `body` says whether the case reached the interesting part
+/// (parsed, valid, ...). Prints `FUZZ <name> cases=<n> reached=<m>`, which scripts/fuzz.sh
+/// records; a target whose cases never reach past the input check proves little.
+fn fuzz<S: Strategy>(
+    name: &str,
+    strategy: S,
+    body: impl Fn(S::Value) -> Result<bool, proptest::test_runner::TestCaseError>,
+) -> (u32, u32) {
+    let mut runner = TestRunner::new(Config::default());
+    let cases = runner.config().cases;
+    let (ran, reached) = (std::cell::Cell::new(0u32), std::cell::Cell::new(0u32));
+    let r = runner.run(&strategy, |v| {
+        ran.set(ran.get() + 1);
+        if body(v)? {
+            reached.set(reached.get() + 1);
         }
-        let _ = provision::core::inspect::inspect(&bytes);
-        let _ = provision::core::inspect::key_spki(&String::from_utf8_lossy(&bytes));
+        Ok(())
+    });
+    println!(
+        "FUZZ {name} cases={} reached={} requested={cases}",
+        ran.get(),
+        reached.get()
+    );
+    if let Err(e) = r {
+        panic!("{name}: {e}");
     }
+    (ran.get(), reached.get())
+}
 
-    #[test]
-    fn fuzz_mutated_certificates_never_panic(pos in 0usize..2000, byte in any::<u8>(), cut in 0usize..2000) {
-        let der = CERT.with(|c| c.clone());
-        let mut m = der.clone();
-        let p = pos % m.len();
-        m[p] = byte;
-        m.truncate(cut.max(1).min(m.len()));
-        if let Ok(i) = provision::core::inspect::inspect(&m) {
-            let _ = provision::core::inspect::verify_signed_by(&m, &der);
-            let _ = i.sans;
-        }
-    }
+#[test]
+fn fuzz_config_parser_never_panics() {
+    fuzz("fuzz_config_parser_never_panics", "(?s).{0,400}", |text| {
+        Ok(ConfigFile::parse(&text).is_ok())
+    });
+}
 
-    #[test]
-    fn fuzz_acl_renderer(users in proptest::collection::vec(user_strategy(), 0..6)) {
-        let mut spec = Spec::default();
-        spec.users.extend(users);
-        if spec.validate().is_ok() {
-            let hashes: Vec<String> = spec.users.iter().map(|u| sha256_hex(u.name.as_bytes())).collect();
-            let entries: Vec<AclEntry<'_>> = spec.users.iter().zip(&hashes).map(|(u, h)| AclEntry { user: u, hashes: vec![h.clone()] }).collect();
-            let acl = render::users_acl(&entries);
-            prop_assert!(acl.is_ok(), "{:?}", acl);
-            let acl = acl.unwrap();
-            prop_assert_eq!(acl.lines().count(), spec.users.len() + 1);
-            for (line, u) in acl.lines().skip(1).zip(&spec.users) {
-                let t: Vec<&str> = line.split_whitespace().collect();
-                prop_assert_eq!(t[0], "user");
-                prop_assert_eq!(t[1], u.name.as_str());
-                prop_assert_eq!(t[2], "on");
-                prop_assert!(t.iter().all(|x| !x.starts_with('>') && *x != "nopass" && *x != "allkeys" && *x != "allcommands" || u.role == Role::Admin));
+#[test]
+fn fuzz_pem_inspection_never_panics() {
+    let (_, reached) = fuzz(
+        "fuzz_pem_inspection_never_panics",
+        prop_oneof![
+            3 => proptest::collection::vec(any::<u8>(), 0..600),
+            // PEM armour around random bytes, so the base64 and DER layers are reached too.
+            1 => proptest::collection::vec(any::<u8>(), 0..400).prop_map(|d| {
+                use base64::Engine;
+                format!(
+                    "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                    base64::engine::general_purpose::STANDARD.encode(d)
+                )
+                .into_bytes()
+            }),
+        ],
+        |bytes| {
+            let mut reached = false;
+            if let Ok(ders) = provision::core::inspect::pem_certificates(&bytes) {
+                reached = !ders.is_empty();
+                for d in ders {
+                    let _ = provision::core::inspect::inspect(&d);
+                }
             }
-        }
-    }
+            let _ = provision::core::inspect::inspect(&bytes);
+            let _ = provision::core::inspect::key_spki(&String::from_utf8_lossy(&bytes));
+            Ok(reached)
+        },
+    );
+    assert!(reached > 0, "no case got past the PEM armour");
+}
+
+#[test]
+fn fuzz_mutated_certificates_never_panic() {
+    let (cases, reached) = fuzz(
+        "fuzz_mutated_certificates_never_panic",
+        (0usize..2000, any::<u8>(), 0usize..2000),
+        |(pos, byte, cut)| {
+            let der = CERT.with(|c| c.clone());
+            let mut m = der.clone();
+            let p = pos % m.len();
+            m[p] = byte;
+            m.truncate(cut.max(1).min(m.len()));
+            Ok(match provision::core::inspect::inspect(&m) {
+                Ok(i) => {
+                    let _ = provision::core::inspect::verify_signed_by(&m, &der);
+                    let _ = i.sans;
+                    true
+                }
+                Err(_) => false,
+            })
+        },
+    );
+    assert!(
+        reached > 0 && reached < cases,
+        "mutations should both parse and fail: {reached} of {cases} parsed"
+    );
+}
+
+#[test]
+fn fuzz_acl_renderer() {
+    let (cases, reached) = fuzz(
+        "fuzz_acl_renderer",
+        proptest::collection::vec(user_strategy(), 0..6),
+        |users| {
+            let mut spec = Spec::default();
+            spec.users.extend(users);
+            let valid = spec.validate().is_ok();
+            if valid {
+                let hashes: Vec<String> = spec
+                    .users
+                    .iter()
+                    .map(|u| sha256_hex(u.name.as_bytes()))
+                    .collect();
+                let entries: Vec<AclEntry<'_>> = spec
+                    .users
+                    .iter()
+                    .zip(&hashes)
+                    .map(|(u, h)| AclEntry {
+                        user: u,
+                        hashes: vec![h.clone()],
+                    })
+                    .collect();
+                let acl = render::users_acl(&entries);
+                prop_assert!(acl.is_ok(), "{:?}", acl);
+                let acl = acl.unwrap();
+                prop_assert_eq!(acl.lines().count(), spec.users.len() + 1);
+                for (line, u) in acl.lines().skip(1).zip(&spec.users) {
+                    let t: Vec<&str> = line.split_whitespace().collect();
+                    prop_assert_eq!(t[0], "user");
+                    prop_assert_eq!(t[1], u.name.as_str());
+                    prop_assert_eq!(t[2], "on");
+                    prop_assert!(t.iter().all(|x| !x.starts_with('>')
+                        && *x != "nopass"
+                        && *x != "allkeys"
+                        && *x != "allcommands"
+                        || u.role == Role::Admin));
+                }
+            }
+            Ok(valid)
+        },
+    );
+    assert!(
+        reached * 10 >= cases,
+        "only {reached} of {cases} user sets were valid"
+    );
 }
 
 thread_local! {
