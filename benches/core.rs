@@ -94,7 +94,7 @@ fn render(c: &mut Criterion) {
         })
         .collect();
     let paths = conf_paths("/etc/redis/secrets");
-    let renames = new_renames(false);
+    let renames = new_renames(&Spec::default());
     let mut g = c.benchmark_group("render");
     g.bench_function("users.acl", |b| {
         b.iter(|| render::users_acl(black_box(&entries)).unwrap())
@@ -111,7 +111,7 @@ fn render(c: &mut Criterion) {
             .unwrap()
         })
     });
-    g.bench_function("renames", |b| b.iter(|| new_renames(false)));
+    g.bench_function("renames", |b| b.iter(|| new_renames(&Spec::default())));
     g.finish();
 }
 

@@ -614,6 +614,12 @@ pub struct InitArgs {
     /// spiffe://DOMAIN/redis/user/<name>. Kept in the manifest for renew. [default: redis.internal]
     #[arg(long, value_name = "DOMAIN")]
     pub trust_domain: Option<String>,
+    /// The server the bundle is for: `auto` asks `redis-server --version`, then
+    /// `valkey-server --version`, on PATH (neither found: redis-7.0, the baseline). On Valkey
+    /// 9, whose Lua engine asks CONFIG by name, CONFIG keeps its name (ACLs keep it from
+    /// every user but admin). [default: auto]
+    #[arg(long, value_name = "TARGET", value_parser = server_parser())]
+    pub server: Option<String>,
     /// TLS port Redis listens on (the plaintext port is disabled). [default: 6379]
     #[arg(long)]
     pub port: Option<u16>,
@@ -700,6 +706,13 @@ pub struct InitArgs {
 fn key_type_parser() -> impl clap::builder::TypedValueParser<Value = KeyType> {
     clap::builder::PossibleValuesParser::new(KeyType::ALL.map(KeyType::name))
         .map(|s: String| KeyType::from_name(&s).expect("clap only passes a possible value"))
+}
+
+/// `--server`: auto or a known target.
+fn server_parser() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        std::iter::once("auto").chain(crate::core::server::KNOWN.iter().copied()),
+    )
 }
 
 /// `--topology`: each kind with its description.

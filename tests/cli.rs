@@ -452,3 +452,81 @@ fn init_json_names_existing_configs_for_every_topology() {
         }
     }
 }
+
+/// `init --server`: a given target, the server found on PATH, or the baseline when none is;
+/// the rename of CONFIG follows the target (Valkey 9's Lua engine asks for CONFIG by name).
+#[test]
+fn the_target_server_is_given_found_on_path_or_the_baseline() {
+    let t = tempdir();
+    let init_json = |name: &str, path: &str, extra: &[&str]| {
+        let dir = t.path().join(name);
+        let out = Command::new(bin())
+            .args(["init", "--json", "--dir", dir.to_str().unwrap()])
+            .args(extra)
+            .env_clear()
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let conf = read(&dir, "redis.conf");
+        (j["server"].clone(), conf.contains("rename-command CONFIG "))
+    };
+    let empty = t.path().join("empty-path");
+    std::fs::create_dir(&empty).unwrap();
+    let empty = empty.to_str().unwrap();
+
+    let (s, renamed) = init_json("given", empty, &["--server", "valkey-9.1"]);
+    assert_eq!(s["target"], "valkey-9.1");
+    assert_eq!(s["chosen"], "given");
+    assert_eq!(s["renames_config"], false);
+    assert!(!renamed, "a valkey-9.1 bundle must keep CONFIG's name");
+
+    let (s, renamed) = init_json("given8", empty, &["--server", "redis-8.0"]);
+    assert_eq!(s["target"], "redis-8.0");
+    assert!(renamed, "a redis-8.0 bundle renames CONFIG");
+
+    let (s, renamed) = init_json("baseline", empty, &[]);
+    assert_eq!(s["target"], "redis-7.0");
+    assert_eq!(s["chosen"], "baseline");
+    assert!(s["found"].is_null());
+    assert!(renamed);
+
+    require("redis-server");
+    let out = Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (s, _) = init_json("found", &std::env::var("PATH").unwrap(), &[]);
+    assert_eq!(s["chosen"], "found", "{s}");
+    let v = s["found"]["version"].as_str().unwrap();
+    assert!(version.contains(&format!("v={v} ")), "{version} vs {s}");
+
+    // The config file's `server` is checked like the flag: exit 2, the value named.
+    let cfg = t.path().join("c.toml");
+    std::fs::write(&cfg, "server = \"redis-6.2\"\n").unwrap();
+    let dir = t.path().join("bad");
+    run(&[
+        "init",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--dir",
+        dir.to_str().unwrap(),
+    ])
+    .code(2)
+    .stderr_has("redis-6.2");
+    assert!(!dir.exists(), "a refused config file must write nothing");
+    run(&[
+        "init",
+        "--server",
+        "redis-6.2",
+        "--dir",
+        dir.to_str().unwrap(),
+    ])
+    .code(2);
+}

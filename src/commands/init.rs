@@ -9,6 +9,7 @@ use crate::core::bundle::{self, Files, MODE_PUBLIC};
 use crate::core::cakey::{Protection, Sealer, CA_KEY_AGE};
 use crate::core::duration::Dur;
 use crate::core::render::Templates;
+use crate::core::server::Target;
 use crate::core::spec::{ConfigFile, Role, Spec, UserSpec};
 use crate::core::topology::{Instance, InstanceKind, Kind, NodeSpec, Topology};
 use crate::error::{Error, ExitStatus, Result};
@@ -24,13 +25,70 @@ use std::time::{Duration, Instant};
 /// job, short enough that a leaked CI secret is worthless by tomorrow.
 pub const EPHEMERAL_VALIDITY: Dur = Dur::days(1);
 
-/// Merges built-in defaults, the config file and the flags (flags win).
-pub fn resolve(args: &InitArgs) -> Result<(Spec, PathBuf)> {
-    resolve_all(args).map(|(spec, dir, _)| (spec, dir))
+/// How the bundle's target server was chosen (said in the summary).
+#[derive(Clone, Debug)]
+pub enum Chosen {
+    /// `--server` or `server =` in the config file.
+    Given,
+    /// `auto`: this binary on PATH printed this version.
+    Found {
+        binary: &'static str,
+        version: String,
+    },
+    /// `auto`, and no server on PATH: the baseline.
+    Baseline,
 }
 
-/// Like `resolve`, plus the directory redis.conf should name (`--mount-dir`), if any.
-pub fn resolve_all(args: &InitArgs) -> Result<(Spec, PathBuf, Option<String>)> {
+impl Chosen {
+    fn describe(&self) -> String {
+        match self {
+            Chosen::Given => "as given".into(),
+            Chosen::Found { binary, version } => format!("found `{binary}` {version} on PATH"),
+            Chosen::Baseline => "no redis-server or valkey-server on PATH: the baseline".into(),
+        }
+    }
+}
+
+/// What `init` makes, merged from built-in defaults, the config file and the flags.
+pub struct Resolved {
+    pub spec: Spec,
+    /// Where the bundle is written.
+    pub dir: PathBuf,
+    /// The directory redis.conf should name (`--mount-dir`), if any.
+    pub mount_dir: Option<String>,
+    /// How the target server was chosen.
+    pub chosen: Chosen,
+}
+
+/// Merges built-in defaults, the config file and the flags (flags win).
+pub fn resolve(args: &InitArgs) -> Result<(Spec, PathBuf)> {
+    resolve_all(args).map(|r| (r.spec, r.dir))
+}
+
+/// The target server: `--server`, the config file's `server`, or (auto) the one on PATH.
+fn resolve_server(args: &InitArgs, cfg: &ConfigFile) -> Result<(Target, Chosen)> {
+    let choice = args
+        .server
+        .as_deref()
+        .or(cfg.server.as_deref())
+        .unwrap_or("auto");
+    if choice != "auto" {
+        let t = choice.parse::<Target>().map_err(|e| {
+            Error::input(
+                format!("config file: {e}"),
+                "set `server` to auto or one of the targets `provision init --help` lists",
+            )
+        })?;
+        return Ok((t, Chosen::Given));
+    }
+    Ok(match crate::live::detect_server() {
+        Some((t, version, binary)) => (t, Chosen::Found { binary, version }),
+        None => (crate::core::server::BASELINE, Chosen::Baseline),
+    })
+}
+
+/// Like `resolve`, plus the directory redis.conf should name and how the server was chosen.
+pub fn resolve_all(args: &InitArgs) -> Result<Resolved> {
     let cfg = match &args.config {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| {
@@ -70,7 +128,9 @@ pub fn resolve_all(args: &InitArgs) -> Result<(Spec, PathBuf, Option<String>)> {
         None => None,
     };
     let ca_key = protection(args)?;
+    let (server, chosen) = resolve_server(args, &cfg)?;
     let mut spec = Spec {
+        server: Some(server),
         ca_key,
         mount_dir: None,
         templates,
@@ -149,7 +209,12 @@ pub fn resolve_all(args: &InitArgs) -> Result<(Spec, PathBuf, Option<String>)> {
         .or(cfg.dir)
         .unwrap_or_else(|| PathBuf::from("secrets"));
     spec.mount_dir = mount_dir.clone();
-    Ok((spec, dir, mount_dir))
+    Ok(Resolved {
+        spec,
+        dir,
+        mount_dir,
+        chosen,
+    })
 }
 
 /// The topology from flags (generated nodes) or the config file's `[topology]`.
@@ -270,15 +335,15 @@ pub fn bundle_names(spec: &Spec) -> Vec<String> {
 
 pub fn run(args: &InitArgs, out: Output) -> Result<ExitStatus> {
     let started = Instant::now();
-    let (spec, dir, mount_dir) = resolve_all(args)?;
-    if args.compose && mount_dir.is_none() {
+    let resolved = resolve_all(args)?;
+    if args.compose && resolved.mount_dir.is_none() {
         return Err(Error::input(
             "--compose needs --mount-dir: inside the container redis.conf must name the files where the bundle is mounted",
             "add --mount-dir /etc/redis/tls --bind 0.0.0.0 (or set mount_dir in the config file)",
         ));
     }
     // Override templates are read and compiled before anything else happens.
-    let templates = match &spec.templates {
+    let templates = match &resolved.spec.templates {
         Some(d) => super::load_templates(Path::new(d))?,
         None => Templates::builtin(),
     };
@@ -292,15 +357,8 @@ pub fn run(args: &InitArgs, out: Output) -> Result<ExitStatus> {
     } else {
         None
     };
-    let result = create(
-        args,
-        out,
-        started,
-        spec,
-        &templates,
-        temp_dir.as_deref().unwrap_or(&dir),
-        mount_dir,
-    );
+    let dir = temp_dir.clone().unwrap_or_else(|| resolved.dir.clone());
+    let result = create(args, out, started, resolved, &templates, &dir);
     match (&temp_dir, &result) {
         // Nothing was written into it: do not leave an empty directory behind.
         (Some(t), Err(_)) => {
@@ -317,11 +375,16 @@ fn create(
     args: &InitArgs,
     out: Output,
     started: Instant,
-    spec: Spec,
+    resolved: Resolved,
     templates: &Templates,
     dir: &Path,
-    mount_dir: Option<String>,
 ) -> Result<ExitStatus> {
+    let Resolved {
+        spec,
+        mount_dir,
+        chosen,
+        ..
+    } = resolved;
     let mut store = Store::prepare(dir)?;
     store.durable = !args.ephemeral;
     let conf_dir = mount_dir.unwrap_or_else(|| store.dir.to_string_lossy().into_owned());
@@ -402,12 +465,33 @@ fn create(
 
     if out.json {
         let mut j = summary_json(&store.dir, &spec, &gen_id, &files, elapsed);
+        j["server"] = json!({
+            "target": spec.target(),
+            "chosen": match chosen {
+                Chosen::Given => "given",
+                Chosen::Found { .. } => "found",
+                Chosen::Baseline => "baseline",
+            },
+            "found": match chosen {
+                Chosen::Found { binary, version } => json!({"binary": binary, "version": version}),
+                _ => serde_json::Value::Null,
+            },
+            "renames_config": spec.renamed_commands().contains(&"CONFIG"),
+        });
         if let Some((path, _)) = &compose {
             j["compose"] = json!(path);
         }
         out.print_json(&j);
     } else if !out.quiet {
         print_human(&store, &spec, &generation, &files, elapsed, args.force);
+        crate::outln!(
+            "  Made for {} ({}; `--server` chooses another).",
+            spec.target(),
+            chosen.describe()
+        );
+        if !spec.renamed_commands().contains(&"CONFIG") && !spec.disable_commands {
+            crate::outln!("  CONFIG keeps its name: {}'s Lua engine asks for it by name; the ACLs keep it from every user but admin.", spec.target());
+        }
         if let Some((path, _)) = &compose {
             crate::outln!("  Or with Docker Compose (wrote {}):", path.display());
             crate::outln!(

@@ -8,7 +8,7 @@ use super::password::{self, sha256_hex};
 use super::pki::{self, Leaf, BACKDATE};
 use super::render::{self, AclEntry, ConfPaths, NodeConf, Rename, Templates};
 use super::secret::Secret;
-use super::spec::{Role, Spec, RENAMED_COMMANDS};
+use super::spec::{Role, Spec};
 use super::topology::{Instance, InstanceKind, Kind};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -133,7 +133,7 @@ pub fn generate_with(
         })
         .collect();
     let acl = render::users_acl_with(templates, &entries, spec.topology.kind)?;
-    let renames = new_renames(spec.disable_commands);
+    let renames = new_renames(spec);
     let stamp = rfc3339(now);
     let instances = spec.instances();
     let dir = conf_dir.trim_end_matches('/');
@@ -369,9 +369,11 @@ fn server_cn(spec: &Spec) -> String {
         .clone()
 }
 
-/// `ORIGINAL_<26 random chars>` for each dangerous command (about 134 bits), or "" to disable.
-pub fn new_renames(disable: bool) -> Vec<Rename> {
-    RENAMED_COMMANDS
+/// `ORIGINAL_<26 random chars>` for each dangerous command the bundle renames (about 134
+/// bits), or "" to disable.
+pub fn new_renames(spec: &Spec) -> Vec<Rename> {
+    let disable = spec.disable_commands;
+    spec.renamed_commands()
         .iter()
         .map(|c| Rename {
             from: c.to_string(),

@@ -1219,7 +1219,13 @@ fn conf_policy(
             }
         }
     }
-    for c in super::spec::RENAMED_COMMANDS {
+    // What the bundle's target renames (CONFIG keeps its name where the Lua engine asks for
+    // it); a bundle without a manifest is held to the full list.
+    let renamed = manifest.map_or_else(
+        || super::spec::RENAMED_COMMANDS.to_vec(),
+        |m| m.spec.renamed_commands(),
+    );
+    for c in renamed {
         if !conf::all(ds, "rename-command")
             .any(|d| d.args.first().is_some_and(|a| a.eq_ignore_ascii_case(c)))
         {

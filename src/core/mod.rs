@@ -17,6 +17,7 @@ pub mod render;
 pub mod renewal;
 pub mod rotation;
 pub mod secret;
+pub mod server;
 pub mod spec;
 pub mod topology;
 pub mod validate;

@@ -127,6 +127,10 @@ pub struct Spec {
     /// before it existed read as the default, so `renew` gives their clients the default URI.
     #[serde(default = "default_trust_domain")]
     pub trust_domain: String,
+    /// The server the bundle is made for (`init --server`); absent in bundles made before
+    /// targets existed, which were made for the baseline, redis 7.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<super::server::Target>,
 }
 
 fn default_trust_domain() -> String {
@@ -153,11 +157,28 @@ impl Default for Spec {
             templates: None,
             ca_key: None,
             trust_domain: default_trust_domain(),
+            server: None,
         }
     }
 }
 
 impl Spec {
+    /// The server the bundle is made for.
+    pub fn target(&self) -> super::server::Target {
+        self.server.unwrap_or(super::server::BASELINE)
+    }
+
+    /// The dangerous commands this bundle renames (or disables): all of RENAMED_COMMANDS,
+    /// but CONFIG keeps its name on a target whose Lua engine asks CONFIG by name, unless
+    /// `--disable-commands` disables it.
+    pub fn renamed_commands(&self) -> Vec<&'static str> {
+        RENAMED_COMMANDS
+            .iter()
+            .copied()
+            .filter(|c| *c != "CONFIG" || self.disable_commands || self.target().renames_config())
+            .collect()
+    }
+
     /// Checks every value that reaches a certificate, users.acl or redis.conf. Returns every
     /// problem found, not just the first.
     pub fn validate(&self) -> Result<(), Vec<String>> {
@@ -413,6 +434,8 @@ pub struct ConfigFile {
     pub topology: Option<Topology>,
     /// The client certificates' SPIFFE trust domain (`--trust-domain`).
     pub trust_domain: Option<String>,
+    /// The server the bundle is for: `auto` or a target such as `valkey-9.1` (`--server`).
+    pub server: Option<String>,
 }
 
 impl ConfigFile {

@@ -30,10 +30,10 @@ async function refused(f, needle) {
   throw new Error(`expected NOPERM mentioning ${needle}`);
 }
 
-// CONFIG, FLUSHALL and KEYS are renamed by the bundle: the plain names do not exist at all.
+// FLUSHDB, FLUSHALL and KEYS are renamed by the bundle on every target: the plain names do not exist at all.
 // `send(args)` runs one command.
 async function unknown(send) {
-  for (const cmd of [["CONFIG", "GET", "maxmemory"], ["FLUSHALL"], ["KEYS", "*"]]) {
+  for (const cmd of [["FLUSHDB"], ["FLUSHALL"], ["KEYS", "*"]]) {
     try {
       await send(cmd);
     } catch (e) {

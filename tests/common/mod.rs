@@ -328,11 +328,20 @@ impl Redis {
     }
 
     /// The renamed name of `command` from the bundle's rename map.
+    /// The name `command` has in this bundle: its secret name from `renamed-commands`, or
+    /// its own where the bundle's target keeps it (CONFIG on Valkey ≥ 9.0, see
+    /// `provision init --help`).
     pub fn renamed(&self, command: &str) -> String {
-        read(&self.dir, "renamed-commands")
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{command} ")).map(str::to_string))
-            .unwrap_or_else(|| panic!("{command} not in renamed-commands"))
+        renamed_in(&self.dir, command)
+    }
+    /// The plain name's reply for a user allowed no dangerous command: `unknown command`
+    /// where the bundle renames `command`, `NOPERM` where it keeps its name.
+    pub fn plain_refusal(&self, command: &str) -> &'static str {
+        if self.renamed(command) == command {
+            "NOPERM"
+        } else {
+            "unknown command"
+        }
     }
 }
 
@@ -588,4 +597,21 @@ pub fn wait_overlap(dir: &Path) {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+/// The name `command` has in the bundle `dir` (see `Redis::renamed`).
+pub fn renamed_in(dir: &Path, command: &str) -> String {
+    if let Some(n) = read(dir, "renamed-commands")
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{command} ")).map(str::to_string))
+    {
+        return n;
+    }
+    let m: serde_json::Value = serde_json::from_str(&read(dir, "manifest.json")).unwrap();
+    let target = m["spec"]["server"].as_str().unwrap_or("redis-7.0");
+    assert!(
+        command == "CONFIG" && target.starts_with("valkey-9"),
+        "{command} not in renamed-commands (target {target})"
+    );
+    command.to_string()
 }
