@@ -1,0 +1,370 @@
+//! Live proofs that hold on whichever server answers (redis 7.0, valkey 8.0, redis 8.0,
+//! valkey 9.1: set PATH and PROVISION_TEST_SERVER, see tests/live.rs). Nothing here is a
+//! hard-coded command list: the commands come from the live server (`ACL CAT`, `COMMAND`),
+//! the renames from the bundle's `renamed-commands`, and every verdict from `ACL DRYRUN` as
+//! the admin asks it about another user. DRYRUN replies OK when allowed and a text naming the
+//! refused command otherwise; it checks the arity first, so each probe gets as many
+//! arguments as the server's COMMAND reply says the command takes.
+
+mod common;
+use common::*;
+use redis::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// What the server's COMMAND reply says about one command or subcommand.
+struct Spec {
+    arity: i64,
+    first_key: i64,
+    key_specs: usize,
+}
+
+impl Spec {
+    fn takes_keys(&self) -> bool {
+        self.first_key > 0 || self.key_specs > 0
+    }
+}
+
+/// A reply as text (errors included), for matching and for failure messages.
+fn text(v: &Value) -> String {
+    match v {
+        Value::Nil => "(nil)".into(),
+        Value::Okay => "OK".into(),
+        Value::Int(i) => i.to_string(),
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        Value::VerbatimString { text, .. } => text.clone(),
+        Value::Array(a) | Value::Set(a) => a.iter().map(text).collect::<Vec<_>>().join(" "),
+        other => format!("{other:?}"),
+    }
+}
+
+fn query(con: &mut redis::Connection, argv: &[String]) -> String {
+    let mut c = redis::cmd(&argv[0]);
+    for a in &argv[1..] {
+        c.arg(a);
+    }
+    match c.query::<Value>(con) {
+        Ok(v) => text(&v),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// `ACL DRYRUN user ARGV...` as the admin.
+fn dryrun(admin: &mut redis::Connection, user: &str, argv: &[String]) -> String {
+    let mut full = strings(&["ACL", "DRYRUN", user]);
+    full.extend_from_slice(argv);
+    query(admin, &full)
+}
+
+fn denied(reply: &str) -> bool {
+    reply.to_lowercase().contains("no permissions")
+}
+
+/// Every command and subcommand the server knows, by full name (`get`, `config|get`), from
+/// one COMMAND reply. A renamed command is listed under its original name.
+fn command_table(admin: &mut redis::Connection) -> BTreeMap<String, Spec> {
+    fn walk(v: &Value, out: &mut BTreeMap<String, Spec>) {
+        let Value::Array(e) = v else { return };
+        let int = |i: usize| match e.get(i) {
+            Some(Value::Int(n)) => *n,
+            _ => 0,
+        };
+        let key_specs = match e.get(8) {
+            Some(Value::Array(k)) => k.len(),
+            _ => 0,
+        };
+        out.insert(
+            text(&e[0]).to_lowercase(),
+            Spec {
+                arity: int(1),
+                first_key: int(3),
+                key_specs,
+            },
+        );
+        if let Some(Value::Array(subs)) = e.get(9) {
+            for s in subs {
+                walk(s, out);
+            }
+        }
+    }
+    let Value::Array(all) = redis::cmd("COMMAND")
+        .query::<Value>(admin)
+        .expect("COMMAND")
+    else {
+        panic!("COMMAND did not reply with an array")
+    };
+    let mut out = BTreeMap::new();
+    for c in &all {
+        walk(c, &mut out);
+    }
+    assert!(
+        out.len() > 200,
+        "COMMAND listed only {} commands",
+        out.len()
+    );
+    out
+}
+
+/// The full names the server puts in `category` (`ACL CAT category`).
+fn category(admin: &mut redis::Connection, category: &str) -> Vec<String> {
+    let v: Value = redis::cmd("ACL")
+        .arg("CAT")
+        .arg(category)
+        .query(admin)
+        .unwrap_or_else(|e| panic!("ACL CAT {category}: {e}"));
+    let Value::Array(names) = v else {
+        panic!("ACL CAT {category}: {v:?}")
+    };
+    let mut out: Vec<String> = names.iter().map(|n| text(n).to_lowercase()).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The bundle's rename map: original name (upper case) -> renamed name.
+fn renames(dir: &Path) -> BTreeMap<String, String> {
+    read(dir, "renamed-commands")
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(a, b)| (a.trim().to_uppercase(), b.trim().to_string()))
+        .collect()
+}
+
+/// How to invoke `full` (`config|get`) by the name it answers to, padded with `arg` up to its
+/// arity: (argv, original argv when the command is renamed).
+fn argv_for(
+    full: &str,
+    spec: &Spec,
+    renamed: &BTreeMap<String, String>,
+    arg: &str,
+) -> (Vec<String>, Option<Vec<String>>) {
+    let mut parts: Vec<String> = full.split('|').map(str::to_uppercase).collect();
+    let original = renamed.get(&parts[0]).map(|new| {
+        let orig = parts.clone();
+        parts[0] = new.clone();
+        orig
+    });
+    let pad = (spec.arity.unsigned_abs() as usize).saturating_sub(parts.len());
+    let padded = |mut v: Vec<String>| {
+        v.extend(std::iter::repeat_n(arg.to_string(), pad));
+        v
+    };
+    (padded(parts), original.map(padded))
+}
+
+/// The single commands (`+info`, not `+@read`) the bundle's users.acl grants `user` on
+/// purpose; templates/users.acl gives the reason of each.
+fn explicit_grants(dir: &Path, user: &str) -> BTreeSet<String> {
+    let acl = read(dir, "users.acl");
+    let line = acl
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(user))
+        .unwrap_or_else(|| panic!("no user {user} in users.acl"));
+    line.split_whitespace()
+        .filter_map(|t| t.strip_prefix('+'))
+        .filter(|t| !t.starts_with('@'))
+        .map(str::to_lowercase)
+        .collect()
+}
+
+fn server_name(r: &Redis) -> String {
+    let info = r.cli_as("admin", &["INFO", "server"]);
+    let field = |f: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(f).map(|v| v.trim().to_string()))
+    };
+    let name = match (field("valkey_version:"), field("redis_version:")) {
+        (Some(v), _) => format!("valkey {v}"),
+        (None, Some(v)) => format!("redis {v}"),
+        _ => panic!("no version in INFO server: {info}"),
+    };
+    // The proof is about the server named, not whichever redis-server PATH found.
+    if let Ok(want) = std::env::var("PROVISION_TEST_SERVER") {
+        assert_eq!(name, want, "PROVISION_TEST_SERVER names another server");
+    }
+    name
+}
+
+fn admin_of(r: &Redis) -> redis::Connection {
+    client_as(&r.dir, &r.dir, r.port, "admin", None).expect("admin connects")
+}
+
+#[test]
+fn app_may_run_no_admin_or_dangerous_command() {
+    let (t, dir, port) = live_bundle(&[]);
+    let r = Redis::start(&dir, port, t.path());
+    let server = server_name(&r);
+    let mut admin = admin_of(&r);
+    let table = command_table(&mut admin);
+    let renamed = renames(&dir);
+    let grants = explicit_grants(&dir, "app");
+    let mut failures = Vec::new();
+    for cat in ["admin", "dangerous"] {
+        let names = category(&mut admin, cat);
+        let (mut checked, mut via_rename, mut granted) = (0, 0, Vec::new());
+        for full in &names {
+            let spec = table.get(full).unwrap_or_else(|| {
+                panic!("{server}: ACL CAT {cat} lists {full}, COMMAND lacks it")
+            });
+            let (argv, original) = argv_for(full, spec, &renamed, "app:x");
+            if let Some(orig) = original {
+                // Under its original name a renamed command does not exist at all.
+                let got = dryrun(&mut admin, "app", &orig);
+                if !got.contains("not found") {
+                    failures.push(format!("{cat}: DRYRUN app {orig:?} (renamed away): {got}"));
+                }
+                via_rename += 1;
+            }
+            let got = dryrun(&mut admin, "app", &argv);
+            checked += 1;
+            if got == "OK" && grants.contains(full) {
+                // Granted by name on purpose (users.acl says why); reported, not hidden.
+                granted.push(full.clone());
+            } else if !(denied(&got) && got.contains(&format!("'{full}' command"))) {
+                failures.push(format!("{cat}: DRYRUN app {argv:?}: {got}"));
+            }
+        }
+        eprintln!(
+            "{server}: @{cat}: {checked} commands checked for app ({via_rename} by their renamed name), allowed only by an explicit grant in users.acl: {granted:?}"
+        );
+        assert!(
+            checked >= 60,
+            "{server}: only {checked} @{cat} commands: {names:?}"
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{server}: app may run admin/dangerous commands, or a probe was not a real check:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn monitor_reads_no_key() {
+    let (t, dir, port) = live_bundle(&[]);
+    let r = Redis::start(&dir, port, t.path());
+    let server = server_name(&r);
+    let mut admin = admin_of(&r);
+    let table = command_table(&mut admin);
+    let renamed = renames(&dir);
+    let mut failures = Vec::new();
+    for cat in ["read", "write"] {
+        let names = category(&mut admin, cat);
+        let mut checked = 0;
+        for full in &names {
+            let spec = table.get(full).unwrap_or_else(|| {
+                panic!("{server}: ACL CAT {cat} lists {full}, COMMAND lacks it")
+            });
+            if !spec.takes_keys() {
+                continue;
+            }
+            let (argv, _) = argv_for(full, spec, &renamed, "somekey");
+            let got = dryrun(&mut admin, "monitor", &argv);
+            checked += 1;
+            if !denied(&got) {
+                failures.push(format!("{cat}: DRYRUN monitor {argv:?}: {got}"));
+            }
+        }
+        eprintln!("{server}: @{cat}: {checked} key-taking commands checked for monitor");
+        assert!(
+            checked >= 60,
+            "{server}: only {checked} key-taking @{cat} commands"
+        );
+    }
+
+    // What monitoring needs is allowed, as a dry run and for real.
+    for cmd in [
+        &["INFO"][..],
+        &["CLIENT", "LIST"],
+        &["SLOWLOG", "LEN"],
+        &["LATENCY", "LATEST"],
+    ] {
+        let argv = strings(cmd);
+        let got = dryrun(&mut admin, "monitor", &argv);
+        if got != "OK" {
+            failures.push(format!("DRYRUN monitor {argv:?}: {got}"));
+        }
+        let real = r.cli_as("monitor", cmd);
+        if real.contains("NOPERM") || real.starts_with("ERR") {
+            failures.push(format!("monitor {cmd:?}: {real}"));
+        }
+    }
+
+    // COMMANDLOG (valkey 8.1+) replaces SLOWLOG there; whether monitor may read its length is
+    // reported, not asserted.
+    let has_commandlog = query(&mut admin, &strings(&["COMMAND", "INFO", "commandlog"]));
+    if has_commandlog.contains("commandlog") {
+        for kind in ["slow", "large-request", "large-reply"] {
+            let argv = strings(&["COMMANDLOG", "LEN", kind]);
+            let got = dryrun(&mut admin, "monitor", &argv);
+            eprintln!("{server}: COMMANDLOG present; DRYRUN monitor COMMANDLOG LEN {kind}: {got}");
+        }
+    } else {
+        eprintln!("{server}: no COMMANDLOG command");
+    }
+    assert!(
+        failures.is_empty(),
+        "{server}: monitor reaches keys, or lacks what monitoring needs:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// Startup banners Redis 7.0 logs at warning level (`#`); 7.2+ and valkey log them at
+/// notice (`*`). They say the server started, nothing about the bundle.
+fn is_startup_banner(text: &str) -> bool {
+    text == "Configuration loaded"
+        || text == "Server initialized"
+        || (text.starts_with("oO0OoO0OoO0Oo ") && text.ends_with(" is starting oO0OoO0OoO0Oo"))
+        || (text.contains(" version=") && text.ends_with(", just started"))
+}
+
+#[test]
+fn server_log_has_no_error_after_start() {
+    let (t, dir, port) = live_bundle(&[]);
+    let r = Redis::start(&dir, port, t.path());
+    let server = server_name(&r);
+    let config = r.renamed("CONFIG");
+    for (user, cmd) in [
+        ("app", vec!["PING"]),
+        ("app", vec!["SET", "k", "v"]),
+        ("app", vec!["GET", "k"]),
+        ("monitor", vec!["INFO"]),
+        ("monitor", vec!["SLOWLOG", "LEN"]),
+        ("admin", vec![config.as_str(), "GET", "maxmemory"]),
+        ("admin", vec!["ACL", "LIST"]),
+    ] {
+        let got = r.cli_as(user, &cmd);
+        assert!(
+            !got.contains("ERR") && !got.contains("NOPERM"),
+            "{server}: {user} {cmd:?}: {got}"
+        );
+    }
+    let log = std::fs::read_to_string(&r.log).unwrap();
+    // `pid:role dd Mon yyyy hh:mm:ss.mmm LEVEL text`, LEVEL one of `. - * #`.
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            let f: Vec<&str> = l.splitn(7, ' ').collect();
+            f.len() == 7 && f[0].contains(':') && f[5] == "#" && {
+                let text = f[6].trim();
+                !text.starts_with("WARNING Memory overcommit must be enabled")
+                    && !is_startup_banner(text)
+            }
+        })
+        .collect();
+    eprintln!(
+        "{server}: {} warning line(s) in the log:\n{}",
+        warnings.len(),
+        warnings.join("\n")
+    );
+    assert!(
+        warnings.is_empty(),
+        "{server}: the server logged warnings with a default bundle:\n{}\n--- full log\n{log}",
+        warnings.join("\n")
+    );
+}
