@@ -119,7 +119,7 @@ fi
 # The live suites again on every other server: each is put first on PATH as redis-server and
 # redis-cli (target/server-shims/NAME-VERSION), and tests/live.rs checks that it is the one
 # answering. Everything that starts a server: standalone, replication, Sentinel and Cluster.
-LIVE='binary(live) | binary(lifecycle) | binary(rotate) | binary(topology) | binary(clients) | test(accepted_users_load_into_redis)'
+LIVE='binary(live) | binary(servers) | binary(lifecycle) | binary(rotate) | binary(topology) | binary(clients) | test(accepted_users_load_into_redis)'
 failed=()
 while read -r name version bindir; do
   label="$name-$(echo "$version" | cut -d. -f1,2)"
