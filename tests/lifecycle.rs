@@ -342,6 +342,64 @@ fn live_renew_reload_keeps_connections_and_serves_the_new_certificate() {
         .stdout_has("Nothing to renew");
 }
 
+/// Where the target server re-reads its certificate files itself (Valkey 9.1's
+/// `tls-auto-reload-interval`), a `renew` without `--reload` is served with no command sent;
+/// elsewhere the bundle does not name the setting (the server would refuse to start).
+#[test]
+fn live_auto_reload_serves_a_renewed_certificate_with_no_command_sent() {
+    let (t, dir, port) = live_bundle(&[]);
+    let m: serde_json::Value = serde_json::from_str(&read(&dir, "manifest.json")).unwrap();
+    let target: provision::core::server::Target =
+        serde_json::from_value(m["spec"]["server"].clone()).unwrap();
+    let conf = read(&dir, "redis.conf");
+    if !target.caps().tls_auto_reload {
+        assert!(
+            !conf.contains("tls-auto-reload-interval"),
+            "{target}: {conf}"
+        );
+        eprintln!("{target}: no auto reload; CONFIG SET reload is tested above");
+        return;
+    }
+    assert!(conf.contains("\ntls-auto-reload-interval 60\n"), "{conf}");
+    let r = Redis::start(&dir, port, t.path());
+    let run_id = r.info_field("run_id");
+    // The interval itself is 60 s; the test shortens it to 1 s so it waits seconds, not a minute.
+    let config = r.renamed("CONFIG");
+    let set = r.cli_as("admin", &[&config, "SET", "tls-auto-reload-interval", "1"]);
+    assert_eq!(set, "OK");
+    let presented = || {
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("openssl s_client -connect 127.0.0.1:{port} -cert app.crt -key app.key -CAfile ca.crt </dev/null 2>/dev/null | openssl x509 -noout -serial"))
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().to_lowercase()
+    };
+    let old = serial(&dir, "redis.crt");
+    assert_eq!(presented(), format!("serial={old}"));
+    run(&["renew", "--dir", dir.to_str().unwrap(), "--force"]).success();
+    let new = serial(&dir, "redis.crt");
+    assert_ne!(old, new);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut seen = presented();
+    while seen != format!("serial={new}") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        seen = presented();
+    }
+    assert_eq!(
+        seen,
+        format!("serial={new}"),
+        "{target} did not reload by itself"
+    );
+    let mut after = app_client(&dir, &dir, port);
+    assert_eq!(ping(&mut after), "PONG");
+    assert_eq!(r.info_field("run_id"), run_id, "no restart");
+    assert!(std::fs::read_to_string(&r.log)
+        .unwrap()
+        .contains("TLS materials reloaded"));
+}
+
 /// The CA rollover's steps are refused out of order, each with exit 2 and nothing changed.
 /// (The live rollover, with every client library, is tests/clients.rs.)
 #[test]

@@ -419,6 +419,8 @@ pub fn redis_conf_with(
                 renames => renames,
                 no_persistence => spec.no_persistence,
                 data_dir => spec.data_dir,
+                tls_auto_reload_interval => spec.target().caps().tls_auto_reload
+                    .then_some(super::server::AUTO_RELOAD_INTERVAL_SECS),
         },
     )
 }

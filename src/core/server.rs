@@ -43,6 +43,10 @@ pub const BASELINE: Target = Target {
     minor: 0,
 };
 
+/// How often a server with `tls_auto_reload` checks its certificate files (seconds): a renewed
+/// certificate is served within a minute even by a `renew` without `--reload`.
+pub const AUTO_RELOAD_INTERVAL_SECS: u32 = 60;
+
 /// What a target can do that changes the bundle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Caps {
