@@ -295,15 +295,30 @@ fn monitor_reads_no_key() {
         }
     }
 
-    // COMMANDLOG (valkey 8.1+) replaces SLOWLOG there; whether monitor may read its length is
-    // reported, not asserted.
+    // COMMANDLOG (valkey 8.1+), SLOWLOG's successor: monitor reads its lengths, never its
+    // entries (they hold the argv of logged commands), as with SLOWLOG.
     let has_commandlog = query(&mut admin, &strings(&["COMMAND", "INFO", "commandlog"]));
     if has_commandlog.contains("commandlog") {
         for kind in ["slow", "large-request", "large-reply"] {
             let argv = strings(&["COMMANDLOG", "LEN", kind]);
             let got = dryrun(&mut admin, "monitor", &argv);
-            eprintln!("{server}: COMMANDLOG present; DRYRUN monitor COMMANDLOG LEN {kind}: {got}");
+            if got != "OK" {
+                failures.push(format!("DRYRUN monitor {argv:?}: {got}"));
+            }
+            let got = dryrun(
+                &mut admin,
+                "monitor",
+                &strings(&["COMMANDLOG", "GET", "1", kind]),
+            );
+            if !denied(&got) {
+                failures.push(format!("DRYRUN monitor COMMANDLOG GET {kind}: {got}"));
+            }
         }
+        let real = r.cli_as("monitor", &["COMMANDLOG", "LEN", "slow"]);
+        if real.parse::<u64>().is_err() {
+            failures.push(format!("monitor COMMANDLOG LEN slow: {real}"));
+        }
+        eprintln!("{server}: COMMANDLOG present: monitor reads its lengths, not its entries");
     } else {
         eprintln!("{server}: no COMMANDLOG command");
     }

@@ -132,7 +132,7 @@ pub fn generate_with(
             hashes: vec![sha256_hex(pw.expose())],
         })
         .collect();
-    let acl = render::users_acl_with(templates, &entries, spec.topology.kind)?;
+    let acl = render::users_acl_with(templates, &entries, spec.topology.kind, spec.target())?;
     let renames = new_renames(spec);
     let stamp = rfc3339(now);
     let instances = spec.instances();

@@ -235,17 +235,25 @@ pub fn users_acl(entries: &[AclEntry<'_>]) -> Result<String, String> {
 
 /// Renders users.acl for `topology` from the built-in template.
 pub fn users_acl_for(entries: &[AclEntry<'_>], topology: Kind) -> Result<String, String> {
-    users_acl_with(&Templates::builtin(), entries, topology).map_err(|e| e.to_string())
+    users_acl_with(
+        &Templates::builtin(),
+        entries,
+        topology,
+        super::server::BASELINE,
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// Renders users.acl. Fails if a rendered line is not the single `user NAME ...` line the
 /// renderer intended (defence in depth against a template, override or validation slip).
 /// `topology` is in the template's context so that cluster bundles can grant the app user the
-/// CLUSTER subcommands and READONLY/READWRITE/ASKING that cluster clients need, and no others.
+/// CLUSTER subcommands and READONLY/READWRITE/ASKING that cluster clients need, and no others;
+/// `commandlog` (the target has COMMANDLOG) lets monitor read its lengths as it reads SLOWLOG's.
 pub fn users_acl_with(
     templates: &Templates,
     entries: &[AclEntry<'_>],
     topology: Kind,
+    target: super::server::Target,
 ) -> Result<String, TemplateError> {
     let topology = match topology {
         Kind::Standalone => "standalone",
@@ -282,7 +290,7 @@ pub fn users_acl_with(
     }
     let out = templates.render(
         "users.acl",
-        context! { users => users, topology => topology },
+        context! { users => users, topology => topology, commandlog => target.caps().commandlog },
     )?;
     check_acl(&out, entries.len()).map_err(|e| templates.output_error("users.acl", e))?;
     Ok(out)
@@ -814,13 +822,45 @@ mod tests {
         // users.acl still comes from the built-in template: the exact expected text, not the
         // renderer compared with itself.
         assert_eq!(
-            users_acl_with(&t, &e, Kind::Standalone).unwrap().trim_end(),
+            users_acl_with(&t, &e, Kind::Standalone, crate::core::server::BASELINE)
+                .unwrap()
+                .trim_end(),
             format!(
                 "user default off resetpass resetkeys resetchannels -@all\n\
                  user admin on #{} ~* &* +@all",
                 sha256_hex(b"x")
             )
         );
+    }
+
+    #[test]
+    fn monitor_reads_commandlog_lengths_only_where_the_server_has_commandlog() {
+        let u = UserSpec::new("monitor", Role::Monitor);
+        let e = [AclEntry {
+            user: &u,
+            hashes: vec![sha256_hex(b"x")],
+        }];
+        let line = |target: &str| {
+            let acl = users_acl_with(
+                &Templates::builtin(),
+                &e,
+                Kind::Standalone,
+                target.parse().unwrap(),
+            )
+            .unwrap();
+            acl.lines().nth(1).unwrap().to_string()
+        };
+        let base = format!(
+            "user monitor on #{} resetkeys resetchannels -@all +ping +info +client|list \
+             +slowlog|len +latency|latest",
+            sha256_hex(b"x")
+        );
+        for t in ["redis-7.0", "redis-8.6", "valkey-8.0"] {
+            assert_eq!(line(t), base, "{t}");
+        }
+        for t in ["valkey-8.1", "valkey-9.1"] {
+            assert_eq!(line(t), format!("{base} +commandlog|len"), "{t}");
+        }
     }
 
     #[test]
@@ -863,6 +903,7 @@ mod tests {
                 hashes: vec![sha256_hex(b"x")],
             }],
             Kind::Standalone,
+            crate::core::server::BASELINE,
         )
         .unwrap_err();
         assert_eq!(e.path.as_deref(), Some("/t/users.acl"), "{e}");

@@ -193,7 +193,7 @@ fn rewrite(
         }
         entries.push(AclEntry { user: u, hashes });
     }
-    let text = render::users_acl_with(templates, &entries, m.spec.topology.kind)
+    let text = render::users_acl_with(templates, &entries, m.spec.topology.kind, m.spec.target())
         .map_err(RotationError::Template)?;
     out.put(OutFile::secret(
         bundle::USERS_ACL,
