@@ -864,6 +864,51 @@ fn templates_override_redis_conf_and_users_acl_and_rotate_keeps_using_them() {
     assert!(monitor_line(&read(&dir, "users.acl")).ends_with(" +dbsize"));
 }
 
+/// An override that sets what only newer servers have is refused for an older target (the
+/// server would not start on it) and accepted for a target that has it.
+#[test]
+fn an_override_setting_what_the_target_lacks_is_refused() {
+    let t = tempdir();
+    let tpl = t.path().join("tpl");
+    std::fs::create_dir_all(&tpl).unwrap();
+    let builtin =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/redis.conf"))
+            .unwrap();
+    std::fs::write(
+        tpl.join("redis.conf"),
+        format!("{builtin}tls-auto-reload-interval 30\n"),
+    )
+    .unwrap();
+    let dir = |n: &str| t.path().join(n).to_str().unwrap().to_string();
+    let tpl = tpl.to_str().unwrap();
+    let old = dir("old");
+    let r = run(&[
+        "init",
+        "--dir",
+        &old,
+        "--server",
+        "redis-8.0",
+        "--templates",
+        tpl,
+    ])
+    .code(2)
+    .stderr_has("tls-auto-reload-interval")
+    .stderr_has("redis-8.0 does not have (Valkey 9.1 and newer do)");
+    assert!(!Path::new(&old).exists(), "{}", r.stderr);
+    let new = dir("new");
+    run(&[
+        "init",
+        "--dir",
+        &new,
+        "--server",
+        "valkey-9.1",
+        "--templates",
+        tpl,
+    ])
+    .success();
+    run(&["check", "--dir", &new]).code(0);
+}
+
 #[test]
 fn broken_override_template_names_file_and_line_and_writes_nothing() {
     let t = tempdir();

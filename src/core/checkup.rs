@@ -1219,6 +1219,24 @@ fn conf_policy(
             }
         }
     }
+    // Settings only newer servers have: on the bundle's target the server would not start.
+    if let Some(m) = manifest {
+        let target = m.spec.target();
+        for d in ds {
+            if let Some(who) = super::server::missing_directive(target, &d.key, &d.args) {
+                ctx.add(
+                    Status::Critical,
+                    file,
+                    format!(
+                        "sets {} (line {}), which {target} does not have ({who} do): the server \
+                         would refuse to start; make the bundle for such a server \
+                         (`init --server`) or drop the line from the template",
+                        d.key, d.line
+                    ),
+                );
+            }
+        }
+    }
     // What the bundle's target renames (CONFIG keeps its name where the Lua engine asks for
     // it); a bundle without a manifest is held to the full list.
     let renamed = manifest.map_or_else(
@@ -1353,6 +1371,58 @@ mod tests {
             .findings
             .iter()
             .any(|x| x.message.contains("expired") && x.file == "redis.crt"));
+    }
+
+    #[test]
+    fn a_setting_the_target_server_lacks_is_critical() {
+        let spec = |t: &str| Spec {
+            server: Some(t.parse().unwrap()),
+            ..Spec::default()
+        };
+        // Made for valkey-9.1, the bundle sets auto reload itself: OK.
+        let f = fresh(&spec("valkey-9.1"));
+        assert!(
+            String::from_utf8_lossy(f.get("redis.conf").unwrap().data.expose())
+                .contains("tls-auto-reload-interval 60")
+        );
+        assert_eq!(run(&f).status, Status::Ok, "{:#?}", run(&f).findings);
+        // The same line in a bundle for redis-8.0 names the directive, the line and who has it.
+        for (target, line, who) in [
+            ("redis-8.0", "tls-auto-reload-interval 60", "Valkey 9.1"),
+            ("redis-8.4", "tls-auth-clients-user CN", "Redis 8.6"),
+            ("valkey-9.0", "tls-auth-clients-user URI", "Valkey 9.1"),
+        ] {
+            let mut f = fresh(&spec(target));
+            let conf =
+                String::from_utf8_lossy(f.get("redis.conf").unwrap().data.expose()).into_owned();
+            f.put(OutFile::secret(
+                "redis.conf",
+                Secret::from_string(format!("{conf}{line}\n")),
+            ));
+            let r = run(&f);
+            let key = line.split(' ').next().unwrap();
+            assert!(
+                r.findings.iter().any(|x| x.status == Status::Critical
+                    && x.message.contains(key)
+                    && x.message.contains(target)
+                    && x.message.contains(who)),
+                "{target}: {:#?}",
+                r.findings
+            );
+        }
+        let mut f = fresh(&spec("valkey-9.1"));
+        let conf = String::from_utf8_lossy(f.get("redis.conf").unwrap().data.expose()).into_owned();
+        f.put(OutFile::secret(
+            "redis.conf",
+            Secret::from_string(format!("{conf}tls-auth-clients-user URI\n")),
+        ));
+        assert!(
+            !run(&f)
+                .findings
+                .iter()
+                .any(|x| x.message.contains("tls-auth-clients-user")),
+            "valkey-9.1 has URI mode"
+        );
     }
 
     #[test]

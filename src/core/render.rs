@@ -407,7 +407,7 @@ pub fn redis_conf_with(
             message: e,
         })?;
     }
-    templates.render(
+    let out = templates.render(
         "redis.conf",
         context! {
                 version => env!("CARGO_PKG_VERSION"),
@@ -430,7 +430,23 @@ pub fn redis_conf_with(
                 tls_auto_reload_interval => spec.target().caps().tls_auto_reload
                     .then_some(super::server::AUTO_RELOAD_INTERVAL_SECS),
         },
-    )
+    )?;
+    // An override may set what only newer servers have: the target would not start on it.
+    let target = spec.target();
+    for d in super::conf::directives(&out).0 {
+        if let Some(who) = super::server::missing_directive(target, &d.key, &d.args) {
+            return Err(templates.output_error(
+                "redis.conf",
+                format!(
+                    "the rendered redis.conf sets {} (its line {}), which {target} does not have \
+                     ({who} do): the server would refuse to start; make the bundle for such a \
+                     server (`--server`) or drop the line",
+                    d.key, d.line
+                ),
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// `masteruser`/`masterauth` for every node of a replicated topology (included by each

@@ -151,6 +151,25 @@ impl<'de> Deserialize<'de> for Target {
 /// printed (`Redis server v=8.0.6 sha=...`, `Valkey server v=9.1.2 ...`). A version newer
 /// than every known target maps to the newest known one of its family; older than 7.0, or
 /// unreadable, is `None`.
+/// A redis.conf directive that only some servers have, if `target` is not one of them: the
+/// servers that have it (a server refuses to start on a directive it does not know).
+pub fn missing_directive(target: Target, key: &str, args: &[String]) -> Option<&'static str> {
+    let caps = target.caps();
+    match key.to_ascii_lowercase().as_str() {
+        "tls-auto-reload-interval" if !caps.tls_auto_reload => Some("Valkey 9.1 and newer"),
+        "tls-auth-clients-user"
+            if args.first().is_some_and(|a| a.eq_ignore_ascii_case("uri"))
+                && !caps.cert_user_uri =>
+        {
+            Some("Valkey 9.1 and newer")
+        }
+        "tls-auth-clients-user" if !caps.cert_user_cn => {
+            Some("Valkey 9.0 and newer, Redis 8.6 and newer")
+        }
+        _ => None,
+    }
+}
+
 pub fn parse_version_output(out: &str) -> Option<(Target, String)> {
     let family = if out.starts_with("Valkey server") {
         Family::Valkey
