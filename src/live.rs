@@ -155,6 +155,47 @@ pub fn presented_certificate(node: &str, creds: &Creds) -> Result<Vec<u8>, Strin
     Ok(der)
 }
 
+/// Waits, up to `timeout`, for `node` to present `expect_sha256` by itself (a server that
+/// re-reads its certificate files, Valkey 9.1's `tls-auto-reload-interval`): no command is
+/// sent, only fresh TLS handshakes with `creds`, every half second.
+pub fn wait_for_certificate(
+    node: &str,
+    creds: &Creds,
+    expect_sha256: &str,
+    timeout: Duration,
+) -> NodeResult {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut r = NodeResult {
+        node: node.into(),
+        ok: false,
+        presented_serial: None,
+        presented_sha256: None,
+        error: None,
+    };
+    loop {
+        match presented_certificate(node, creds) {
+            Ok(der) => {
+                let fp = sha256_hex(&der);
+                r.presented_serial = inspect::inspect(&der).ok().map(|i| i.serial);
+                r.ok = fp == expect_sha256;
+                r.presented_sha256 = Some(fp);
+                r.error = (!r.ok).then(|| {
+                    format!(
+                        "{node} still presents another certificate {} s after the change \
+                         (it reloads its files by itself)",
+                        timeout.as_secs()
+                    )
+                });
+            }
+            Err(e) => r.error = Some(e),
+        }
+        if r.ok || std::time::Instant::now() >= deadline {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 /// Hot-reloads TLS files on one node: `CONFIG SET tls-cert-file .. tls-key-file ..
 /// tls-ca-cert-file ..` through the renamed CONFIG command, then a fresh handshake must
 /// present `expect_sha256`. `login` are the credentials valid before the change (tried first),

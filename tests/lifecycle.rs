@@ -400,6 +400,39 @@ fn live_auto_reload_serves_a_renewed_certificate_with_no_command_sent() {
         .contains("TLS materials reloaded"));
 }
 
+/// `--disable-commands` removes CONFIG: `renew --reload` then waits for a server that re-reads
+/// its certificate files itself (valkey 9.1, up to its 60 s interval) and verifies the new
+/// certificate by handshake; on other servers it fails naming CONFIG, with the bundle renewed.
+#[test]
+fn live_reload_without_config_waits_for_auto_reload_or_says_why_not() {
+    let (t, dir, port) = live_bundle(&["--disable-commands"]);
+    let m: serde_json::Value = serde_json::from_str(&read(&dir, "manifest.json")).unwrap();
+    let target: provision::core::server::Target =
+        serde_json::from_value(m["spec"]["server"].clone()).unwrap();
+    let r = Redis::start(&dir, port, t.path());
+    let run_id = r.info_field("run_id");
+    let old = serial(&dir, "redis.crt");
+    let d = dir.to_str().unwrap();
+    let renew = run(&["renew", "--dir", d, "--force", "--reload", "--json"]);
+    let new = serial(&dir, "redis.crt");
+    assert_ne!(old, new, "the bundle is renewed either way");
+    if target.caps().tls_auto_reload {
+        let v: serde_json::Value = serde_json::from_str(&renew.success().stdout).unwrap();
+        assert_eq!(v["nodes"][0]["ok"], true, "{v}");
+        assert_eq!(v["nodes"][0]["presented_serial"], new.as_str(), "{v}");
+        let mut c = app_client(&dir, &dir, port);
+        assert_eq!(ping(&mut c), "PONG");
+        assert_eq!(r.info_field("run_id"), run_id, "no restart");
+    } else {
+        let renew = renew.code(1).stderr_has("CONFIG is disabled");
+        assert!(
+            renew.stderr.contains("restart redis-server"),
+            "{}",
+            renew.stderr
+        );
+    }
+}
+
 /// The CA rollover's steps are refused out of order, each with exit 2 and nothing changed.
 /// (The live rollover, with every client library, is tests/clients.rs.)
 #[test]

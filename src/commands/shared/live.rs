@@ -51,12 +51,15 @@ pub fn reload_nodes(
     if nodes.is_empty() {
         return Ok(vec![]);
     }
-    let Some(config) = renamed_config(now)? else {
+    let config = renamed_config(now)?;
+    // Without CONFIG, a server that re-reads its files itself (Valkey 9.1) is waited for.
+    let auto_reload = m.spec.target().caps().tls_auto_reload;
+    if config.is_none() && !auto_reload {
         return Err(Error::failed(
             "CONFIG is disabled in this bundle (--disable-commands), so Redis cannot hot-reload certificates",
-            Some("restart redis-server to load the new files".into()),
+            Some("restart redis-server to load the new files (a bundle for valkey-9.1 reloads by itself)".into()),
         ));
-    };
+    }
     let instances = m.spec.instances();
     // Which instance a node address is: the one listening there, else (an extra --redis
     // node of a standalone bundle) the first.
@@ -115,14 +118,39 @@ pub fn reload_nodes(
                     presented_sha256: serving,
                     error: None,
                 }
-            } else {
+            } else if let Some(config) = &config {
                 crate::live::reload_tls(
                     n,
-                    &config,
+                    config,
                     [&paths[0], &paths[1], &paths[2]],
                     &login,
                     &after,
                     &want,
+                )
+            } else if serving.as_deref() == Some(want.as_str()) {
+                // Only ca.crt changed: nothing a handshake can show has changed.
+                crate::live::NodeResult {
+                    node: n.clone(),
+                    ok: false,
+                    presented_serial: None,
+                    presented_sha256: serving,
+                    error: Some(format!(
+                        "{n} reloads ca.crt by itself within {} s, but without CONFIG that cannot be verified; restart it to be sure",
+                        crate::core::server::AUTO_RELOAD_INTERVAL_SECS
+                    )),
+                }
+            } else {
+                eprintln!(
+                    "  waiting for {n} to reload its certificate files by itself (at most {} s) ...",
+                    crate::core::server::AUTO_RELOAD_INTERVAL_SECS + 10
+                );
+                crate::live::wait_for_certificate(
+                    n,
+                    &after,
+                    &want,
+                    std::time::Duration::from_secs(
+                        (crate::core::server::AUTO_RELOAD_INTERVAL_SECS + 10).into(),
+                    ),
                 )
             }
         });
