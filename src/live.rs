@@ -40,6 +40,19 @@ pub struct NodeResult {
     pub error: Option<String>,
 }
 
+impl NodeResult {
+    /// A node that did not (yet) take the change, with why.
+    pub fn failed(node: &str, error: Option<String>) -> NodeResult {
+        NodeResult {
+            node: node.into(),
+            ok: false,
+            presented_serial: None,
+            presented_sha256: None,
+            error,
+        }
+    }
+}
+
 /// Splits `HOST:PORT` (`[::1]:6379` for IPv6).
 pub fn parse_node(s: &str) -> Result<(String, u16), String> {
     let (h, p) = s
@@ -165,35 +178,41 @@ pub fn wait_for_certificate(
     timeout: Duration,
 ) -> NodeResult {
     let deadline = std::time::Instant::now() + timeout;
-    let mut r = NodeResult {
-        node: node.into(),
-        ok: false,
-        presented_serial: None,
-        presented_sha256: None,
-        error: None,
-    };
     loop {
-        match presented_certificate(node, creds) {
-            Ok(der) => {
-                let fp = sha256_hex(&der);
-                r.presented_serial = inspect::inspect(&der).ok().map(|i| i.serial);
-                r.ok = fp == expect_sha256;
-                r.presented_sha256 = Some(fp);
-                r.error = (!r.ok).then(|| {
-                    format!(
-                        "{node} still presents another certificate {} s after the change \
-                         (it reloads its files by itself)",
-                        timeout.as_secs()
-                    )
-                });
-            }
-            Err(e) => r.error = Some(e),
-        }
+        let r = verify_presented(node, creds, expect_sha256, || {
+            format!(
+                "{node} still presents another certificate {} s after the change \
+                 (it reloads its files by itself)",
+                timeout.as_secs()
+            )
+        });
         if r.ok || std::time::Instant::now() >= deadline {
             return r;
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// A fresh handshake with `node`: ok when it presents `expect_sha256`, else the error
+/// `stale` words (or the handshake's own error).
+fn verify_presented(
+    node: &str,
+    creds: &Creds,
+    expect_sha256: &str,
+    stale: impl FnOnce() -> String,
+) -> NodeResult {
+    let mut r = NodeResult::failed(node, None);
+    match presented_certificate(node, creds) {
+        Ok(der) => {
+            let fp = sha256_hex(&der);
+            r.presented_serial = inspect::inspect(&der).ok().map(|i| i.serial);
+            r.ok = fp == expect_sha256;
+            r.error = (!r.ok).then(stale);
+            r.presented_sha256 = Some(fp);
+        }
+        Err(e) => r.error = Some(e),
+    }
+    r
 }
 
 /// Hot-reloads TLS files on one node: `CONFIG SET tls-cert-file .. tls-key-file ..
@@ -208,13 +227,6 @@ pub fn reload_tls(
     after: &Creds,
     expect_sha256: &str,
 ) -> NodeResult {
-    let mut r = NodeResult {
-        node: node.into(),
-        ok: false,
-        presented_serial: None,
-        presented_sha256: None,
-        error: None,
-    };
     let args = [
         config_cmd,
         "SET",
@@ -230,29 +242,13 @@ pub fn reload_tls(
     match res {
         Ok(s) if s == "OK" => {}
         Ok(s) => {
-            r.error = Some(format!("{node} answered `{s}` to CONFIG SET"));
-            return r;
+            return NodeResult::failed(node, Some(format!("{node} answered `{s}` to CONFIG SET")))
         }
-        Err(e) => {
-            r.error = Some(e);
-            return r;
-        }
+        Err(e) => return NodeResult::failed(node, Some(e)),
     }
-    match presented_certificate(node, after) {
-        Ok(der) => {
-            let fp = sha256_hex(&der);
-            r.presented_serial = inspect::inspect(&der).ok().map(|i| i.serial);
-            r.ok = fp == expect_sha256;
-            if !r.ok {
-                r.error = Some(format!(
-                    "{node} still presents another certificate after the reload"
-                ));
-            }
-            r.presented_sha256 = Some(fp);
-        }
-        Err(e) => r.error = Some(e),
-    }
-    r
+    verify_presented(node, after, expect_sha256, || {
+        format!("{node} still presents another certificate after the reload")
+    })
 }
 
 /// The Redis-compatible server on PATH, as its `--version` says: `redis-server`, else

@@ -130,14 +130,11 @@ pub fn reload_nodes(
             } else if serving.as_deref() == Some(want.as_str()) {
                 // Only ca.crt changed: nothing a handshake can show has changed.
                 crate::live::NodeResult {
-                    node: n.clone(),
-                    ok: false,
-                    presented_serial: None,
                     presented_sha256: serving,
-                    error: Some(format!(
+                    ..crate::live::NodeResult::failed(n, Some(format!(
                         "{n} reloads ca.crt by itself within {} s, but without CONFIG that cannot be verified; restart it to be sure",
                         crate::core::server::AUTO_RELOAD_INTERVAL_SECS
-                    )),
+                    )))
                 }
             } else {
                 eprintln!(
