@@ -1221,20 +1221,8 @@ fn conf_policy(
     }
     // Settings only newer servers have: on the bundle's target the server would not start.
     if let Some(m) = manifest {
-        let target = m.spec.target();
-        for d in ds {
-            if let Some(who) = super::server::missing_directive(target, &d.key, &d.args) {
-                ctx.add(
-                    Status::Critical,
-                    file,
-                    format!(
-                        "sets {} (line {}), which {target} does not have ({who} do): the server \
-                         would refuse to start; make the bundle for such a server \
-                         (`init --server`) or drop the line from the template",
-                        d.key, d.line
-                    ),
-                );
-            }
+        for problem in super::server::unsupported_directives(m.spec.target(), ds) {
+            ctx.add(Status::Critical, file, problem);
         }
     }
     // What the bundle's target renames (CONFIG keeps its name where the Lua engine asks for

@@ -432,19 +432,14 @@ pub fn redis_conf_with(
         },
     )?;
     // An override may set what only newer servers have: the target would not start on it.
-    let target = spec.target();
-    for d in super::conf::directives(&out).0 {
-        if let Some(who) = super::server::missing_directive(target, &d.key, &d.args) {
-            return Err(templates.output_error(
-                "redis.conf",
-                format!(
-                    "the rendered redis.conf sets {} (its line {}), which {target} does not have \
-                     ({who} do): the server would refuse to start; make the bundle for such a \
-                     server (`--server`) or drop the line",
-                    d.key, d.line
-                ),
-            ));
-        }
+    let (ds, _) = super::conf::directives(&out);
+    if let Some(problem) = super::server::unsupported_directives(spec.target(), &ds)
+        .into_iter()
+        .next()
+    {
+        return Err(
+            templates.output_error("redis.conf", format!("the rendered redis.conf {problem}"))
+        );
     }
     Ok(out)
 }

@@ -170,6 +170,23 @@ pub fn missing_directive(target: Target, key: &str, args: &[String]) -> Option<&
     }
 }
 
+/// One message per directive of a parsed redis.conf that `target` lacks (see
+/// `missing_directive`), naming it, its line and the servers that have it.
+pub fn unsupported_directives(target: Target, ds: &[super::conf::Directive]) -> Vec<String> {
+    ds.iter()
+        .filter_map(|d| {
+            missing_directive(target, &d.key, &d.args).map(|who| {
+                format!(
+                    "sets {} (line {}), which {target} does not have ({who} do): the server \
+                     would refuse to start; make the bundle for such a server (`init --server`) \
+                     or drop the line from the template",
+                    d.key, d.line
+                )
+            })
+        })
+        .collect()
+}
+
 pub fn parse_version_output(out: &str) -> Option<(Target, String)> {
     let family = if out.starts_with("Valkey server") {
         Family::Valkey
