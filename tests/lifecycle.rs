@@ -23,6 +23,24 @@ fn serial(dir: &Path, file: &str) -> String {
     provision::core::inspect::inspect(&ders[0]).unwrap().serial
 }
 
+/// The serial the server on `port` presents, as openssl sees it (`serial=...`, lower case): an
+/// independent view of the served certificate.
+fn presented_serial(dir: &Path, port: u16) -> String {
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("openssl s_client -connect 127.0.0.1:{port} -cert app.crt -key app.key -CAfile ca.crt </dev/null 2>/dev/null | openssl x509 -noout -serial"))
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().to_lowercase()
+}
+
+/// The server the bundle was made for, from its manifest.
+fn target_of(dir: &Path) -> provision::core::server::Target {
+    let m: serde_json::Value = serde_json::from_str(&read(dir, "manifest.json")).unwrap();
+    serde_json::from_value(m["spec"]["server"].clone()).unwrap()
+}
+
 #[test]
 fn check_fresh_is_ok_short_lived_warns_and_crit_threshold_applies() {
     let t = tempdir();
@@ -326,16 +344,7 @@ fn live_renew_reload_keeps_connections_and_serves_the_new_certificate() {
     assert_eq!(ping(&mut after), "PONG");
     assert_eq!(r.info_field("run_id"), run_id, "no restart");
     // Independent view of the presented certificate: openssl s_client.
-    let o = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("openssl s_client -connect 127.0.0.1:{port} -cert app.crt -key app.key -CAfile ca.crt </dev/null 2>/dev/null | openssl x509 -noout -serial"))
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&o.stdout).trim().to_lowercase(),
-        format!("serial={new}")
-    );
+    assert_eq!(presented_serial(&dir, port), format!("serial={new}"));
     // Nothing due now: --reload verifies and changes nothing.
     run(&["renew", "--dir", dir.to_str().unwrap(), "--reload"])
         .success()
@@ -348,9 +357,7 @@ fn live_renew_reload_keeps_connections_and_serves_the_new_certificate() {
 #[test]
 fn live_auto_reload_serves_a_renewed_certificate_with_no_command_sent() {
     let (t, dir, port) = live_bundle(&[]);
-    let m: serde_json::Value = serde_json::from_str(&read(&dir, "manifest.json")).unwrap();
-    let target: provision::core::server::Target =
-        serde_json::from_value(m["spec"]["server"].clone()).unwrap();
+    let target = target_of(&dir);
     let conf = read(&dir, "redis.conf");
     if !target.caps().tls_auto_reload {
         assert!(
@@ -367,15 +374,7 @@ fn live_auto_reload_serves_a_renewed_certificate_with_no_command_sent() {
     let config = r.renamed("CONFIG");
     let set = r.cli_as("admin", &[&config, "SET", "tls-auto-reload-interval", "1"]);
     assert_eq!(set, "OK");
-    let presented = || {
-        let o = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!("openssl s_client -connect 127.0.0.1:{port} -cert app.crt -key app.key -CAfile ca.crt </dev/null 2>/dev/null | openssl x509 -noout -serial"))
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).trim().to_lowercase()
-    };
+    let presented = || presented_serial(&dir, port);
     let old = serial(&dir, "redis.crt");
     assert_eq!(presented(), format!("serial={old}"));
     run(&["renew", "--dir", dir.to_str().unwrap(), "--force"]).success();
@@ -406,9 +405,7 @@ fn live_auto_reload_serves_a_renewed_certificate_with_no_command_sent() {
 #[test]
 fn live_reload_without_config_waits_for_auto_reload_or_says_why_not() {
     let (t, dir, port) = live_bundle(&["--disable-commands"]);
-    let m: serde_json::Value = serde_json::from_str(&read(&dir, "manifest.json")).unwrap();
-    let target: provision::core::server::Target =
-        serde_json::from_value(m["spec"]["server"].clone()).unwrap();
+    let target = target_of(&dir);
     let r = Redis::start(&dir, port, t.path());
     let run_id = r.info_field("run_id");
     let old = serial(&dir, "redis.crt");
