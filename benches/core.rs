@@ -55,6 +55,7 @@ fn sign(c: &mut Criterion) {
         };
         let client = Leaf::Client {
             user: "app".into(),
+            common_name: "app".into(),
             trust_domain: pki::DEFAULT_TRUST_DOMAIN.into(),
         };
         g.bench_function(format!("ca/{kt}"), |b| {

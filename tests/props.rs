@@ -47,7 +47,7 @@ fn user_strategy() -> impl Strategy<Value = UserSpec> {
             0..3,
         ),
     )
-        .prop_map(|(name, role, keys, channels, commands)| UserSpec { name, role, keys, channels, commands })
+        .prop_map(|(name, role, keys, channels, commands)| UserSpec { name, role, keys, channels, commands, auth: None })
 }
 
 /// A user is accepted if a spec of the admin plus that user validates.

@@ -8,7 +8,7 @@ use super::password::{self, sha256_hex};
 use super::pki::{self, Leaf, BACKDATE};
 use super::render::{self, AclEntry, ConfPaths, NodeConf, Rename, Templates};
 use super::secret::Secret;
-use super::spec::{Role, Spec};
+use super::spec::{Role, Spec, UserSpec};
 use super::topology::{Instance, InstanceKind, Kind};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -129,7 +129,11 @@ pub fn generate_with(
         .zip(&passwords)
         .map(|(u, pw)| AclEntry {
             user: u,
-            hashes: vec![sha256_hex(pw.expose())],
+            hashes: if u.has_password() {
+                vec![sha256_hex(pw.expose())]
+            } else {
+                vec![]
+            },
         })
         .collect();
     let acl = render::users_acl_with(templates, &entries, spec.topology.kind, spec.target())?;
@@ -193,22 +197,15 @@ pub fn generate_with(
     tick("server certificates");
 
     for ((u, key), pw) in spec.users.iter().zip(keys).zip(passwords) {
-        let p = pki::leaf_params(
-            &Leaf::Client {
-                user: u.name.clone(),
-                trust_domain: spec.trust_domain.clone(),
-            },
-            spec.key_type,
-            &key,
-            nb,
-            leaf_na,
-        )?;
+        let p = pki::leaf_params(&client_leaf(spec, u), spec.key_type, &key, nb, leaf_na)?;
         files.put(OutFile::public(
             user_crt(&u.name),
             pki::sign_leaf(&p, &key, &issuer)?,
         ));
         files.put(OutFile::secret(user_key(&u.name), pki::key_pem(&key)));
-        files.put(OutFile::secret(user_password(&u.name), pw));
+        if u.has_password() {
+            files.put(OutFile::secret(user_password(&u.name), pw));
+        }
     }
     tick("client certificates");
 
@@ -269,6 +266,15 @@ pub fn conf_dir_of(files: &Files, spec: &Spec) -> String {
         .and_then(|c| super::conf::value(c, "tls-ca-cert-file"))
         .and_then(|p| p.strip_suffix(&format!("/{CA_CRT}")).map(str::to_string))
         .unwrap_or_else(|| spec.mount_dir.clone().unwrap_or_default())
+}
+
+/// The client certificate of ACL user `user`.
+pub fn client_leaf(spec: &Spec, user: &UserSpec) -> Leaf {
+    Leaf::Client {
+        user: user.name.clone(),
+        common_name: spec.client_cn(user),
+        trust_domain: spec.trust_domain.clone(),
+    }
 }
 
 /// The certificate of one Redis or Sentinel process: SANs from its hosts; the CN is the

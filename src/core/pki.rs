@@ -337,7 +337,12 @@ pub enum Leaf {
         hosts: Vec<String>,
     },
     /// A client for one ACL user: CN = user, URI SAN [`client_uri`], clientAuth.
-    Client { user: String, trust_domain: String },
+    /// `common_name` is the user's name, unless the bundle needs another (`Spec::client_cn`).
+    Client {
+        user: String,
+        common_name: String,
+        trust_domain: String,
+    },
     /// The bundle's signer: signs `manifest.json` and backups. codeSigning only, so no TLS
     /// peer (OpenSSL checks the purpose) accepts it as a server or client certificate.
     Signer,
@@ -385,8 +390,13 @@ pub fn leaf_params(
                 ExtendedKeyUsagePurpose::ClientAuth,
             ];
         }
-        Leaf::Client { user, trust_domain } => {
-            p.distinguished_name.push(DnType::CommonName, user.as_str());
+        Leaf::Client {
+            user,
+            common_name,
+            trust_domain,
+        } => {
+            p.distinguished_name
+                .push(DnType::CommonName, common_name.as_str());
             let uri = client_uri(trust_domain, user);
             p.subject_alt_names.push(SanType::URI(ctx(
                 &format!("client URI `{uri}`"),

@@ -279,12 +279,19 @@ pub fn users_acl_with(
         })
         .collect();
     for e in entries {
-        if e.hashes.is_empty() || !e.hashes.iter().all(|h| super::password::is_acl_hash(h)) {
+        let problem = if !e.user.has_password() {
+            (!e.hashes.is_empty()).then_some("logs in by certificate only but has a password hash")
+        } else if e.hashes.is_empty() || !e.hashes.iter().all(|h| super::password::is_acl_hash(h)) {
+            Some("has no valid password hash")
+        } else {
+            None
+        };
+        if let Some(p) = problem {
             return Err(TemplateError {
                 name: "users.acl".into(),
                 path: None,
                 line: None,
-                message: format!("user `{}` has no valid password hash", e.user.name),
+                message: format!("user `{}` {p}", e.user.name),
             });
         }
     }
@@ -293,7 +300,30 @@ pub fn users_acl_with(
         context! { users => users, topology => topology, commandlog => target.caps().commandlog },
     )?;
     check_acl(&out, entries.len()).map_err(|e| templates.output_error("users.acl", e))?;
+    for e in entries.iter().filter(|e| !e.user.has_password()) {
+        cert_only_line(&out, &e.user.name).map_err(|m| templates.output_error("users.acl", m))?;
+    }
     Ok(out)
+}
+
+/// A certificate-only user's line must clear every password (`resetpass`) and set none: an
+/// override that dropped `resetpass` or added a hash would let a password log in.
+pub fn cert_only_line(acl: &str, user: &str) -> Result<(), String> {
+    let line = acl
+        .lines()
+        .find(|l| l.split_ascii_whitespace().nth(1) == Some(user))
+        .ok_or_else(|| format!("users.acl has no line for `{user}`"))?;
+    let toks: Vec<&str> = line.split_ascii_whitespace().collect();
+    if !toks.contains(&"resetpass")
+        || toks
+            .iter()
+            .any(|t| t.starts_with('#') || t.starts_with('>') || *t == "nopass")
+    {
+        return Err(format!(
+            "user `{user}` logs in by certificate only, so its users.acl line must have `resetpass` and no password (`#hash`, `>password`, `nopass`)"
+        ));
+    }
+    Ok(())
 }
 
 /// Structural check of a rendered ACL file: one `user default off` line, then one line per
@@ -429,6 +459,7 @@ pub fn redis_conf_with(
                 data_dir => spec.data_dir,
                 tls_auto_reload_interval => spec.target().caps().tls_auto_reload
                     .then_some(super::server::AUTO_RELOAD_INTERVAL_SECS),
+                tls_auth_clients_user => spec.cert_identity(),
         },
     )?;
     // An override may set what only newer servers have: the target would not start on it.
@@ -601,6 +632,55 @@ mod tests {
                 hashes: vec![sha256_hex(u.name.as_bytes())],
             })
             .collect()
+    }
+
+    #[test]
+    fn a_certificate_only_user_gets_resetpass_and_no_password() {
+        let mut app = UserSpec::new("app", Role::App);
+        app.auth = Some(crate::core::spec::UserAuth::Cert);
+        let admin = UserSpec::new("admin", Role::Admin);
+        let h = sha256_hex(b"x");
+        let acl = users_acl(&[
+            AclEntry {
+                user: &admin,
+                hashes: vec![h.clone()],
+            },
+            AclEntry {
+                user: &app,
+                hashes: vec![],
+            },
+        ])
+        .unwrap();
+        let line = acl.lines().find(|l| l.starts_with("user app ")).unwrap();
+        assert!(line.starts_with("user app on resetpass "), "{line}");
+        assert!(!line.contains('#') && !line.contains("nopass"), "{line}");
+        assert!(acl.contains(&format!("user admin on #{h} ")), "{acl}");
+        // A hash for a certificate-only user, or none for a password user, is refused.
+        let e = users_acl(&[AclEntry {
+            user: &app,
+            hashes: vec![h.clone()],
+        }])
+        .unwrap_err();
+        assert!(e.contains("certificate only"), "{e}");
+        assert!(users_acl(&[AclEntry {
+            user: &admin,
+            hashes: vec![]
+        }])
+        .is_err());
+        // An override that drops resetpass is refused after rendering.
+        let t = ov("users.acl", "user default off resetpass\n{% for u in users %}user {{ u.name }} on ~* +@read\n{% endfor %}").unwrap();
+        let e = users_acl_with(
+            &t,
+            &[AclEntry {
+                user: &app,
+                hashes: vec![],
+            }],
+            Kind::Standalone,
+            crate::core::server::BASELINE,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("must have `resetpass`"), "{e}");
     }
 
     #[test]

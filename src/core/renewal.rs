@@ -533,9 +533,14 @@ pub fn apply_with(
                 hosts: inst.hosts,
             }
         } else {
-            Leaf::Client {
-                user: d.file.trim_end_matches(".crt").to_string(),
-                trust_domain: spec.trust_domain.clone(),
+            let name = d.file.trim_end_matches(".crt");
+            match spec.users.iter().find(|u| u.name == name) {
+                Some(u) => bundle::client_leaf(spec, u),
+                None => Leaf::Client {
+                    user: name.to_string(),
+                    common_name: name.to_string(),
+                    trust_domain: spec.trust_domain.clone(),
+                },
             }
         };
         let params = pki::leaf_params(&leaf, spec.key_type, &key, nb, leaf_na)?;

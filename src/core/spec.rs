@@ -62,6 +62,38 @@ pub struct UserSpec {
     /// ACL command rules for a custom user (`+get`, `+@read`, `-flushall`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub commands: Vec<String>,
+    /// How the user logs in (`auth = "cert"` in provision.toml, `init --user-auth`); absent
+    /// means by password, as in every bundle made before certificate identity existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<UserAuth>,
+}
+
+/// How an ACL user logs in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserAuth {
+    /// `AUTH user password` (the password file); the client certificate only opens TLS.
+    #[default]
+    Password,
+    /// The client certificate alone logs in as the user its CN names
+    /// (`tls-auth-clients-user CN`); the user has no password (`resetpass`, never `nopass`).
+    Cert,
+    /// The certificate logs in, and a password works too (break-glass, for example for admin).
+    Both,
+}
+
+impl UserAuth {
+    pub const ALL: [UserAuth; 3] = [UserAuth::Password, UserAuth::Cert, UserAuth::Both];
+    pub fn name(self) -> &'static str {
+        match self {
+            UserAuth::Password => "password",
+            UserAuth::Cert => "cert",
+            UserAuth::Both => "both",
+        }
+    }
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == s)
+    }
 }
 
 impl UserSpec {
@@ -72,7 +104,19 @@ impl UserSpec {
             keys: None,
             channels: None,
             commands: vec![],
+            auth: None,
         }
+    }
+    pub fn auth(&self) -> UserAuth {
+        self.auth.unwrap_or_default()
+    }
+    /// Whether the user has a password (a `.password` file and a hash in users.acl).
+    pub fn has_password(&self) -> bool {
+        self.auth() != UserAuth::Cert
+    }
+    /// Whether the user's client certificate logs in as the user by itself.
+    pub fn cert_login(&self) -> bool {
+        self.auth() != UserAuth::Password
     }
     pub fn key_patterns(&self) -> Vec<String> {
         self.keys.clone().unwrap_or_else(|| vec!["*".into()])
@@ -277,6 +321,7 @@ impl Spec {
         }
         self.topology.validate(&mut errs);
         self.validate_topology_users(&mut errs);
+        self.validate_user_auth(&mut errs);
         if errs.is_empty() {
             Ok(())
         } else {
@@ -320,6 +365,58 @@ impl Spec {
                     n.name
                 ));
             }
+        }
+    }
+
+    /// Whether any user logs in by certificate: then every node's redis.conf has
+    /// `tls-auth-clients-user CN`.
+    pub fn cert_identity(&self) -> bool {
+        self.users.iter().any(UserSpec::cert_login)
+    }
+
+    /// The CN of `user`'s client certificate. With `tls-auth-clients-user CN` the server logs
+    /// a certificate in as the enabled user its CN names, so in a bundle where anyone logs in
+    /// by certificate, a password user's certificate carries a CN that names no user (user
+    /// names have no spaces): it opens TLS, and the password still has to be given.
+    pub fn client_cn(&self, user: &UserSpec) -> String {
+        if self.cert_identity() && !user.cert_login() {
+            format!("{} (password login)", user.name)
+        } else {
+            user.name.clone()
+        }
+    }
+
+    fn validate_user_auth(&self, errs: &mut Vec<String>) {
+        if !self.cert_identity() {
+            return;
+        }
+        let target = self.target();
+        if !target.caps().cert_user_cn {
+            errs.push(format!(
+                "certificate-identity users (`--user-auth cert|both`, `auth = \"cert\"`) need `tls-auth-clients-user`, which {} lacks; Valkey 9.0 and newer and Redis 8.6 and newer have it: give --server valkey-9.0 (or newer), or keep password users",
+                target
+            ));
+        }
+        for u in &self.users {
+            if matches!(u.role, Role::Replication | Role::Sentinel)
+                && u.auth() != UserAuth::Password
+            {
+                errs.push(format!(
+                    "user `{}` has role `{:?}`, which logs in with a password Redis sends (masterauth, Sentinel's auth-pass); it cannot be `auth = \"{}\"`",
+                    u.name, u.role, u.auth().name()
+                ).to_lowercase());
+            }
+            // A server certificate's CN (the first host of a standalone server) must not name
+            // a user, or the server's own certificate would log in as that user.
+            if self.hosts.iter().any(|h| h.eq_ignore_ascii_case(&u.name)) {
+                errs.push(format!(
+                    "user `{}` has the name of a host of the server certificate; with certificate identity the server's certificate would log in as that user: rename the user",
+                    u.name
+                ));
+            }
+        }
+        if !self.topology.sentinels.is_empty() {
+            errs.push("certificate-identity users are not supported with Sentinels yet (Sentinel keeps its own ACL in sentinel.conf); use password users for this topology".into());
         }
     }
 
@@ -436,6 +533,8 @@ pub struct ConfigFile {
     pub trust_domain: Option<String>,
     /// The server the bundle is for: `auto` or a target such as `valkey-9.1` (`--server`).
     pub server: Option<String>,
+    /// How users without their own `auth` log in: password, cert or both (`--user-auth`).
+    pub user_auth: Option<UserAuth>,
 }
 
 impl ConfigFile {
@@ -477,6 +576,62 @@ mod tests {
             ..Spec::default()
         };
         assert!(s.validate().unwrap_err()[0].contains("`*` alone"));
+    }
+
+    #[test]
+    fn certificate_identity_needs_a_server_that_maps_certificates() {
+        let with = |server: &str, edit: &dyn Fn(&mut Spec)| {
+            let mut s = Spec {
+                server: Some(server.parse().unwrap()),
+                ..Spec::default()
+            };
+            s.users[1].auth = Some(UserAuth::Cert);
+            edit(&mut s);
+            s.validate()
+        };
+        for ok in ["valkey-9.0", "valkey-9.1", "redis-8.6"] {
+            with(ok, &|_| {}).unwrap();
+        }
+        for no in ["redis-7.0", "redis-8.4", "valkey-8.1"] {
+            let e = with(no, &|_| {}).unwrap_err();
+            assert!(
+                e[0].contains(no) && e[0].contains("Valkey 9.0 and newer and Redis 8.6 and newer"),
+                "{e:?}"
+            );
+        }
+        // A user named like the server's host would be logged in by the server's certificate.
+        let e = with("valkey-9.1", &|s| s.users[1].name = "localhost".into()).unwrap_err();
+        assert!(e[0].contains("name of a host"), "{e:?}");
+        // Replication users send a password Redis keeps in masterauth.
+        let mut r = UserSpec::new("replication", Role::Replication);
+        r.auth = Some(UserAuth::Cert);
+        let e = with("valkey-9.1", &|s| {
+            s.topology = Topology {
+                kind: topology::Kind::Replication,
+                nodes: vec![
+                    topology::NodeSpec {
+                        name: "n1".into(),
+                        hosts: vec!["127.0.0.1".into()],
+                        port: 7001,
+                    },
+                    topology::NodeSpec {
+                        name: "n2".into(),
+                        hosts: vec!["127.0.0.1".into()],
+                        port: 7002,
+                    },
+                ],
+                ..Topology::default()
+            };
+            s.users.push(r.clone());
+        })
+        .unwrap_err();
+        assert!(e.iter().any(|m| m.contains("masterauth")), "{e:?}");
+        // In a bundle where anyone logs in by certificate, no password user's CN names it.
+        let mut s = Spec::default();
+        assert_eq!(s.client_cn(&s.users[2].clone()), "monitor");
+        s.users[1].auth = Some(UserAuth::Both);
+        assert_eq!(s.client_cn(&s.users[1].clone()), "app");
+        assert_eq!(s.client_cn(&s.users[2].clone()), "monitor (password login)");
     }
 
     #[test]
