@@ -417,8 +417,11 @@ pub fn check(
                     "has no subjectAltName; clients that verify hostnames will refuse it",
                 );
             }
-        } else if !c.client_auth {
-            ctx.add(Status::Critical, crt, "lacks EKU clientAuth");
+        } else {
+            if !c.client_auth {
+                ctx.add(Status::Critical, crt, "lacks EKU clientAuth");
+            }
+            client_cn(&mut ctx, crt, &c.common_name, manifest.as_ref());
         }
         match text(key) {
             Some(k) => key_matches(&mut ctx, key, k, c),
@@ -448,6 +451,16 @@ pub fn check(
                 line_of.entry(u.name.as_str()).or_insert(u);
             }
             for u in &users {
+                let cert_only = manifest
+                    .iter()
+                    .flat_map(|m| m.spec.users.iter())
+                    .any(|s| s.name == *u && !s.has_password());
+                if cert_only {
+                    if let Err(e) = render::cert_only_line(acl, u) {
+                        ctx.add(Status::Critical, bundle::USERS_ACL, e);
+                    }
+                    continue;
+                }
                 let pw_file = bundle::user_password(u);
                 let Some(pw) = get(&pw_file) else {
                     ctx.add(Status::Critical, &pw_file, "missing");
@@ -535,6 +548,9 @@ pub fn check(
                     sentinel,
                     masterauth.as_deref(),
                 );
+                if !sentinel {
+                    cert_identity_conf(&mut ctx, conf_name, &ds, manifest.as_ref());
+                }
                 if sentinel {
                     // Sentinel keeps its own users (the rights its clients need).
                     let users: Vec<conf::AclUser> = conf::all(&ds, "user")
@@ -581,6 +597,64 @@ pub fn check(
         ca_key,
         integrity,
         ca_rollover,
+    }
+}
+
+/// A client certificate's CN decides who it logs in as where the server maps certificates to
+/// users (`tls-auth-clients-user CN`): it must be what the bundle issues (`Spec::client_cn`),
+/// the user's name for a certificate-identity user, a name of no user otherwise.
+fn client_cn(ctx: &mut Ctx, crt: &str, cn: &str, manifest: Option<&Manifest>) {
+    let Some(m) = manifest else { return };
+    let Some(u) = m
+        .spec
+        .users
+        .iter()
+        .find(|u| bundle::user_crt(&u.name) == crt)
+    else {
+        return;
+    };
+    let want = m.spec.client_cn(u);
+    if cn == want {
+        return;
+    }
+    let why = if u.cert_login() {
+        format!("user `{}` logs in by certificate, so its certificate must have CN `{want}`: it cannot log in", u.name)
+    } else if m.spec.users.iter().any(|o| o.name == cn) {
+        format!("its CN `{cn}` names a user: where the server maps certificates to users it would log in as `{cn}` without a password; expected CN `{want}`")
+    } else {
+        format!("has CN `{cn}`, but the bundle issues `{want}`")
+    };
+    ctx.add(
+        Status::Critical,
+        crt,
+        format!("{why} (re-issue it with `provision renew --force`)"),
+    );
+}
+
+/// `tls-auth-clients-user` exactly when the bundle has certificate-identity users: without it
+/// they cannot log in; added to a bundle without them, every client certificate whose CN names
+/// a user would log in as that user with no password.
+fn cert_identity_conf(
+    ctx: &mut Ctx,
+    conf_name: &str,
+    ds: &[conf::Directive],
+    manifest: Option<&Manifest>,
+) {
+    let Some(m) = manifest else { return };
+    let mode =
+        conf::last(ds, "tls-auth-clients-user").map(|d| d.args.join(" ").to_ascii_lowercase());
+    match (m.spec.cert_identity(), mode.as_deref()) {
+        (true, Some("cn")) | (false, None | Some("off")) => {}
+        (true, _) => ctx.add(
+            Status::Critical,
+            conf_name,
+            "certificate-identity users cannot log in: `tls-auth-clients-user CN` is missing or changed",
+        ),
+        (false, Some(v)) => ctx.add(
+            Status::Critical,
+            conf_name,
+            format!("has `tls-auth-clients-user {v}`, but the bundle's users log in by password: a client certificate would log in as the user it names without one; remove the line"),
+        ),
     }
 }
 
@@ -1404,13 +1478,121 @@ mod tests {
             "redis.conf",
             Secret::from_string(format!("{conf}tls-auth-clients-user URI\n")),
         ));
+        // valkey-9.1 has URI mode: not a setting it lacks, but a mapping a bundle of password
+        // users must not have.
+        let findings = run(&f).findings;
         assert!(
-            !run(&f)
-                .findings
+            !findings
                 .iter()
-                .any(|x| x.message.contains("tls-auth-clients-user")),
-            "valkey-9.1 has URI mode"
+                .any(|x| x.message.contains("Valkey 9.1 and newer")),
+            "valkey-9.1 has URI mode: {findings:#?}"
         );
+        assert!(
+            findings.iter().any(|x| x.message.contains(
+                "`tls-auth-clients-user uri`, but the bundle's users log in by password"
+            )),
+            "{findings:#?}"
+        );
+    }
+
+    #[test]
+    fn certificate_identity_is_checked() {
+        use crate::core::spec::UserAuth;
+        let spec = |app: UserAuth, monitor: UserAuth| {
+            let mut s = Spec {
+                server: Some("valkey-9.1".parse().unwrap()),
+                ..Spec::default()
+            };
+            for u in s.users.iter_mut() {
+                u.auth = Some(match u.name.as_str() {
+                    "monitor" => monitor,
+                    _ => app,
+                });
+            }
+            s
+        };
+        let certs = fresh(&spec(UserAuth::Cert, UserAuth::Password));
+        assert_eq!(
+            run(&certs).status,
+            Status::Ok,
+            "{:#?}",
+            run(&certs).findings
+        );
+        assert!(certs.get("app.password").is_none() && certs.get("monitor.password").is_some());
+        let passwords = fresh(&spec(UserAuth::Password, UserAuth::Password));
+        assert_eq!(run(&passwords).status, Status::Ok);
+        let all_certs = fresh(&spec(UserAuth::Cert, UserAuth::Cert));
+        fn edit(f: &mut Files, name: &str, from: &str, to: &str) {
+            let t = f.text(name).unwrap().replace(from, to);
+            assert_ne!(f.text(name).unwrap(), t, "{name}: `{from}` not found");
+            f.put(OutFile::secret(name, Secret::from_string(t)));
+        }
+        type Mutation<'a> = Box<dyn Fn(&mut Files) + 'a>;
+        let cases: Vec<(&str, &Files, Mutation<'_>, &str)> = vec![
+            (
+                "nopass for a certificate-only user",
+                &certs,
+                Box::new(|f| {
+                    edit(
+                        f,
+                        "users.acl",
+                        "user app on resetpass",
+                        "user app on nopass",
+                    )
+                }),
+                "must have `resetpass`",
+            ),
+            (
+                "a password hash for a certificate-only user",
+                &certs,
+                Box::new(|f| {
+                    let h = crate::core::password::sha256_hex(b"x");
+                    edit(
+                        f,
+                        "users.acl",
+                        "user app on resetpass",
+                        &format!("user app on #{h}"),
+                    )
+                }),
+                "must have `resetpass`",
+            ),
+            (
+                "the mapping removed",
+                &certs,
+                Box::new(|f| edit(f, "redis.conf", "tls-auth-clients-user CN", "")),
+                "cannot log in",
+            ),
+            (
+                "the mapping added to a password bundle",
+                &passwords,
+                Box::new(|f| {
+                    edit(
+                        f,
+                        "redis.conf",
+                        "tls-auth-clients yes",
+                        "tls-auth-clients yes\ntls-auth-clients-user CN",
+                    )
+                }),
+                "without one; remove the line",
+            ),
+            (
+                "a password user's certificate naming the user",
+                &certs,
+                Box::new(|f| f.put(all_certs.get("monitor.crt").unwrap().clone())),
+                "names a user",
+            ),
+        ];
+        for (what, base, mutate, message) in cases {
+            let mut f = base.clone();
+            mutate(&mut f);
+            let r = run(&f);
+            assert_eq!(r.status, Status::Critical, "{what}: {:#?}", r.findings);
+            assert!(
+                r.findings.iter().any(|x| x.message.contains(message)),
+                "{what}: no finding says `{message}`: {:#?}",
+                r.findings
+            );
+        }
     }
 
     #[test]
