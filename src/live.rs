@@ -21,7 +21,8 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct Creds {
     pub user: String,
-    pub password: Secret,
+    /// None for a user that logs in by certificate alone (`tls-auth-clients-user CN`).
+    pub password: Option<Secret>,
     pub cert_pem: Vec<u8>,
     pub key_pem: Secret,
     /// PEM of every CA the client should trust.
@@ -77,12 +78,17 @@ fn client(host: &str, port: u16, c: &Creds) -> redis::RedisResult<redis::Connect
         insecure: false,
         tls_params: None,
     }
-    .into_connection_info()?
-    .set_redis_settings(
-        redis::RedisConnectionInfo::default()
-            .set_username(&c.user)
-            .set_password(c.password.expose_str()),
-    );
+    .into_connection_info()?;
+    // A certificate-identity admin is logged in by its certificate during the handshake; no
+    // AUTH is sent.
+    let info = match &c.password {
+        Some(pw) => info.set_redis_settings(
+            redis::RedisConnectionInfo::default()
+                .set_username(&c.user)
+                .set_password(pw.expose_str()),
+        ),
+        None => info,
+    };
     let certs = redis::TlsCertificates {
         client_tls: Some(redis::ClientTlsConfig {
             client_cert: c.cert_pem.clone(),

@@ -44,13 +44,18 @@ pub fn run(args: &EnvArgs, out: Output) -> Result<ExitStatus> {
         ("REDIS_TLS_CERT", path(&bundle::user_crt(&user.name))),
         ("REDIS_TLS_KEY", path(&bundle::user_key(&user.name))),
         ("REDIS_USERNAME", user.name.clone()),
-        (
+    ];
+    // A certificate-identity user has no password: its certificate logs it in.
+    if user.has_password() {
+        vars.push((
             "REDIS_PASSWORD_FILE",
             path(&bundle::user_password(&user.name)),
-        ),
-    ];
+        ));
+    } else {
+        vars.push(("REDIS_AUTH", "cert".into()));
+    }
     vars.extend(topology_vars(&m.spec));
-    if args.show_secrets {
+    if args.show_secrets && user.has_password() {
         let pw = files
             .text(&bundle::user_password(&user.name))
             .ok_or_else(|| {

@@ -24,20 +24,41 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<ExitStatus> {
     let before = store.read_generation(None)?;
     let accepted = super::refuse_if_inconsistent(&before, &store.dir, args.accept_local_changes)?;
     let m = manifest_of(&before, &store.dir)?;
+    // Certificate-identity users have no password: `--all` passes them by, naming one is an error.
     let users: Vec<String> = if args.all {
-        m.spec.users.iter().map(|u| u.name.clone()).collect()
+        m.spec
+            .users
+            .iter()
+            .filter(|u| u.has_password())
+            .map(|u| u.name.clone())
+            .collect()
     } else {
         for u in &args.users {
-            if !m.spec.users.iter().any(|s| s.name == *u) {
-                let known: Vec<&str> = m.spec.users.iter().map(|u| u.name.as_str()).collect();
-                return Err(Error::input(
-                    format!("unknown user `{u}`"),
-                    format!("this bundle's users are: {}", known.join(", ")),
-                ));
+            match m.spec.users.iter().find(|s| s.name == *u) {
+                None => {
+                    let known: Vec<&str> = m.spec.users.iter().map(|u| u.name.as_str()).collect();
+                    return Err(Error::input(
+                        format!("unknown user `{u}`"),
+                        format!("this bundle's users are: {}", known.join(", ")),
+                    ));
+                }
+                Some(s) if !s.has_password() => {
+                    return Err(Error::input(
+                        format!("user `{u}` logs in by certificate and has no password to rotate"),
+                        "renew its certificate instead: `provision renew --force`",
+                    ))
+                }
+                Some(_) => {}
             }
         }
         args.users.clone()
     };
+    if users.is_empty() && args.all {
+        return Err(Error::input(
+            "no user to rotate: every user of this bundle logs in by certificate",
+            "renew their certificates instead: `provision renew --force`",
+        ));
+    }
     if users.is_empty() {
         return Err(Error::input(
             "no user to rotate",

@@ -174,12 +174,15 @@ pub fn secrets(files: &Files, m: &Manifest, opts: &Options) -> Result<Secret, St
                 u.name
             ));
         }
-        let data = vec![
+        let mut data = vec![
             ("tls.crt", b64(files, &bundle::user_crt(&u.name))?),
             ("tls.key", b64(files, &bundle::user_key(&u.name))?),
             ("ca.crt", b64(files, bundle::CA_CRT)?),
-            ("password", b64(files, &bundle::user_password(&u.name))?),
         ];
+        // A certificate-identity user has no password: its certificate logs it in.
+        if u.has_password() {
+            data.push(("password", b64(files, &bundle::user_password(&u.name))?));
+        }
         objects.push(object(name, "Opaque", "client", &[("user", &u.name)], data));
     }
 

@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 
 /// The admin user's login material from a bundle generation, trusting `extra_ca` too.
 pub fn admin_creds(files: &Files, m: &Manifest, extra_ca: &[u8]) -> Result<crate::live::Creds> {
-    let admin = &m.spec.admin().name;
+    let admin_spec = m.spec.admin();
+    let admin = &admin_spec.name;
     let get = |n: &str| {
         files
             .get(n)
@@ -18,7 +19,11 @@ pub fn admin_creds(files: &Files, m: &Manifest, extra_ca: &[u8]) -> Result<crate
     ca.extend_from_slice(extra_ca);
     Ok(crate::live::Creds {
         user: admin.clone(),
-        password: get(&bundle::user_password(admin))?,
+        password: if admin_spec.has_password() {
+            Some(get(&bundle::user_password(admin))?)
+        } else {
+            None
+        },
         cert_pem: get(&bundle::user_crt(admin))?.expose().to_vec(),
         key_pem: get(&bundle::user_key(admin))?,
         ca_pem: ca,

@@ -178,22 +178,42 @@ pub fn compose_file(
     };
     let monitor = first(Role::Monitor)?;
     let app = first(Role::App)?;
+    let has_password = |name: &str| {
+        m.spec
+            .users
+            .iter()
+            .any(|u| u.name == name && u.has_password())
+    };
     let host = |n: &str| yq(&dir.join(n).to_string_lossy());
     let in_mount = |n: &str| shell_quote(&format!("{mount}/{n}"));
 
+    // A certificate-identity user is logged in by its certificate: no password, no --user.
+    let (auth, user_arg) = if has_password(&monitor) {
+        (
+            format!("REDISCLI_AUTH=\"$(cat /run/secrets/{monitor}_password)\" "),
+            format!(" --user {monitor}"),
+        )
+    } else {
+        (String::new(), String::new())
+    };
     let healthcheck = format!(
-        "REDISCLI_AUTH=\"$(cat /run/secrets/{monitor}_password)\" redis-cli --tls -h 127.0.0.1 -p {port} --cacert {ca} --cert {crt} --key {key} --user {monitor} PING | grep -qx PONG",
+        "{auth}redis-cli --tls -h 127.0.0.1 -p {port} --cacert {ca} --cert {crt} --key {key}{user_arg} PING | grep -qx PONG",
         port = m.spec.port,
         ca = in_mount(bundle::CA_CRT),
         crt = in_mount(&bundle::user_crt(&monitor)),
         key = in_mount(&bundle::user_key(&monitor)),
     );
-    let example = "REDISCLI_AUTH=\"$(cat \"$REDIS_PASSWORD_FILE\")\" redis-cli --tls -h \"$REDIS_HOST\" -p \"$REDIS_PORT\" --cacert \"$REDIS_TLS_CA\" --cert \"$REDIS_TLS_CERT\" --key \"$REDIS_TLS_KEY\" --user \"$REDIS_USERNAME\" PING";
+    let example = if has_password(&app) {
+        "REDISCLI_AUTH=\"$(cat \"$REDIS_PASSWORD_FILE\")\" redis-cli --tls -h \"$REDIS_HOST\" -p \"$REDIS_PORT\" --cacert \"$REDIS_TLS_CA\" --cert \"$REDIS_TLS_CERT\" --key \"$REDIS_TLS_KEY\" --user \"$REDIS_USERNAME\" PING"
+    } else {
+        "redis-cli --tls -h \"$REDIS_HOST\" -p \"$REDIS_PORT\" --cacert \"$REDIS_TLS_CA\" --cert \"$REDIS_TLS_CERT\" --key \"$REDIS_TLS_KEY\" PING"
+    };
 
     let mut secrets: Vec<minijinja::Value> = m
         .spec
         .users
         .iter()
+        .filter(|u| u.has_password())
         .map(|u| {
             minijinja::context! {
                 name => format!("{}_password", u.name),
@@ -220,6 +240,8 @@ pub fn compose_file(
         monitor => monitor,
         app => app,
         app_q => yq(&app),
+        monitor_password => has_password(&monitor),
+        app_password => has_password(&app),
         healthcheck => yq(&healthcheck),
         example => yq(example),
         secrets => secrets,
