@@ -620,6 +620,14 @@ pub struct InitArgs {
     /// every user but admin). [default: auto]
     #[arg(long, value_name = "TARGET", value_parser = server_parser())]
     pub server: Option<String>,
+    /// How users log in (users with their own `auth` in the config file keep it): `password`
+    /// (AUTH with the password file), `cert` (the client certificate alone logs in as the user
+    /// its CN names, `tls-auth-clients-user CN`; no password exists: nothing to rotate or
+    /// leak), `both` (certificate, and a password as break-glass). cert and both need a
+    /// server with `tls-auth-clients-user`: valkey-9.0 and newer, redis-8.6 and newer.
+    /// Replication and Sentinel users always use passwords. [default: password]
+    #[arg(long, value_name = "AUTH", value_parser = user_auth_parser())]
+    pub user_auth: Option<crate::core::spec::UserAuth>,
     /// TLS port Redis listens on (the plaintext port is disabled). [default: 6379]
     #[arg(long)]
     pub port: Option<u16>,
@@ -706,6 +714,13 @@ pub struct InitArgs {
 fn key_type_parser() -> impl clap::builder::TypedValueParser<Value = KeyType> {
     clap::builder::PossibleValuesParser::new(KeyType::ALL.map(KeyType::name))
         .map(|s: String| KeyType::from_name(&s).expect("clap only passes a possible value"))
+}
+
+/// `--user-auth`: password, cert or both.
+fn user_auth_parser() -> impl clap::builder::TypedValueParser<Value = crate::core::spec::UserAuth> {
+    use crate::core::spec::UserAuth;
+    clap::builder::PossibleValuesParser::new(UserAuth::ALL.map(UserAuth::name))
+        .map(|s: String| UserAuth::from_name(&s).expect("clap only passes a possible value"))
 }
 
 /// `--server`: auto or a known target.

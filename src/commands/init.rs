@@ -10,7 +10,7 @@ use crate::core::cakey::{Protection, Sealer, CA_KEY_AGE};
 use crate::core::duration::Dur;
 use crate::core::render::Templates;
 use crate::core::server::Target;
-use crate::core::spec::{ConfigFile, Role, Spec, UserSpec};
+use crate::core::spec::{ConfigFile, Role, Spec, UserAuth, UserSpec};
 use crate::core::topology::{Instance, InstanceKind, Kind, NodeSpec, Topology};
 use crate::error::{Error, ExitStatus, Result};
 use crate::io::age as crypt;
@@ -164,6 +164,17 @@ pub fn resolve_all(args: &InitArgs) -> Result<Resolved> {
         }
         if !spec.topology.sentinels.is_empty() {
             spec.users.push(UserSpec::new("sentinel", Role::Sentinel));
+        }
+    }
+    // `--user-auth` (or `user_auth`) for every user that does not say; replication and
+    // Sentinel users send passwords Redis keeps in its config, so they stay password users.
+    if let Some(auth) = args.user_auth.or(cfg.user_auth) {
+        for u in spec
+            .users
+            .iter_mut()
+            .filter(|u| u.auth.is_none() && !matches!(u.role, Role::Replication | Role::Sentinel))
+        {
+            u.auth = (auth != UserAuth::Password).then_some(auth);
         }
     }
     for u in spec.users.iter_mut().filter(|u| u.role == Role::App) {
@@ -324,11 +335,10 @@ pub fn bundle_names(spec: &Spec) -> Vec<String> {
         v.extend([i.crt, i.key, i.conf]);
     }
     for u in &spec.users {
-        v.extend([
-            bundle::user_crt(&u.name),
-            bundle::user_key(&u.name),
-            bundle::user_password(&u.name),
-        ]);
+        v.extend([bundle::user_crt(&u.name), bundle::user_key(&u.name)]);
+        if u.has_password() {
+            v.push(bundle::user_password(&u.name));
+        }
     }
     v
 }
@@ -716,10 +726,29 @@ fn print_human(
     crate::outln!();
     crate::outln!("Next steps:");
     let t = &spec.topology;
+    // How redis-cli logs in as `user`: the password from its file into REDISCLI_AUTH and
+    // --user, or nothing for a certificate-identity user (the certificate logs it in).
+    let login = |user: &str| -> (String, String) {
+        if spec
+            .users
+            .iter()
+            .any(|u| u.name == user && !u.has_password())
+        {
+            (String::new(), String::new())
+        } else {
+            (
+                format!(
+                    "REDISCLI_AUTH=\"$(cat {})\" ",
+                    p(&bundle::user_password(user))
+                ),
+                format!(" --user {user}"),
+            )
+        }
+    };
     let connect = |user: &str, node: &NodeSpec, extra: &str, cmd: &str| {
+        let (auth, user_arg) = login(user);
         format!(
-            "REDISCLI_AUTH=\"$(cat {})\" redis-cli{extra} --tls -h {} -p {} --cacert {} --cert {} --key {} --user {user} {cmd}",
-            p(&bundle::user_password(user)),
+            "{auth}redis-cli{extra} --tls -h {} -p {} --cacert {} --cert {} --key {}{user_arg} {cmd}",
             node.host(),
             node.port,
             p(bundle::CA_CRT),
@@ -805,9 +834,9 @@ fn print_human(
         crate::outln!(
             "  Create the cluster once, as `{admin}`, when every node runs ({secret_note}):"
         );
+        let (auth, user_arg) = login(admin);
         crate::outln!(
-            "    REDISCLI_AUTH=\"$(cat {})\" redis-cli --tls --cacert {} --cert {} --key {} --user {admin} --cluster create {} --cluster-replicas {}",
-            p(&bundle::user_password(admin)),
+            "    {auth}redis-cli --tls --cacert {} --cert {} --key {}{user_arg} --cluster create {} --cluster-replicas {}",
             p(bundle::CA_CRT),
             p(&bundle::user_crt(admin)),
             p(&bundle::user_key(admin)),
