@@ -1479,3 +1479,99 @@ fn init_compose_writes_the_compose_file_outside_the_bundle() {
     .stderr_has("docker-compose.yml`, line 3: undefined value (`image`)");
     assert!(!d3.exists() && !t.path().join("x.yml").exists());
 }
+
+/// A bundle whose users log in by certificate goes through every output without a password
+/// anywhere: env, compose (validated by docker-compose), the k8s Secrets (kubernetes-validate),
+/// rotate and check. No server needed: the target is named.
+#[test]
+fn certificate_identity_users_have_no_password_anywhere() {
+    require("docker-compose");
+    let t = tempdir();
+    let dir = t.path().join("s");
+    let d = dir.to_str().unwrap();
+    // A target without the setting: exit 2, the versions that have it named, nothing written.
+    let r = run(&[
+        "init",
+        "--dir",
+        d,
+        "--server",
+        "redis-8.4",
+        "--user-auth",
+        "cert",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("redis-8.4 lacks") && r.stderr.contains("Redis 8.6 and newer"),
+        "{}",
+        r.stderr
+    );
+    assert!(!dir.exists());
+    let r = run(&[
+        "init",
+        "--dir",
+        d,
+        "--server",
+        "redis-8.6",
+        "--user-auth",
+        "cert",
+        "--mount-dir",
+        "/etc/redis/tls",
+        "--json",
+    ])
+    .success();
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(j["server"]["target"], "redis-8.6", "{j}");
+    for u in ["admin", "app", "monitor"] {
+        assert!(!dir.join(format!("{u}.password")).exists(), "{u}.password");
+    }
+    assert!(read(&dir, "redis.conf").contains("\ntls-auth-clients-user CN\n"));
+    run(&["check", "--dir", d]).success();
+
+    let env = run(&["env", "--dir", d, "--show-secrets"]).success().stdout;
+    assert!(
+        env.contains("REDIS_AUTH='cert'") && !env.contains("PASSWORD"),
+        "{env}"
+    );
+
+    let file = t.path().join("docker-compose.yml");
+    run(&["compose", "--dir", d, "--out", file.to_str().unwrap()]).success();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let (ok, _, err) = docker_compose(&file, &["config", "-q"]);
+    assert!(ok, "docker-compose config -q:\n{err}\n{text}");
+    assert!(
+        !text.contains("password") && !text.contains("--user"),
+        "{text}"
+    );
+    assert!(text.contains("redis-cli --tls"), "{text}");
+
+    let k8s = t.path().join("k8s.json");
+    run(&[
+        "backup",
+        "--dir",
+        d,
+        "--format",
+        "k8s",
+        "-o",
+        k8s.to_str().unwrap(),
+    ])
+    .success();
+    let (ok, out) = k8s_validate(&k8s);
+    assert!(ok, "{out}");
+    let text = std::fs::read_to_string(&k8s).unwrap();
+    assert!(
+        text.contains("\"tls.crt\"") && !text.contains("\"password\""),
+        "{text}"
+    );
+
+    let r = run(&["rotate", "--dir", d, "--user", "app"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("logs in by certificate and has no password"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["rotate", "--dir", d, "--all"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("no user to rotate"), "{}", r.stderr);
+}

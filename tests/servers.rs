@@ -338,6 +338,21 @@ fn is_startup_banner(text: &str) -> bool {
         || (text.contains(" version=") && text.ends_with(", just started"))
 }
 
+/// The warning lines of a server log (`pid:role dd Mon yyyy hh:mm:ss.mmm LEVEL text`, LEVEL
+/// one of `. - * #`), but the overcommit advice and the start-up banners.
+fn log_warnings(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| {
+            let f: Vec<&str> = l.splitn(7, ' ').collect();
+            f.len() == 7 && f[0].contains(':') && f[5] == "#" && {
+                let text = f[6].trim();
+                !text.starts_with("WARNING Memory overcommit must be enabled")
+                    && !is_startup_banner(text)
+            }
+        })
+        .collect()
+}
+
 #[test]
 fn server_log_has_no_error_after_start() {
     let (t, dir, port) = live_bundle(&[]);
@@ -360,18 +375,7 @@ fn server_log_has_no_error_after_start() {
         );
     }
     let log = std::fs::read_to_string(&r.log).unwrap();
-    // `pid:role dd Mon yyyy hh:mm:ss.mmm LEVEL text`, LEVEL one of `. - * #`.
-    let warnings: Vec<&str> = log
-        .lines()
-        .filter(|l| {
-            let f: Vec<&str> = l.splitn(7, ' ').collect();
-            f.len() == 7 && f[0].contains(':') && f[5] == "#" && {
-                let text = f[6].trim();
-                !text.starts_with("WARNING Memory overcommit must be enabled")
-                    && !is_startup_banner(text)
-            }
-        })
-        .collect();
+    let warnings = log_warnings(&log);
     eprintln!(
         "{server}: {} warning line(s) in the log:\n{}",
         warnings.len(),
@@ -382,4 +386,206 @@ fn server_log_has_no_error_after_start() {
         "{server}: the server logged warnings with a default bundle:\n{}\n--- full log\n{log}",
         warnings.join("\n")
     );
+}
+
+/// The server on PATH by its own `--version`, and whether it has `tls-auth-clients-user`
+/// (Valkey 9.0 and newer, Redis 8.6 and newer: their release notes and config.c).
+fn server_maps_certificates() -> (String, bool) {
+    require("redis-server");
+    let o = std::process::Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .unwrap();
+    let v = String::from_utf8_lossy(&o.stdout).into_owned();
+    let (product, rest) = v.split_once(" server v=").expect("`X server v=...`");
+    let ver: Vec<u32> = rest
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .split('.')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let at_least = |maj: u32, min: u32| (ver[0], ver[1]) >= (maj, min);
+    let has = match product {
+        "Valkey" => at_least(9, 0),
+        "Redis" => at_least(8, 6),
+        other => panic!("unknown server `{other}`"),
+    };
+    (v.trim().to_string(), has)
+}
+
+/// redis-py (hostname verification on) presenting `cert_user`'s certificate: `login` is `-`
+/// (no AUTH), `USER:file` or `USER=WORD`; returns the reply or `ERROR ...`.
+fn redis_py(dir: &Path, port: u16, cert_user: &str, login: &str, command: &[&str]) -> String {
+    let python = std::env::var_os("PROVISION_CLIENTS_PYTHON")
+        .filter(|p| Path::new(p).exists())
+        .expect("PROVISION_CLIENTS_PYTHON (a venv with pinned redis) is set by scripts/test.sh");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/cert_login.py");
+    let o = std::process::Command::new(python)
+        .env_remove("REDISCLI_AUTH")
+        .arg(script)
+        .arg(dir)
+        .args(["localhost", &port.to_string(), cert_user, login])
+        .args(command)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// `user=NAME` of the connection's own line in `CLIENT INFO` (the app user may not run
+/// ACL WHOAMI; CLIENT INFO is in @connection and names who the server thinks it is).
+fn client_info_user(reply: &str) -> String {
+    reply
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("user="))
+        .unwrap_or_else(|| panic!("no user= in CLIENT INFO: {reply}"))
+        .to_string()
+}
+
+#[test]
+fn certificate_identity_users_log_in_by_certificate_alone() {
+    let (server, has) = server_maps_certificates();
+    let t = tempdir();
+    let dir = t.path().join("secrets");
+    if !has {
+        // No such server setting: refused before anything is written, naming who has it.
+        let r = run(&[
+            "init",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--user-auth",
+            "cert",
+        ]);
+        assert_eq!(r.code, 2, "{server}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("Valkey 9.0 and newer and Redis 8.6 and newer"),
+            "{server}: {}",
+            r.stderr
+        );
+        assert!(!dir.exists(), "{server}: a refused init wrote {dir:?}");
+        eprintln!("{server}: no tls-auth-clients-user; --user-auth cert refused with exit 2");
+        return;
+    }
+    // admin and app by certificate only, monitor both ways, `legacy` by password only.
+    let cfg = t.path().join("provision.toml");
+    std::fs::write(
+        &cfg,
+        "[[users]]\nname = \"admin\"\nrole = \"admin\"\n\
+         [[users]]\nname = \"app\"\nrole = \"app\"\nkeys = [\"app:*\"]\n\
+         [[users]]\nname = \"monitor\"\nrole = \"monitor\"\nauth = \"both\"\n\
+         [[users]]\nname = \"legacy\"\nrole = \"app\"\nauth = \"password\"\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let (d, p) = (dir.to_str().unwrap(), port.to_string());
+    let cfg_s = cfg.to_str().unwrap();
+    run(&[
+        "init",
+        "--dir",
+        d,
+        "--config",
+        cfg_s,
+        "--port",
+        &p,
+        "--user-auth",
+        "cert",
+        "--quiet",
+    ])
+    .success();
+    for (file, present) in [
+        ("admin.password", false),
+        ("app.password", false),
+        ("monitor.password", true),
+        ("legacy.password", true),
+    ] {
+        assert_eq!(dir.join(file).exists(), present, "{file}");
+    }
+    let acl = read(&dir, "users.acl");
+    for l in acl
+        .lines()
+        .filter(|l| l.starts_with("user app ") || l.starts_with("user admin "))
+    {
+        assert!(
+            l.contains(" resetpass ") && !l.contains('#') && !l.contains("nopass"),
+            "{l}"
+        );
+    }
+    run(&["check", "--dir", d]).success();
+
+    let r = Redis::start(&dir, port, t.path());
+    // The certificate alone logs in as the user its CN names.
+    let info = redis_py(&dir, port, "app", "-", &["CLIENT", "INFO"]);
+    assert_eq!(client_info_user(&info), "app", "{server}: {info}");
+    assert_eq!(
+        redis_py(&dir, port, "admin", "-", &["ACL", "WHOAMI"]),
+        "admin"
+    );
+    assert_eq!(
+        redis_py(&dir, port, "app", "-", &["SET", "app:k", "v"]),
+        "True"
+    );
+    // No password can log in as a certificate-only user, with or without its certificate.
+    for cert in ["app", "legacy"] {
+        let got = redis_py(&dir, port, cert, "app=anything", &["PING"]);
+        assert!(
+            got.starts_with("ERROR AuthenticationError")
+                && got.contains("invalid username-password"),
+            "{server}: AUTH app anything with {cert}.crt: {got}"
+        );
+    }
+    // monitor: the certificate logs in, and so does the password.
+    let info = redis_py(&dir, port, "monitor", "-", &["CLIENT", "INFO"]);
+    assert!(
+        info.starts_with("ERROR NoPermission"),
+        "monitor may not CLIENT INFO: {info}"
+    );
+    assert!(
+        info.contains("User monitor"),
+        "{server}: monitor's certificate: {info}"
+    );
+    assert_eq!(
+        redis_py(&dir, port, "monitor", "monitor:file", &["PING"]),
+        "True"
+    );
+    // A password user's certificate logs in as nobody; its password does.
+    let got = redis_py(&dir, port, "legacy", "-", &["PING"]);
+    assert!(
+        got.contains("NOAUTH") || got.contains("Authentication required"),
+        "{server}: legacy.crt alone: {got}"
+    );
+    let info = redis_py(&dir, port, "legacy", "legacy:file", &["CLIENT", "INFO"]);
+    assert_eq!(client_info_user(&info), "legacy", "{server}: {info}");
+
+    // Renewal: provision itself logs in as the certificate-only admin to reload; the new
+    // certificate logs in as the same user, the old one still does until it expires.
+    let old = t.path().join("old");
+    std::fs::create_dir(&old).unwrap();
+    for f in ["ca.crt", "app.crt", "app.key"] {
+        std::fs::copy(dir.join(f), old.join(f)).unwrap();
+    }
+    let before = sha256sum(&dir.join("app.crt"));
+    let node = format!("127.0.0.1:{port}");
+    let rn = run(&["renew", "--dir", d, "--force", "--redis", &node]);
+    assert_eq!(rn.code, 0, "{server}: {}{}", rn.stdout, rn.stderr);
+    assert_ne!(
+        sha256sum(&dir.join("app.crt")),
+        before,
+        "app.crt was not renewed"
+    );
+    assert!(!dir.join("app.password").exists());
+    for cred in [&dir, &old] {
+        let info = redis_py(cred, port, "app", "-", &["CLIENT", "INFO"]);
+        assert_eq!(client_info_user(&info), "app", "{server}: {cred:?}: {info}");
+    }
+    run(&["check", "--dir", d]).success();
+    let log = std::fs::read_to_string(&r.log).unwrap();
+    let warnings = log_warnings(&log);
+    assert!(
+        warnings.is_empty(),
+        "{server}: warnings in the log:\n{}",
+        warnings.join("\n")
+    );
+    eprintln!("{server}: certificate-identity users proven (cert login, AUTH refused, renew)");
 }
