@@ -3,7 +3,8 @@
 # cfssl: a CA, a server certificate (SANs redis, localhost, 127.0.0.1, ::1), a client
 # certificate and three random passwords on disk, into a fresh directory each run.
 # Then the scale rows: `provision init` with 1, 100 and 1000 client users, `provision check` on
-# each of those bundles, and the peak RSS of both.
+# each of those bundles, and the peak RSS of both. Then the durability rows: `init --force`
+# and `renew --force` on an idle disk and under 2 GB of another process's dirty data.
 #
 # Fresh directory, without timing the filesystem's delete: before each run the previous
 # output is *moved* into a trash directory on the same filesystem (scripts/bench/aside.sh, a
@@ -30,7 +31,8 @@
 # split over), RUNS_SLOW (10, RSA-4096),
 # RUNS_SCALE (10, the 1000-user rows; the 1- and 100-user rows use RUNS_FAST), RSS_RUNS (3,
 # /usr/bin/time -v runs per command; the largest is kept), RESULTS (bench/results),
-# SETTLE (360: seconds to leave between the previous run's deletion and this run's timing).
+# SETTLE (360: seconds to leave between the previous run's deletion and this run's timing),
+# DURABILITY_RUNS (3), FOREIGN_MB (2000: the other process's dirty data for those rows).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -275,6 +277,13 @@ for ((i = 0; i < scale_n; i++)); do
   [ ! -f "$work/scale-$i-row.json" ] || cat "$work/scale-$i-row.json"
 done | jq -s . >"$work/scale.json"
 
+# --- durability: a commit waits for its own data only (issue 16) ---------------------
+# `init --force` and `renew --force`, worst of DURABILITY_RUNS (3), on an idle disk and right
+# after another process left FOREIGN_MB (2000) MiB of dirty data on the same filesystem,
+# side by side (scripts/bench/durability.sh says how).
+echo "==> durability: init --force and renew --force, idle and under ${FOREIGN_MB:-2000} MiB of foreign dirty data"
+"$root/scripts/bench/durability.sh" "$bin" "$work/durability" "${DURABILITY_RUNS:-3}" >"$work/durability.json"
+
 # --- results: JSON with the machine, a table ------------------------------------------
 version() { "$@" 2>/dev/null | head -n1 || true; }
 host=$(hostname -s 2>/dev/null | tr -cd 'A-Za-z0-9-' || true)
@@ -306,6 +315,7 @@ jq -n \
   --argjson warmup "$WARMUP" --argjson rounds "$ROUNDS" \
   --slurpfile fast "$work/fast.json" --slurpfile slow "$work/slow.json" \
   --slurpfile scale "$work/scale.json" \
+  --slurpfile durability "$work/durability.json" \
   --slurpfile skipped "$work/skipped.json" '
   def ms: if . == null then null else . * 1000000 | round / 1000 end; # s -> ms, 3 decimals (null: one run has no σ)
   def row: {name: .command, runs: (.times | length), median_ms: (.median | ms),
@@ -330,6 +340,7 @@ jq -n \
       scale: ($scale[0] | map({bundle, users, nodes, files,
                                init: (.init | row), check: (.check | row),
                                init_peak_rss_kib, check_peak_rss_kib})),
+      durability: $durability[0],
       skipped: $skipped[0]
     }' >"$work/result.json"
 mv "$work/result.json" "$result" # complete or not at all
@@ -347,6 +358,11 @@ mv "$work/result.json" "$result" # complete or not at all
                      .check.median_ms, (.check_peak_rss_kib // "")] | @tsv' "$result" |
     awk -F'\t' 'function mib(k) { return k == "" ? "n/a" : sprintf("%.1f", k / 1024) }
       {printf "| %s | %d | %.1f | %s | %.1f | %s |\n", $1, $2, $3, mib($4), $5, mib($6)}'
+  echo
+  echo "| command | disk | foreign dirty data at start (MiB) | worst (ms) | median (ms) | runs |"
+  echo "|---|---|--:|--:|--:|--:|"
+  jq -r '.durability[] | [.command, .condition, (.dirty_mib_at_start | min), .worst_ms, .median_ms, .runs] | @tsv' "$result" |
+    awk -F'\t' '{printf "| %s | %s | %s | %.1f | %.1f | %d |\n", $1, ($2 == "idle" ? "idle" : "under foreign dirty data"), $3, $4, $5, $6}'
 } >"${result%.json}.md"
 
 echo
