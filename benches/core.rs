@@ -145,18 +145,50 @@ fn generate(c: &mut Criterion) {
     let mut g = c.benchmark_group("bundle");
     let default = Spec::default();
     g.bench_function("generate/default", |b| {
-        b.iter(|| bundle::generate(&default, "/etc/redis/secrets", "gen", now, &tick).unwrap())
+        b.iter(|| {
+            bundle::generate(
+                &default,
+                &bundle::Gen {
+                    tick: &tick,
+                    ..bundle::Gen::new("/etc/redis/secrets", "gen", now)
+                },
+            )
+            .unwrap()
+        })
     });
-    let files = bundle::generate(&default, "/etc/redis/secrets", "gen", now, &tick).unwrap();
+    let files = bundle::generate(
+        &default,
+        &bundle::Gen {
+            tick: &tick,
+            ..bundle::Gen::new("/etc/redis/secrets", "gen", now)
+        },
+    )
+    .unwrap();
     g.bench_function("check/default", |b| {
         b.iter(|| checkup::check(&files, now, Thresholds::default(), &|_| true))
     });
     g.sample_size(10);
     let hundred = spec_with_users(100);
     g.bench_function("generate/100-users", |b| {
-        b.iter(|| bundle::generate(&hundred, "/etc/redis/secrets", "gen", now, &tick).unwrap())
+        b.iter(|| {
+            bundle::generate(
+                &hundred,
+                &bundle::Gen {
+                    tick: &tick,
+                    ..bundle::Gen::new("/etc/redis/secrets", "gen", now)
+                },
+            )
+            .unwrap()
+        })
     });
-    let files = bundle::generate(&hundred, "/etc/redis/secrets", "gen", now, &tick).unwrap();
+    let files = bundle::generate(
+        &hundred,
+        &bundle::Gen {
+            tick: &tick,
+            ..bundle::Gen::new("/etc/redis/secrets", "gen", now)
+        },
+    )
+    .unwrap();
     g.bench_function("check/100-users", |b| {
         b.iter(|| checkup::check(&files, now, Thresholds::default(), &|_| true))
     });

@@ -69,7 +69,7 @@ pub fn main_entry() -> ExitCode {
     code
 }
 
-/// Test hook (tests/hostile.rs): with `PROVISION_TEST_HOLD_AT_EXIT` set, the process says so
+/// Test hook (tests/it/hostile.rs): with `PROVISION_TEST_HOLD_AT_EXIT` set, the process says so
 /// on stderr once everything it did is dropped, and waits for stdin to close, so a test
 /// running as root can read its memory through /proc/PID/mem and prove that no secret of
 /// the bundle is left in it. Nothing is read or written besides that line.

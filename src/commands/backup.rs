@@ -168,7 +168,7 @@ fn remember(
         RECIPIENTS_FILE,
         crate::core::secret::Secret::from_string(crypt::recipients_text(recipients)),
     ));
-    let manifest = bundle::build_manifest_full(&m.spec, &files, &gen_id, now, m.records())
+    let manifest = bundle::build_manifest(&m.spec, &files, &gen_id, now, m.records())
         .map_err(|e| Error::failed(format!("rebuilding the manifest: {e}"), None))?;
     bundle::put_manifest(&mut files, manifest)
         .map_err(|e| Error::failed(format!("signing the manifest: {e}"), None))?;

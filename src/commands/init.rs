@@ -429,11 +429,19 @@ fn create(
         },
     );
     let tick = |_: &str| pb.inc(1);
-    let files = bundle::generate_with(templates, &spec, &conf_dir, &gen_id, now, &tick, &sealer)
-        .map_err(|e| match e {
-            bundle::BuildError::Template(t) => super::template_error(t),
-            e => Error::failed(e.to_string(), None),
-        })?;
+    let files = bundle::generate(
+        &spec,
+        &bundle::Gen {
+            templates: Some(templates),
+            sealer: Some(&sealer),
+            tick: &tick,
+            ..bundle::Gen::new(&conf_dir, &gen_id, now)
+        },
+    )
+    .map_err(|e| match e {
+        bundle::BuildError::Template(t) => super::template_error(t),
+        e => Error::failed(e.to_string(), None),
+    })?;
     pb.finish_and_clear();
     // `--compose`: rendered now, so a broken template or an existing file stops everything
     // before the bundle is written. The file goes outside the bundle, like `provision compose`.

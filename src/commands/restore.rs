@@ -191,7 +191,7 @@ fn relocate(files: &mut Files, store: &Store) -> Result<Option<String>> {
         return Ok(None);
     }
     let now = time::OffsetDateTime::now_utc();
-    let manifest = bundle::build_manifest_full(&m.spec, files, &m.generation, now, m.records())
+    let manifest = bundle::build_manifest(&m.spec, files, &m.generation, now, m.records())
         .and_then(|t| bundle::put_manifest(files, t))
         .map_err(|e| Error::failed(format!("re-signing the moved bundle: {e}"), None));
     manifest?;

@@ -64,59 +64,53 @@ pub fn ca_common_name(now: OffsetDateTime) -> String {
 /// Progress callback: called once per finished step with a short label.
 pub type Tick<'a> = &'a (dyn Fn(&str) + Sync);
 
-/// Generates a complete new bundle for `spec` (already validated) from the built-in templates,
-/// with a plaintext CA key.
-pub fn generate(
-    spec: &Spec,
-    conf_dir: &str,
-    generation: &str,
-    now: OffsetDateTime,
-    tick: Tick<'_>,
-) -> Result<Files, BuildError> {
-    generate_with(
-        &Templates::builtin(),
-        spec,
-        conf_dir,
-        generation,
-        now,
-        tick,
-        &Sealer::Plain,
-    )
+fn no_progress(_: &str) {}
+
+/// Everything [`generate`] takes besides the spec. `Gen::new` has the defaults: the built-in
+/// templates, a plaintext `ca.key`, no progress callback.
+pub struct Gen<'a> {
+    /// The directory the generated redis.conf names (the bundle's, or `--mount-dir`).
+    pub conf_dir: &'a str,
+    /// The generation's id, recorded in the manifest.
+    pub generation: &'a str,
+    pub now: OffsetDateTime,
+    /// Templates for users.acl and redis.conf (`--templates`); None: the built-in ones.
+    pub templates: Option<&'a Templates>,
+    /// How the CA key is stored (plaintext `ca.key`, or only `ca.key.age`); None: plaintext.
+    pub sealer: Option<&'a Sealer>,
+    /// Called once per finished step with a short label.
+    pub tick: Tick<'a>,
 }
 
-/// `generate` with the CA key stored as `sealer` says (built-in templates).
-pub fn generate_sealed(
-    spec: &Spec,
-    conf_dir: &str,
-    generation: &str,
-    now: OffsetDateTime,
-    tick: Tick<'_>,
-    sealer: &Sealer,
-) -> Result<Files, BuildError> {
-    generate_with(
-        &Templates::builtin(),
-        spec,
-        conf_dir,
-        generation,
-        now,
-        tick,
-        sealer,
-    )
+impl<'a> Gen<'a> {
+    pub fn new(conf_dir: &'a str, generation: &'a str, now: OffsetDateTime) -> Self {
+        Gen {
+            conf_dir,
+            generation,
+            now,
+            templates: None,
+            sealer: None,
+            tick: &no_progress,
+        }
+    }
 }
 
-/// Generates a complete new bundle for `spec`, rendering users.acl and redis.conf from
-/// `templates`. The templates are rendered first: a broken override costs no key generation.
-/// The CA key is stored as `sealer` says: plaintext `ca.key`, or only `ca.key.age` (the
-/// plaintext never leaves memory).
-pub fn generate_with(
-    templates: &Templates,
-    spec: &Spec,
-    conf_dir: &str,
-    generation: &str,
-    now: OffsetDateTime,
-    tick: Tick<'_>,
-    sealer: &Sealer,
-) -> Result<Files, BuildError> {
+/// Generates a complete new bundle for `spec` (already validated), rendering users.acl and
+/// redis.conf from the templates first: a broken override costs no key generation. The CA key
+/// is stored as the sealer says: plaintext `ca.key`, or only `ca.key.age` (the plaintext
+/// never leaves memory).
+pub fn generate(spec: &Spec, o: &Gen<'_>) -> Result<Files, BuildError> {
+    let builtin;
+    let templates = match o.templates {
+        Some(t) => t,
+        None => {
+            builtin = Templates::builtin();
+            &builtin
+        }
+    };
+    let plain = Sealer::Plain;
+    let sealer = o.sealer.unwrap_or(&plain);
+    let (conf_dir, generation, now, tick) = (o.conf_dir, o.generation, o.now, o.tick);
     let nb = now - BACKDATE;
     let ca_na = now + spec.ca_validity.as_time();
     let leaf_na = (now + spec.cert_validity.as_time()).min(ca_na);
@@ -220,7 +214,7 @@ pub fn generate_with(
     ));
     render_topology_files(templates, spec, &mut files, conf_dir, &stamp)?;
 
-    let manifest = build_manifest(spec, &files, generation, now)?;
+    let manifest = build_manifest(spec, &files, generation, now, Records::default())?;
     put_manifest(&mut files, manifest)?;
     Ok(files)
 }
@@ -524,18 +518,9 @@ pub fn leaf_files(spec: &Spec) -> Vec<(String, String, &'static str)> {
     v
 }
 
-/// Builds the manifest of `files` (which must not yet hold a manifest, or it is ignored).
+/// Builds the manifest of `files` (which must not yet hold a manifest, or it is ignored), with
+/// the optional records (`Records::default()` for a fresh bundle).
 pub fn build_manifest(
-    spec: &Spec,
-    files: &Files,
-    generation: &str,
-    now: OffsetDateTime,
-) -> Result<String, BuildError> {
-    build_manifest_full(spec, files, generation, now, Records::default())
-}
-
-/// The manifest with every optional record.
-pub fn build_manifest_full(
     spec: &Spec,
     files: &Files,
     generation: &str,

@@ -337,13 +337,12 @@ mod tests {
     use age::secrecy::ExposeSecret;
 
     fn bundle_with(sealer: &Sealer, spec: &Spec) -> Files {
-        bundle::generate_sealed(
+        bundle::generate(
             spec,
-            "/b",
-            "g",
-            time::OffsetDateTime::now_utc(),
-            &|_| {},
-            sealer,
+            &bundle::Gen {
+                sealer: Some(sealer),
+                ..bundle::Gen::new("/b", "g", time::OffsetDateTime::now_utc())
+            },
         )
         .unwrap()
     }

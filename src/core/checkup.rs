@@ -245,7 +245,75 @@ fn certs_of(ctx: &mut Ctx, file: Option<&OutFile>, name: &str) -> Vec<CertInfo> 
     }
 }
 
+/// A bundle's files as `check` reads them: an index by name, the manifest if it parses, and
+/// the users it names (or, without a manifest, those with a password file).
+struct View<'a> {
+    files: &'a Files,
+    index: HashMap<&'a str, &'a OutFile>,
+    manifest: Option<Manifest>,
+    users: Vec<String>,
+}
+
+impl<'a> View<'a> {
+    fn open(ctx: &mut Ctx, files: &'a Files) -> Self {
+        // Every file is looked up by name, most once per user: an index built once keeps
+        // `check` linear in the size of the bundle (a search of the list each time made it
+        // quadratic, a tenth of the time at 1000 users). The first file of a name wins, as in
+        // `Files::get`.
+        let mut index: HashMap<&str, &OutFile> = HashMap::with_capacity(files.0.len());
+        for f in &files.0 {
+            index.entry(f.name.as_str()).or_insert(f);
+        }
+        let manifest: Option<Manifest> = match index.get(bundle::MANIFEST) {
+            None => {
+                ctx.add(Status::Critical, bundle::MANIFEST, "missing");
+                None
+            }
+            Some(f) => match serde_json::from_str(f.data.expose_str()) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    ctx.add(Status::Critical, bundle::MANIFEST, format!("invalid: {e}"));
+                    None
+                }
+            },
+        };
+        let users: Vec<String> = match &manifest {
+            Some(m) => m.spec.users.iter().map(|u| u.name.clone()).collect(),
+            None => files
+                .names()
+                .filter_map(|n| n.strip_suffix(".password"))
+                .map(str::to_string)
+                .collect(),
+        };
+        for rec in manifest.iter().flat_map(|m| m.files.iter()) {
+            if !index.contains_key(rec.name.as_str()) {
+                ctx.add(
+                    Status::Critical,
+                    &rec.name,
+                    "missing (listed in manifest.json)",
+                );
+            }
+        }
+        View {
+            files,
+            index,
+            manifest,
+            users,
+        }
+    }
+    fn get(&self, name: &str) -> Option<&'a OutFile> {
+        self.index.get(name).copied()
+    }
+    fn text(&self, name: &str) -> Option<&'a str> {
+        self.get(name).map(|f| f.data.expose_str())
+    }
+    fn manifest(&self) -> Option<&Manifest> {
+        self.manifest.as_ref()
+    }
+}
+
 /// Audits a bundle. `exists` answers whether a path named in redis.conf exists on disk.
+/// One function per area; a new kind of file or topology adds one.
 pub fn check(
     files: &Files,
     now: OffsetDateTime,
@@ -255,48 +323,41 @@ pub fn check(
     let mut ctx = Ctx {
         findings: Vec::new(),
     };
-    // Every file is looked up by name below, most once per user: an index built once keeps
-    // `check` linear in the size of the bundle (a search of the list each time made it
-    // quadratic, a tenth of the time at 1000 users). The first file of a name wins, as in
-    // `Files::get`.
-    let mut index: HashMap<&str, &OutFile> = HashMap::with_capacity(files.0.len());
-    for f in &files.0 {
-        index.entry(f.name.as_str()).or_insert(f);
-    }
-    let get = |name: &str| index.get(name).copied();
-    let text = |name: &str| get(name).map(|f| f.data.expose_str());
-    let manifest: Option<Manifest> = match text(bundle::MANIFEST) {
-        None => {
-            ctx.add(Status::Critical, bundle::MANIFEST, "missing");
-            None
-        }
-        Some(t) => match serde_json::from_str(t) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                ctx.add(Status::Critical, bundle::MANIFEST, format!("invalid: {e}"));
-                None
-            }
-        },
+    let v = View::open(&mut ctx, files);
+    check_modes(&mut ctx, files);
+    let cas = certs_of(&mut ctx, v.get(bundle::CA_CRT), bundle::CA_CRT);
+    let mut statuses = check_cas(&mut ctx, &v, &cas, now, th);
+    let ca_rollover = rollover(&mut ctx, files, v.manifest(), &cas, now);
+    let integrity = integrity(&mut ctx, files, &v.index, v.manifest(), &cas);
+    let ca_key = ca_key_at_rest(&mut ctx, files, v.manifest(), cas.first());
+    let instances = match v.manifest() {
+        Some(m) => m.spec.instances(),
+        None => crate::core::spec::Spec::default().instances(),
     };
-    let users: Vec<String> = match &manifest {
-        Some(m) => m.spec.users.iter().map(|u| u.name.clone()).collect(),
-        None => files
-            .names()
-            .filter_map(|n| n.strip_suffix(".password"))
-            .map(str::to_string)
-            .collect(),
-    };
-    for rec in manifest.iter().flat_map(|m| m.files.iter()) {
-        if get(&rec.name).is_none() {
-            ctx.add(
-                Status::Critical,
-                &rec.name,
-                "missing (listed in manifest.json)",
-            );
-        }
-    }
+    statuses.extend(check_leaves(&mut ctx, &v, &cas, &instances, now, th));
+    let rotations = check_acl(&mut ctx, &v);
+    check_configs(&mut ctx, &v, &instances, exists);
 
-    // Modes: anything secret must be 0600 (or stricter).
+    let status = ctx
+        .findings
+        .iter()
+        .map(|f| f.status)
+        .chain(statuses.iter().map(|s| s.status))
+        .max()
+        .unwrap_or(Status::Ok);
+    Report {
+        status,
+        certificates: statuses,
+        findings: ctx.findings,
+        rotations_in_progress: rotations,
+        ca_key,
+        integrity,
+        ca_rollover,
+    }
+}
+
+/// Modes: anything secret must be 0600 (or stricter).
+fn check_modes(ctx: &mut Ctx, files: &Files) {
     for f in &files.0 {
         let secret = !(f.name.ends_with(".crt")
             || f.name == bundle::MANIFEST
@@ -312,11 +373,17 @@ pub fn check(
             );
         }
     }
+}
 
-    // Certificates, expiry and the chain.
-    let cas = certs_of(&mut ctx, get(bundle::CA_CRT), bundle::CA_CRT);
-    let mut statuses = Vec::new();
-    for ca in &cas {
+/// The CAs of ca.crt: each a self-signed CA certificate, and the expiry of each.
+fn check_cas(
+    ctx: &mut Ctx,
+    v: &View,
+    cas: &[CertInfo],
+    now: OffsetDateTime,
+    th: Thresholds,
+) -> Vec<CertStatus> {
+    for ca in cas {
         if !ca.is_ca || !ca.key_cert_sign {
             ctx.add(
                 Status::Critical,
@@ -335,11 +402,13 @@ pub fn check(
             );
         }
     }
-    let retired: Vec<String> = manifest
+    let retired: Vec<String> = v
+        .manifest()
         .iter()
         .flat_map(|m| m.retired_cas.iter().map(|r| r.sha256_fingerprint.clone()))
         .collect();
-    let in_overlap = manifest.as_ref().is_some_and(|m| m.ca_rollover.is_some());
+    let in_overlap = v.manifest().is_some_and(|m| m.ca_rollover.is_some());
+    let mut statuses = Vec::new();
     for (i, ca) in cas.iter().enumerate() {
         // After a CA rollover, old CAs stay in ca.crt; their expiry is informational. While a
         // rollover is in its overlap, the old CA being due is what the rollover answers; only
@@ -350,7 +419,7 @@ pub fn check(
                 && in_overlap
                 && (ca.not_after - now).whole_seconds() >= th.crit_secs(lifetime));
         statuses.push(expiry(
-            &mut ctx,
+            ctx,
             bundle::CA_CRT,
             "ca",
             ca,
@@ -359,25 +428,32 @@ pub fn check(
             informational,
         ));
     }
-    let ca_rollover = rollover(&mut ctx, files, manifest.as_ref(), &cas, now);
-    let integrity = integrity(&mut ctx, files, &index, manifest.as_ref(), &cas);
-    let ca_key = ca_key_at_rest(&mut ctx, files, manifest.as_ref(), cas.first());
-    let instances = match &manifest {
-        Some(m) => m.spec.instances(),
-        None => crate::core::spec::Spec::default().instances(),
-    };
+    statuses
+}
+
+/// Every server and client certificate: expiry, key type, issued by a CA of ca.crt, a leaf,
+/// the usages and names its role needs, and its key beside it.
+fn check_leaves(
+    ctx: &mut Ctx,
+    v: &View,
+    cas: &[CertInfo],
+    instances: &[crate::core::topology::Instance],
+    now: OffsetDateTime,
+    th: Thresholds,
+) -> Vec<CertStatus> {
     let mut leaves: Vec<(String, String, &str)> = instances
         .iter()
         .map(|i| (i.crt.clone(), i.key.clone(), "server"))
         .collect();
-    for u in &users {
+    for u in &v.users {
         leaves.push((bundle::user_crt(u), bundle::user_key(u), "client"));
     }
+    let mut statuses = Vec::new();
     for (crt, key, role) in &leaves {
-        let certs = certs_of(&mut ctx, get(crt), crt);
+        let certs = certs_of(ctx, v.get(crt), crt);
         let Some(c) = certs.first() else { continue };
-        statuses.push(expiry(&mut ctx, crt, role, c, now, th, false));
-        if let Some(m) = &manifest {
+        statuses.push(expiry(ctx, crt, role, c, now, th, false));
+        if let Some(m) = v.manifest() {
             if c.key_algorithm != m.spec.key_type.name() {
                 ctx.add(
                     Status::Warning,
@@ -421,183 +497,193 @@ pub fn check(
             if !c.client_auth {
                 ctx.add(Status::Critical, crt, "lacks EKU clientAuth");
             }
-            client_cn(&mut ctx, crt, &c.common_name, manifest.as_ref());
+            client_cn(ctx, crt, &c.common_name, v.manifest());
         }
-        match text(key) {
-            Some(k) => key_matches(&mut ctx, key, k, c),
+        match v.text(key) {
+            Some(k) => key_matches(ctx, key, k, c),
             None => ctx.add(Status::Critical, key, "missing"),
         }
     }
+    statuses
+}
 
-    // users.acl against the password files, then against the declared policy.
+/// users.acl against the password files, then against the declared policy. Returns the users
+/// whose password rotation is in progress (two hashes on their line).
+fn check_acl(ctx: &mut Ctx, v: &View) -> Vec<String> {
     let mut rotations = Vec::new();
-    match text(bundle::USERS_ACL) {
-        None => ctx.add(Status::Critical, bundle::USERS_ACL, "missing"),
-        Some(acl) => {
-            let (lines, other) = conf::acl_users(acl);
-            for (n, l) in other {
-                ctx.add(
-                    Status::Critical,
-                    bundle::USERS_ACL,
-                    format!("line {n} is not a `user` line (Redis refuses to start): {l}"),
-                );
+    let Some(acl) = v.text(bundle::USERS_ACL) else {
+        ctx.add(Status::Critical, bundle::USERS_ACL, "missing");
+        return rotations;
+    };
+    let (lines, other) = conf::acl_users(acl);
+    for (n, l) in other {
+        ctx.add(
+            Status::Critical,
+            bundle::USERS_ACL,
+            format!("line {n} is not a `user` line (Redis refuses to start): {l}"),
+        );
+    }
+    if !lines.iter().any(|u| u.name == "default") {
+        ctx.add(Status::Critical, bundle::USERS_ACL, "has no `user default off` line: Redis would leave the default user open without a password");
+    }
+    acl_policy(ctx, bundle::USERS_ACL, &lines, v.manifest(), true);
+    let mut line_of: HashMap<&str, &conf::AclUser> = HashMap::with_capacity(lines.len());
+    for u in &lines {
+        line_of.entry(u.name.as_str()).or_insert(u);
+    }
+    for u in &v.users {
+        let cert_only = v
+            .manifest()
+            .iter()
+            .flat_map(|m| m.spec.users.iter())
+            .any(|s| s.name == *u && !s.has_password());
+        if cert_only {
+            if let Err(e) = render::cert_only_line(acl, u) {
+                ctx.add(Status::Critical, bundle::USERS_ACL, e);
             }
-            if !lines.iter().any(|u| u.name == "default") {
-                ctx.add(Status::Critical, bundle::USERS_ACL, "has no `user default off` line: Redis would leave the default user open without a password");
-            }
-            acl_policy(&mut ctx, bundle::USERS_ACL, &lines, manifest.as_ref(), true);
-            let mut line_of: HashMap<&str, &conf::AclUser> = HashMap::with_capacity(lines.len());
-            for u in &lines {
-                line_of.entry(u.name.as_str()).or_insert(u);
-            }
-            for u in &users {
-                let cert_only = manifest
-                    .iter()
-                    .flat_map(|m| m.spec.users.iter())
-                    .any(|s| s.name == *u && !s.has_password());
-                if cert_only {
-                    if let Err(e) = render::cert_only_line(acl, u) {
-                        ctx.add(Status::Critical, bundle::USERS_ACL, e);
-                    }
-                    continue;
-                }
-                let pw_file = bundle::user_password(u);
-                let Some(pw) = get(&pw_file) else {
-                    ctx.add(Status::Critical, &pw_file, "missing");
-                    continue;
-                };
-                let Some(line) = line_of.get(u.as_str()) else {
-                    ctx.add(
-                        Status::Critical,
-                        bundle::USERS_ACL,
-                        format!("has no line for user `{u}`"),
-                    );
-                    continue;
-                };
-                let hashes = line.hashes();
-                if !hashes.contains(&sha256_hex(pw.data.expose())) {
-                    ctx.add(Status::Critical, bundle::USERS_ACL, format!("the hash for `{u}` does not match {pw_file}: that password would be refused"));
-                }
-                if hashes.len() > 1 {
-                    let since = manifest
-                        .iter()
-                        .flat_map(|m| m.rotations.iter())
-                        .find(|r| r.user == *u)
-                        .map(|r| r.started_at.clone());
-                    rotations.push(match since {
-                        Some(t) => format!("{u} (since {t})"),
-                        None => u.clone(),
-                    });
-                }
-            }
+            continue;
+        }
+        let pw_file = bundle::user_password(u);
+        let Some(pw) = v.get(&pw_file) else {
+            ctx.add(Status::Critical, &pw_file, "missing");
+            continue;
+        };
+        let Some(line) = line_of.get(u.as_str()) else {
+            ctx.add(
+                Status::Critical,
+                bundle::USERS_ACL,
+                format!("has no line for user `{u}`"),
+            );
+            continue;
+        };
+        let hashes = line.hashes();
+        if !hashes.contains(&sha256_hex(pw.data.expose())) {
+            ctx.add(
+                Status::Critical,
+                bundle::USERS_ACL,
+                format!(
+                    "the hash for `{u}` does not match {pw_file}: that password would be refused"
+                ),
+            );
+        }
+        if hashes.len() > 1 {
+            let since = v
+                .manifest()
+                .iter()
+                .flat_map(|m| m.rotations.iter())
+                .find(|r| r.user == *u)
+                .map(|r| r.started_at.clone());
+            rotations.push(match since {
+                Some(t) => format!("{u} (since {t})"),
+                None => u.clone(),
+            });
         }
     }
+    rotations
+}
 
-    // Each config: referenced files exist, and nothing weaker than the declared policy.
-    let rename_map = text(bundle::RENAMED).map(render::parse_rename_map);
+/// Each config: referenced files exist, and nothing weaker than the declared policy; the
+/// rename map matches every Redis node's rename-command lines.
+fn check_configs(
+    ctx: &mut Ctx,
+    v: &View,
+    instances: &[crate::core::topology::Instance],
+    exists: &dyn Fn(&str) -> bool,
+) {
+    let rename_map = v.text(bundle::RENAMED).map(render::parse_rename_map);
     match &rename_map {
         None => ctx.add(Status::Critical, bundle::RENAMED, "missing"),
         Some(Err(e)) => ctx.add(Status::Critical, bundle::RENAMED, e.clone()),
         _ => {}
     }
-    let masterauth = manifest
-        .as_ref()
+    let rename_map: Option<Vec<(String, String)>> = match &rename_map {
+        Some(Ok(map)) => Some(map.iter().map(|r| (r.from.clone(), r.to.clone())).collect()),
+        _ => None,
+    };
+    let masterauth = v
+        .manifest()
         .filter(|m| !m.spec.topology.is_standalone())
-        .map(|m| bundle::conf_dir_of(files, &m.spec))
+        .map(|m| bundle::conf_dir_of(v.files, &m.spec))
         .map(|d| format!("{}/{}", d.trim_end_matches('/'), bundle::MASTERAUTH));
-    for inst in &instances {
+    for inst in instances {
         let conf_name = inst.conf.as_str();
+        let Some(text) = v.text(conf_name) else {
+            ctx.add(Status::Critical, conf_name, "missing");
+            continue;
+        };
+        let (ds, bad) = conf::directives(text);
+        for n in bad {
+            ctx.add(
+                Status::Critical,
+                conf_name,
+                format!("line {n} has unbalanced quotes (Redis refuses to start)"),
+            );
+        }
         let sentinel = inst.kind == crate::core::topology::InstanceKind::Sentinel;
-        match text(conf_name) {
-            None => ctx.add(Status::Critical, conf_name, "missing"),
-            Some(text) => {
-                let (ds, bad) = conf::directives(text);
-                for n in bad {
-                    ctx.add(
-                        Status::Critical,
-                        conf_name,
-                        format!("line {n} has unbalanced quotes (Redis refuses to start)"),
-                    );
-                }
-                let keys: &[&str] = if sentinel {
-                    &["tls-cert-file", "tls-key-file", "tls-ca-cert-file"]
-                } else {
-                    &[
-                        "tls-cert-file",
-                        "tls-key-file",
-                        "tls-ca-cert-file",
-                        "aclfile",
-                    ]
-                };
-                for &key in keys {
-                    match conf::last(&ds, key).map(|d| d.args.join(" ")) {
-                        Some(p) if !exists(&p) => ctx.add(
-                            Status::Critical,
-                            conf_name,
-                            format!("{key} points at `{p}`, which does not exist"),
-                        ),
-                        None => ctx.add(Status::Critical, conf_name, format!("has no {key}")),
-                        _ => {}
-                    }
-                }
-                conf_policy(
-                    &mut ctx,
+        let keys: &[&str] = if sentinel {
+            &["tls-cert-file", "tls-key-file", "tls-ca-cert-file"]
+        } else {
+            &[
+                "tls-cert-file",
+                "tls-key-file",
+                "tls-ca-cert-file",
+                "aclfile",
+            ]
+        };
+        for &key in keys {
+            match conf::last(&ds, key).map(|d| d.args.join(" ")) {
+                Some(p) if !exists(&p) => ctx.add(
+                    Status::Critical,
                     conf_name,
-                    &ds,
-                    manifest.as_ref(),
-                    sentinel,
-                    masterauth.as_deref(),
+                    format!("{key} points at `{p}`, which does not exist"),
+                ),
+                None => ctx.add(Status::Critical, conf_name, format!("has no {key}")),
+                _ => {}
+            }
+        }
+        conf_policy(
+            ctx,
+            conf_name,
+            &ds,
+            v.manifest(),
+            sentinel,
+            masterauth.as_deref(),
+        );
+        if sentinel {
+            sentinel_users(ctx, conf_name, &ds, v.manifest());
+        } else {
+            cert_identity_conf(ctx, conf_name, &ds, v.manifest());
+            let in_conf: Vec<(String, String)> = conf::all(&ds, "rename-command")
+                .filter(|d| d.args.len() == 2)
+                .map(|d| (d.args[0].clone(), d.args[1].clone()))
+                .collect();
+            if rename_map.as_ref().is_some_and(|map| *map != in_conf) {
+                ctx.add(
+                    Status::Critical,
+                    bundle::RENAMED,
+                    format!("does not match the rename-command lines of {conf_name}"),
                 );
-                if !sentinel {
-                    cert_identity_conf(&mut ctx, conf_name, &ds, manifest.as_ref());
-                }
-                if sentinel {
-                    // Sentinel keeps its own users (the rights its clients need).
-                    let users: Vec<conf::AclUser> = conf::all(&ds, "user")
-                        .filter(|d| !d.args.is_empty())
-                        .map(|d| conf::AclUser {
-                            line: d.line,
-                            name: d.args[0].clone(),
-                            rules: d.args[1..].to_vec(),
-                        })
-                        .collect();
-                    acl_policy(&mut ctx, conf_name, &users, manifest.as_ref(), false);
-                }
-                let in_conf: Vec<(String, String)> = conf::all(&ds, "rename-command")
-                    .filter(|d| d.args.len() == 2)
-                    .map(|d| (d.args[0].clone(), d.args[1].clone()))
-                    .collect();
-                if let (false, Some(Ok(map))) = (sentinel, &rename_map) {
-                    let map: Vec<(String, String)> =
-                        map.iter().map(|r| (r.from.clone(), r.to.clone())).collect();
-                    if map != in_conf {
-                        ctx.add(
-                            Status::Critical,
-                            bundle::RENAMED,
-                            format!("does not match the rename-command lines of {conf_name}"),
-                        );
-                    }
-                }
             }
         }
     }
+}
 
-    let status = ctx
-        .findings
-        .iter()
-        .map(|f| f.status)
-        .chain(statuses.iter().map(|s| s.status))
-        .max()
-        .unwrap_or(Status::Ok);
-    Report {
-        status,
-        certificates: statuses,
-        findings: ctx.findings,
-        rotations_in_progress: rotations,
-        ca_key,
-        integrity,
-        ca_rollover,
-    }
+/// Sentinel keeps its own users (the rights its clients need) in sentinel.conf.
+fn sentinel_users(
+    ctx: &mut Ctx,
+    conf_name: &str,
+    ds: &[conf::Directive],
+    manifest: Option<&Manifest>,
+) {
+    let users: Vec<conf::AclUser> = conf::all(ds, "user")
+        .filter(|d| !d.args.is_empty())
+        .map(|d| conf::AclUser {
+            line: d.line,
+            name: d.args[0].clone(),
+            rules: d.args[1..].to_vec(),
+        })
+        .collect();
+    acl_policy(ctx, conf_name, &users, manifest, false);
 }
 
 /// A client certificate's CN decides who it logs in as where the server maps certificates to
@@ -1388,7 +1474,11 @@ mod tests {
     use crate::core::spec::Spec;
 
     fn fresh(spec: &Spec) -> Files {
-        bundle::generate(spec, "/b", "g", OffsetDateTime::now_utc(), &|_| {}).unwrap()
+        bundle::generate(
+            spec,
+            &bundle::Gen::new("/b", "g", OffsetDateTime::now_utc()),
+        )
+        .unwrap()
     }
     fn run(f: &Files) -> Report {
         check(f, OffsetDateTime::now_utc(), Thresholds::default(), &|p| {
@@ -1726,13 +1816,12 @@ mod tests {
             ..Spec::default()
         };
         let sealer = Sealer::for_protection(spec.ca_key.as_ref(), None).unwrap();
-        let f = bundle::generate_sealed(
+        let f = bundle::generate(
             &spec,
-            "/b",
-            "g",
-            OffsetDateTime::now_utc(),
-            &|_| {},
-            &sealer,
+            &bundle::Gen {
+                sealer: Some(&sealer),
+                ..bundle::Gen::new("/b", "g", OffsetDateTime::now_utc())
+            },
         )
         .unwrap();
         let r = run(&f);

@@ -209,10 +209,7 @@ mod tests {
     fn bundle_for(spec: &Spec) -> (Files, Manifest) {
         let f = bundle::generate(
             spec,
-            "/etc/redis/tls",
-            "g1",
-            time::OffsetDateTime::now_utc(),
-            &|_| {},
+            &bundle::Gen::new("/etc/redis/tls", "g1", time::OffsetDateTime::now_utc()),
         )
         .unwrap();
         let m = serde_json::from_str(f.text(bundle::MANIFEST).unwrap()).unwrap();

@@ -567,7 +567,7 @@ pub fn apply_with(
         rotations: m.rotations.clone(),
         ca_rollover: rollover,
     };
-    let manifest = bundle::build_manifest_full(spec, &out, generation, now, records)?;
+    let manifest = bundle::build_manifest(spec, &out, generation, now, records)?;
     bundle::put_manifest(&mut out, manifest)?;
     Ok((out, renewed))
 }
@@ -592,7 +592,7 @@ mod tests {
     }
 
     fn fresh(spec: &Spec, at: OffsetDateTime) -> (Files, Manifest) {
-        let f = bundle::generate(spec, "/b", "g", at, &|_| {}).unwrap();
+        let f = bundle::generate(spec, &bundle::Gen::new("/b", "g", at)).unwrap();
         let m = serde_json::from_str(f.text("manifest.json").unwrap()).unwrap();
         (f, m)
     }
@@ -893,7 +893,14 @@ mod tests {
             ..Spec::default()
         };
         let sealer = Sealer::for_protection(spec.ca_key.as_ref(), None).unwrap();
-        let f = bundle::generate_sealed(&spec, "/b", "g", now, &|_| {}, &sealer).unwrap();
+        let f = bundle::generate(
+            &spec,
+            &bundle::Gen {
+                sealer: Some(&sealer),
+                ..bundle::Gen::new("/b", "g", now)
+            },
+        )
+        .unwrap();
         let m: Manifest = serde_json::from_str(f.text("manifest.json").unwrap()).unwrap();
         let ids: Vec<Box<dyn age::Identity + Send + Sync>> = vec![Box::new(id)];
         let unlock = Unlock::Identities(&ids);

@@ -205,7 +205,7 @@ fn rewrite(
         bundle::render_topology_files(templates, &m.spec, out, &dir, &bundle::rfc3339(now))
             .map_err(|e| RotationError::State(e.to_string()))?;
     }
-    let manifest = bundle::build_manifest_full(
+    let manifest = bundle::build_manifest(
         &m.spec,
         out,
         generation,
@@ -228,7 +228,7 @@ mod tests {
     #[test]
     fn start_then_finish() {
         let now = OffsetDateTime::now_utc();
-        let f = bundle::generate(&Spec::default(), "/b", "g", now, &|_| {}).unwrap();
+        let f = bundle::generate(&Spec::default(), &bundle::Gen::new("/b", "g", now)).unwrap();
         let m: Manifest = serde_json::from_str(f.text("manifest.json").unwrap()).unwrap();
         let old_pw = f.get("app.password").unwrap().data.clone();
         let users = vec!["app".to_string()];
