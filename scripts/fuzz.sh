@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Long fuzzing run (not part of every CI run): the proptest fuzz targets of tests/props.rs
+# Long fuzzing run (not part of every CI run): the proptest fuzz targets of tests/it/props.rs
 # with many cases, each bounded in time, plus more live ACL loads into redis-server.
 #   scripts/fuzz.sh            # 200,000 cases per target, at most 10 minutes each
 #   CASES=1000000 SECONDS_PER_TARGET=1800 scripts/fuzz.sh
 # proptest on stable Rust stands in for cargo-fuzz, which needs a nightly toolchain.
 #
-# Each target prints `FUZZ <name> cases=<ran> reached=<m> requested=<n>` (tests/props.rs):
+# Each target prints `FUZZ <name> cases=<ran> reached=<m> requested=<n>` (tests/it/props.rs):
 # how many cases ran and how many got past the input check. The counts go to
 # bench/results/fuzz-<date>-<host>.json. A target stopped by the time limit is recorded as
 # `timed-out`, with no counts (proptest prints them only at the end), never as a pass, and the
@@ -28,7 +28,7 @@ run_target() { # name cases limit test-args...
   local start rc=0 status line
   start=$(date +%s)
   echo "==> $name: $cases cases (limit ${limit}s)"
-  PROPTEST_CASES=$cases timeout "$limit" cargo test --release --quiet --test props "$@" \
+  PROPTEST_CASES=$cases timeout "$limit" cargo test --release --quiet --test it "$@" \
     -- --exact --nocapture >"$log" 2>&1 || rc=$?
   local secs=$(( $(date +%s) - start ))
   line=$(grep -E "^FUZZ $name |redis-server loads:" "$log" | tail -1 || true)
@@ -62,11 +62,11 @@ write() {
 }
 for target in fuzz_config_parser_never_panics fuzz_config_parser_structured \
               fuzz_pem_inspection_never_panics fuzz_mutated_certificates_never_panic fuzz_acl_renderer; do
-  run_target "$target" "$CASES" "$LIMIT" "$target"
+  run_target "$target" "$CASES" "$LIMIT" "props::$target"
 done
 # The live property: generated ACL files loaded by a real redis-server (capped at 200 by the test).
 run_target accepted_users_load_into_redis_with_exactly_the_declared_rights "$LIVE" "$LIMIT" \
-  accepted_users_load_into_redis_with_exactly_the_declared_rights
+  props::accepted_users_load_into_redis_with_exactly_the_declared_rights
 write
 echo "results: $out"
 if [ "$timed_out" -gt 0 ]; then

@@ -19,10 +19,10 @@ command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)   # promtool validates `check --format prometheus`
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)   # `systemd-analyze verify` validates `schedule`
-command -v age >/dev/null 2>&1 || need+=(age)   # reference age/age-keygen: backup and seal interop (tests/backups.rs)
+command -v age >/dev/null 2>&1 || need+=(age)   # reference age/age-keygen: backup and seal interop (tests/it/backups.rs)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)   # `docker-compose config` validates `compose` (no engine needed)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
-command -v strace >/dev/null 2>&1 || need+=(strace)   # tests/crash.rs: the flushes around each commit, as the kernel sees them
+command -v strace >/dev/null 2>&1 || need+=(strace)   # tests/it/crash.rs: the flushes around each commit, as the kernel sees them
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing ${need[*]}"
   SUDO=""
@@ -34,7 +34,7 @@ for p in redis-server redis-cli openssl promtool systemd-analyze age age-keygen 
   command -v "$p" >/dev/null 2>&1 || { echo "error: $p is required and could not be installed" >&2; exit 1; }
 done
 # kubernetes-validate (PyPI) validates `export --format k8s` and the README's StatefulSet
-# (tests/integrations.rs), from a virtual environment kept across runs.
+# (tests/it/integrations.rs), from a virtual environment kept across runs.
 K8S_VENV="${PROVISION_TEST_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/provision/venv}"
 if ! "$K8S_VENV/bin/kubernetes-validate" --version >/dev/null 2>&1; then
   if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
@@ -52,7 +52,7 @@ fi
 "$K8S_VENV/bin/kubernetes-validate" --version >/dev/null 2>&1 || { echo "error: kubernetes-validate is required and could not be installed" >&2; exit 1; }
 export PATH="$K8S_VENV/bin:$PATH"
 
-# The client matrix (tests/clients.rs): pinned client libraries, cached in directories keyed
+# The client matrix (tests/it/clients.rs): pinned client libraries, cached in directories keyed
 # by their versions so that a version bump installs afresh.
 PY_REDIS=5.2.1 PY_GLIDE=2.6.0 NPM_IOREDIS=6.0.0 NPM_REDIS=6.3.1
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/provision"
@@ -83,7 +83,7 @@ fi
 export PROVISION_CLIENTS_NODE_MODULES="$CLIENTS_NODE/node_modules"
 
 # pkilint (PyPI, RFC 5280 linter) and its dependency cryptography (X.509 path validation)
-# check every certificate of every bundle (tests/pkilint.rs), pinned and cached by version.
+# check every certificate of every bundle (tests/it/pkilint.rs), pinned and cached by version.
 PKILINT=0.13.3
 PKILINT_VENV="$CACHE/pkilint-venv-$PKILINT"
 if ! "$PKILINT_VENV/bin/lint_pkix_cert" --help >/dev/null 2>&1; then
@@ -96,7 +96,7 @@ fi
 export PROVISION_PKILINT_PYTHON="$PKILINT_VENV/bin/python"
 
 # A running redis-server service is left alone: tests start their own servers on free
-# loopback ports, and the README's examples (tests/readme.rs) use ports it does not hold.
+# loopback ports, and the README's examples (tests/it/readme.rs) use ports it does not hold.
 redis-server --version
 
 # The server matrix: scripts/servers.sh prepares redis 7.0 (bookworm), valkey 8.0
@@ -117,9 +117,9 @@ if [ -z "$only" ]; then
 fi
 
 # The live suites again on every other server: each is put first on PATH as redis-server and
-# redis-cli (target/server-shims/NAME-VERSION), and tests/live.rs checks that it is the one
+# redis-cli (target/server-shims/NAME-VERSION), and tests/it/live.rs checks that it is the one
 # answering. Everything that starts a server: standalone, replication, Sentinel and Cluster.
-LIVE='binary(live) | binary(servers) | binary(lifecycle) | binary(rotate) | binary(topology) | binary(clients) | test(accepted_users_load_into_redis)'
+LIVE='test(/^(live|servers|lifecycle|rotate|topology|clients)::/) | test(accepted_users_load_into_redis)'
 failed=()
 while read -r name version bindir; do
   label="$name-$(echo "$version" | cut -d. -f1,2)"

@@ -1,5 +1,5 @@
 // What the Node client programs (ioredis.js, node_redis.js) share: the deployment spec and the
-// user's files, and the checks whose wording tests/clients.rs looks for.
+// user's files, and the checks whose wording tests/it/clients.rs looks for.
 "use strict";
 const assert = require("assert");
 const fs = require("fs");

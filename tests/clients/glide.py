@@ -1,5 +1,5 @@
 """valkey-glide (sync Python) as a bundle user. argv[1] is the JSON deployment spec written by
-tests/clients.rs. The password is read from the bundle directory, never passed in argv or env.
+tests/it/clients.rs. The password is read from the bundle directory, never passed in argv or env.
 Prints one line per check and `ALL OK` at the end; any failure raises.
 
 Glide has no Sentinel support (and its standalone client, given every node's address, keeps

@@ -1,4 +1,4 @@
-// ioredis as a bundle user. argv[2] is the JSON deployment spec written by tests/clients.rs.
+// ioredis as a bundle user. argv[2] is the JSON deployment spec written by tests/it/clients.rs.
 // The password is read from the bundle directory, never passed in argv or env.
 // Prints one line per check and `ALL OK` at the end; any failure exits non-zero.
 "use strict";

@@ -1,5 +1,5 @@
 // node-redis (npm `redis`) as a bundle user. argv[2] is the JSON deployment spec written by
-// tests/clients.rs. The password is read from the bundle directory, never passed in argv or env.
+// tests/it/clients.rs. The password is read from the bundle directory, never passed in argv or env.
 // Prints one line per check and `ALL OK` at the end; any failure exits non-zero.
 "use strict";
 const assert = require("assert");

@@ -1,7 +1,7 @@
 """One redis-py connection: argv is DIR HOST PORT USER. Trusts DIR/ca.crt and presents
 DIR/USER.crt (key DIR/USER.key, password from DIR/USER.password, never argv or env), with
 hostname verification on. Prints `PONG`, or `REFUSED <error class>: <message>`; exit 0 both
-ways, so tests/clients.rs reads the verdict rather than an exit status."""
+ways, so tests/it/clients.rs reads the verdict rather than an exit status."""
 import sys
 
 import redis

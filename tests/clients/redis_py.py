@@ -1,4 +1,4 @@
-"""redis-py as a bundle user. argv[1] is the JSON deployment spec written by tests/clients.rs.
+"""redis-py as a bundle user. argv[1] is the JSON deployment spec written by tests/it/clients.rs.
 The password is read from the bundle directory, never passed in argv or env.
 Prints one line per check and `ALL OK` at the end; any failure raises."""
 import json
@@ -27,7 +27,7 @@ auth = dict(username=user, password=password)
 
 def no_renamed_name(c, commands, what):
     """Runs `commands` on one raw connection of `c` and asserts that no reply names a renamed
-    command (the admin has used one before: tests/clients.rs)."""
+    command (the admin has used one before: tests/it/clients.rs)."""
     names = [l.split()[1].lower() for l in open(f"{d}/renamed-commands") if len(l.split()) == 2]
     assert names, "no renamed commands in the bundle"
     raw = c.connection_pool.get_connection("COMMAND")

@@ -142,7 +142,7 @@ pub fn read(dir: &Path, name: &str) -> String {
 /// `$TMPDIR/provision-test-ports/PORT`, held until the process (one test, under nextest)
 /// exits: another test cannot pick it between the choice and Redis binding it. Ports come from
 /// below Linux's ephemeral range (32768–60999), so no outgoing connection takes one either,
-/// and never from the fixed ports of the README's examples (tests/readme.rs).
+/// and never from the fixed ports of the README's examples (tests/it/readme.rs).
 static HELD: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
 
 fn reserve(ports: &[u16]) -> bool {

@@ -1,8 +1,7 @@
 //! Encrypted backups (`backup`/`restore`) and sealed files (`seal`/`unseal`), including
 //! interoperability with the reference `age` CLI in both directions, and hostile archives.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

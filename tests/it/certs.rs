@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 fn gen(spec: &Spec) -> (Files, OffsetDateTime) {
     let now = OffsetDateTime::now_utc();
-    let f = bundle::generate(spec, "/srv/secrets", "g1", now, &|_| {}).expect("generate");
+    let f = bundle::generate(spec, &bundle::Gen::new("/srv/secrets", "g1", now)).expect("generate");
     (f, now)
 }
 

@@ -1,8 +1,7 @@
 //! The binary as a user meets it: file modes, --force, --json, help, and bad input that must
 //! fail with a clear message, exit 2, and leave an existing bundle byte-for-byte unchanged.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;

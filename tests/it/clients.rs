@@ -17,11 +17,10 @@
 //! `redis`, node-redis); redis-rs runs in-process (tests/clients/redis_rs.rs, the `redis` crate
 //! of Cargo.lock). A missing client fails the test: it is never a silent pass.
 
-mod common;
-#[path = "clients/redis_rs.rs"]
+#[path = "../clients/redis_rs.rs"]
 mod redis_rs;
 
-use common::*;
+use crate::common::*;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

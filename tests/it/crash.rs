@@ -5,8 +5,7 @@
 //!
 //! PROVISION_CRASH_KILLS sets the number of kills (default 200) for soak runs.
 
-mod common;
-use common::*;
+use crate::common::*;
 use rand::Rng;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -3,8 +3,7 @@
 //! belongs, a crash that could dump secrets, and usage errors of `check` behind global flags.
 //! Each asserts the exact outcome: exit code, the file named, nothing written.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 

@@ -2,8 +2,7 @@
 //! Kubernetes. Every generated file is checked by that ecosystem's own validator, and the CI
 //! recipe of the README is run verbatim against a real redis-server.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
 

@@ -1,8 +1,7 @@
 //! `check`, `renew` and `rollback` through the binary, and live: hot reload on a running
 //! redis-server keeps open connections, new handshakes see the new certificate, no restart.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 fn init(dir: &Path, extra: &[&str]) {
@@ -431,7 +430,7 @@ fn live_reload_without_config_waits_for_auto_reload_or_says_why_not() {
 }
 
 /// The CA rollover's steps are refused out of order, each with exit 2 and nothing changed.
-/// (The live rollover, with every client library, is tests/clients.rs.)
+/// (The live rollover, with every client library, is tests/it/clients.rs.)
 #[test]
 fn ca_rollover_steps_are_refused_out_of_order() {
     let t = tempdir();

@@ -2,8 +2,7 @@
 //! real clients (redis-cli, and the `redis` crate with hostname verification) talking to it
 //! over TLS. Replies are read, never just exit codes: redis-cli exits 0 on ERR and NOPERM.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;

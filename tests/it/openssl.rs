@@ -1,8 +1,7 @@
 //! The generated chain checked by OpenSSL itself (`openssl verify -x509_strict`), not by our
 //! own parser: server and client purposes, and the negative cases that prove the check bites.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Command;
 

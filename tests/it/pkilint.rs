@@ -10,8 +10,7 @@
 //! The tools come from the virtual environment whose python `PROVISION_PKILINT_PYTHON` names
 //! (scripts/test.sh makes it, pinned); without it the tests fail, they never skip.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

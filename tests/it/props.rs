@@ -6,8 +6,7 @@
 //!
 //! PROPTEST_CASES raises the number of cases.
 
-mod common;
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
@@ -80,10 +79,7 @@ impl AclRedis {
         if !dir.join("ca.crt").exists() {
             let f = provision::core::bundle::generate(
                 &Spec::default(),
-                "/b",
-                "g",
-                time::OffsetDateTime::now_utc(),
-                &|_| {},
+                &provision::core::bundle::Gen::new("/b", "g", time::OffsetDateTime::now_utc()),
             )
             .unwrap();
             for n in ["ca.crt", "redis.crt", "redis.key", "admin.crt", "admin.key"] {
@@ -480,10 +476,7 @@ fn fuzz_config_parser_structured() {
         }
         let f = provision::core::bundle::generate(
             &spec,
-            "/b",
-            "g",
-            time::OffsetDateTime::now_utc(),
-            &|_| {},
+            &provision::core::bundle::Gen::new("/b", "g", time::OffsetDateTime::now_utc()),
         );
         assert!(f.is_ok(), "{text}: {:?}", f.err());
         generated += 1;
@@ -645,7 +638,7 @@ fn fuzz_acl_renderer() {
 
 thread_local! {
     static CERT: Vec<u8> = {
-        let f = provision::core::bundle::generate(&Spec::default(), "/b", "g", time::OffsetDateTime::now_utc(), &|_| {}).unwrap();
+        let f = provision::core::bundle::generate(&Spec::default(), &provision::core::bundle::Gen::new("/b", "g", time::OffsetDateTime::now_utc())).unwrap();
         provision::core::inspect::pem_certificates(f.get("redis.crt").unwrap().data.expose()).unwrap().remove(0)
     };
 }

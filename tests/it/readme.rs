@@ -11,8 +11,7 @@
 //! release binary again would take minutes and prove nothing more). Every process left running
 //! in the scratch directory (the daemonized servers of the examples) is killed at the end.
 
-mod common;
-use common::require;
+use crate::common::require;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,8 +1,7 @@
 //! Password rotation: files at each step, errors, and live against a real redis-server with a
 //! client loop that must see zero failed logins and a long-lived connection that must survive.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -3,8 +3,7 @@
 //! the SHA-256 of each password, which is its ACL hash) is searched for in every stdout,
 //! stderr, audit.log and manifest.json produced.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::collections::BTreeSet;
 use std::path::Path;
 

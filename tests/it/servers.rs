@@ -1,13 +1,12 @@
 //! Live proofs that hold on whichever server answers (redis 7.0, valkey 8.0, redis 8.0,
-//! valkey 9.1: set PATH and PROVISION_TEST_SERVER, see tests/live.rs). Nothing here is a
+//! valkey 9.1: set PATH and PROVISION_TEST_SERVER, see tests/it/live.rs). Nothing here is a
 //! hard-coded command list: the commands come from the live server (`ACL CAT`, `COMMAND`),
 //! the renames from the bundle's `renamed-commands`, and every verdict from `ACL DRYRUN` as
 //! the admin asks it about another user. DRYRUN replies OK when allowed and a text naming the
 //! refused command otherwise; it checks the arity first, so each probe gets as many
 //! arguments as the server's COMMAND reply says the command takes.
 
-mod common;
-use common::*;
+use crate::common::*;
 use redis::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -3,8 +3,7 @@
 //! rotation of the replication user without breaking the link, a replica restarted from its
 //! files), and a Redis Cluster created with `redis-cli --cluster create --tls`.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
