@@ -1,7 +1,8 @@
 //! `provision`: one binary that locks a Redis deployment down and keeps it locked down.
 //!
-//! `core` is pure (certificates, passwords, rules, templates); `store` is the only writer of
-//! bundle files; `commands` holds one file per subcommand.
+//! `core` is pure (certificates, passwords, rules, templates); `io` is the only code that
+//! touches files (its `write` the one writer of every secret file); `live` the one place that
+//! talks to Redis; `commands` holds one file per subcommand (README: "Layout").
 
 pub mod cli;
 pub mod commands;
