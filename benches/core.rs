@@ -54,9 +54,8 @@ fn sign(c: &mut Criterion) {
             hosts: Spec::default().hosts,
         };
         let client = Leaf::Client {
-            user: "app".into(),
             common_name: "app".into(),
-            trust_domain: pki::DEFAULT_TRUST_DOMAIN.into(),
+            uri: pki::client_uri(pki::DEFAULT_TRUST_DOMAIN, "app"),
         };
         g.bench_function(format!("ca/{kt}"), |b| {
             b.iter(|| {

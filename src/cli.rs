@@ -628,6 +628,14 @@ pub struct InitArgs {
     /// Replication and Sentinel users always use passwords. [default: password]
     #[arg(long, value_name = "AUTH", value_parser = user_auth_parser())]
     pub user_auth: Option<crate::core::spec::UserAuth>,
+    /// What a certificate-login user's certificate is mapped by: `cn` (its CN is the user
+    /// name, `tls-auth-clients-user CN`) or `uri` (its SPIFFE ID,
+    /// `spiffe://<trust domain>/redis/user/<name>`, already in every client certificate's SAN,
+    /// names the ACL user, `tls-auth-clients-user URI`; valkey-9.1 and newer). A user's own
+    /// `uri = "spiffe://..."` in the config file gives it another URI. [default: cn; uri when
+    /// a user has its own `uri`]
+    #[arg(long, value_name = "FIELD", value_parser = ["cn", "uri"])]
+    pub cert_identity: Option<String>,
     /// TLS port Redis listens on (the plaintext port is disabled). [default: 6379]
     #[arg(long)]
     pub port: Option<u16>,

@@ -43,7 +43,7 @@ pub fn run(args: &EnvArgs, out: Output) -> Result<ExitStatus> {
         ("REDIS_TLS_CA", path(bundle::CA_CRT)),
         ("REDIS_TLS_CERT", path(&bundle::user_crt(&user.name))),
         ("REDIS_TLS_KEY", path(&bundle::user_key(&user.name))),
-        ("REDIS_USERNAME", user.name.clone()),
+        ("REDIS_USERNAME", user.acl_name().to_string()),
     ];
     // A certificate-identity user has no password: its certificate logs it in.
     if user.has_password() {

@@ -177,6 +177,51 @@ pub fn resolve_all(args: &InitArgs) -> Result<Resolved> {
             u.auth = (auth != UserAuth::Password).then_some(auth);
         }
     }
+    // `--cert-identity uri` (or a user's own `uri`, which implies it): each certificate-login
+    // user without its own `uri` is named by the SPIFFE ID its client certificate carries anyway.
+    let with_uri = spec
+        .users
+        .iter()
+        .find(|u| u.uri.is_some())
+        .map(|u| u.name.clone());
+    let mode = args.cert_identity.clone().or(cfg.cert_identity.clone());
+    match mode.as_deref().or(with_uri.as_ref().map(|_| "uri")) {
+        None => {}
+        Some("cn") => {
+            if let Some(name) = with_uri {
+                return Err(Error::input(
+                    format!("user `{name}` has a `uri`, but the certificate identity is `cn`"),
+                    "drop `uri` from the config file to log in by CN, or give --cert-identity uri",
+                ));
+            }
+        }
+        Some("uri") => {
+            if !spec.users.iter().any(UserSpec::cert_login) {
+                let why = match (&mode, &with_uri) {
+                    (None, Some(name)) => format!("user `{name}` has a `uri`"),
+                    _ => "--cert-identity uri was given".to_string(),
+                };
+                return Err(Error::input(
+                    format!("{why}, but no user logs in by certificate"),
+                    "add --user-auth cert (or both), or auth = \"cert\" on a user in the config file",
+                ));
+            }
+            let td = spec.trust_domain.clone();
+            for u in spec
+                .users
+                .iter_mut()
+                .filter(|u| u.cert_login() && u.uri.is_none())
+            {
+                u.uri = Some(crate::core::pki::client_uri(&td, &u.name));
+            }
+        }
+        Some(other) => {
+            return Err(Error::input(
+                format!("cert_identity = \"{other}\" is not `cn` or `uri`"),
+                "set cert_identity to \"cn\" or \"uri\" in the config file",
+            ))
+        }
+    }
     for u in spec.users.iter_mut().filter(|u| u.role == Role::App) {
         if !args.app_keys.is_empty() {
             u.keys = Some(args.app_keys.clone());
@@ -749,7 +794,13 @@ fn print_human(
                     "REDISCLI_AUTH=\"$(cat {})\" ",
                     p(&bundle::user_password(user))
                 ),
-                format!(" --user {user}"),
+                format!(
+                    " --user {}",
+                    spec.users
+                        .iter()
+                        .find(|u| u.name == user)
+                        .map_or(user, |u| u.acl_name())
+                ),
             )
         }
     };

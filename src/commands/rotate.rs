@@ -383,11 +383,11 @@ fn apply_acl(
 ) -> std::result::Result<(), String> {
     for s in steps {
         let rule = if undo { &s.undo } else { &s.rule };
-        match live::command(node, login, &["ACL", "SETUSER", &s.user, rule]) {
+        match live::command(node, login, &["ACL", "SETUSER", &s.acl_user, rule]) {
             Ok(r) if r == "OK" => {}
             // Removing a password the node no longer has is already done.
             Err(e) if rule.starts_with('!') && e.contains("does not exist") => {}
-            Ok(r) => return Err(format!("ACL SETUSER {} answered `{r}`", s.user)),
+            Ok(r) => return Err(format!("ACL SETUSER {} answered `{r}`", s.acl_user)),
             Err(e) => return Err(e),
         }
     }

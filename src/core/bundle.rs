@@ -265,9 +265,11 @@ pub fn conf_dir_of(files: &Files, spec: &Spec) -> String {
 /// The client certificate of ACL user `user`.
 pub fn client_leaf(spec: &Spec, user: &UserSpec) -> Leaf {
     Leaf::Client {
-        user: user.name.clone(),
         common_name: spec.client_cn(user),
-        trust_domain: spec.trust_domain.clone(),
+        uri: user
+            .uri
+            .clone()
+            .unwrap_or_else(|| super::pki::client_uri(&spec.trust_domain, &user.name)),
     }
 }
 

@@ -498,6 +498,7 @@ fn check_leaves(
                 ctx.add(Status::Critical, crt, "lacks EKU clientAuth");
             }
             client_cn(ctx, crt, &c.common_name, v.manifest());
+            client_uri(ctx, crt, &c.sans, v.manifest());
         }
         match v.text(key) {
             Some(k) => key_matches(ctx, key, k, c),
@@ -532,13 +533,13 @@ fn check_acl(ctx: &mut Ctx, v: &View) -> Vec<String> {
         line_of.entry(u.name.as_str()).or_insert(u);
     }
     for u in &v.users {
-        let cert_only = v
+        let declared = v
             .manifest()
-            .iter()
-            .flat_map(|m| m.spec.users.iter())
-            .any(|s| s.name == *u && !s.has_password());
-        if cert_only {
-            if let Err(e) = render::cert_only_line(acl, u) {
+            .and_then(|m| m.spec.users.iter().find(|s| s.name == *u));
+        // The user's name in users.acl: its URI identity, if it logs in by one.
+        let acl_name = declared.map_or(u.as_str(), |s| s.acl_name());
+        if declared.is_some_and(|s| !s.has_password()) {
+            if let Err(e) = render::cert_only_line(acl, acl_name) {
                 ctx.add(Status::Critical, bundle::USERS_ACL, e);
             }
             continue;
@@ -548,7 +549,7 @@ fn check_acl(ctx: &mut Ctx, v: &View) -> Vec<String> {
             ctx.add(Status::Critical, &pw_file, "missing");
             continue;
         };
-        let Some(line) = line_of.get(u.as_str()) else {
+        let Some(line) = line_of.get(acl_name) else {
             ctx.add(
                 Status::Critical,
                 bundle::USERS_ACL,
@@ -717,6 +718,53 @@ fn client_cn(ctx: &mut Ctx, crt: &str, cn: &str, manifest: Option<&Manifest>) {
     );
 }
 
+/// Where the server maps URIs to users (`tls-auth-clients-user URI`), a certificate logs in
+/// as the user its first URI SAN that names an enabled user names: a URI-identity user's
+/// certificate must carry its URI, and no other client certificate a URI that names a user.
+fn client_uri(ctx: &mut Ctx, crt: &str, sans: &[String], manifest: Option<&Manifest>) {
+    let Some(m) = manifest else { return };
+    if m.spec.cert_identity_mode() != Some("URI") {
+        return;
+    }
+    let Some(u) = m
+        .spec
+        .users
+        .iter()
+        .find(|u| bundle::user_crt(&u.name) == crt)
+    else {
+        return;
+    };
+    let uris: Vec<&str> = sans.iter().filter_map(|s| s.strip_prefix("URI:")).collect();
+    let named: Vec<&str> = uris
+        .iter()
+        .copied()
+        .filter(|x| {
+            m.spec
+                .users
+                .iter()
+                .any(|o| o.cert_login() && o.acl_name() == *x)
+        })
+        .collect();
+    let problem = match (&u.uri, named.as_slice()) {
+        (Some(want), [one]) if one == want => return,
+        (None, []) => return,
+        (Some(want), _) => format!(
+            "user `{}` logs in by its URI, so its certificate must carry URI SAN `{want}` and no other user's: it has {}",
+            u.name,
+            if uris.is_empty() { "none".to_string() } else { uris.join(", ") }
+        ),
+        (None, names) => format!(
+            "has URI SAN `{}`, which names a user: the server would log it in as that user without a password",
+            names.join(", ")
+        ),
+    };
+    ctx.add(
+        Status::Critical,
+        crt,
+        format!("{problem} (re-issue it with `provision renew --force`)"),
+    );
+}
+
 /// `tls-auth-clients-user` exactly when the bundle has certificate-identity users: without it
 /// they cannot log in; added to a bundle without them, every client certificate whose CN names
 /// a user would log in as that user with no password.
@@ -729,14 +777,19 @@ fn cert_identity_conf(
     let Some(m) = manifest else { return };
     let mode =
         conf::last(ds, "tls-auth-clients-user").map(|d| d.args.join(" ").to_ascii_lowercase());
-    match (m.spec.cert_identity(), mode.as_deref()) {
-        (true, Some("cn")) | (false, None | Some("off")) => {}
-        (true, _) => ctx.add(
+    let want = m.spec.cert_identity_mode().map(str::to_ascii_lowercase);
+    match (want.as_deref(), mode.as_deref()) {
+        (Some(w), Some(v)) if w == v => {}
+        (None, None | Some("off")) => {}
+        (Some(_), _) => ctx.add(
             Status::Critical,
             conf_name,
-            "certificate-identity users cannot log in: `tls-auth-clients-user CN` is missing or changed",
+            format!(
+                "certificate-identity users cannot log in: `tls-auth-clients-user {}` is missing or changed",
+                m.spec.cert_identity_mode().unwrap_or("CN")
+            ),
         ),
-        (false, Some(v)) => ctx.add(
+        (None, Some(v)) => ctx.add(
             Status::Critical,
             conf_name,
             format!("has `tls-auth-clients-user {v}`, but the bundle's users log in by password: a client certificate would log in as the user it names without one; remove the line"),
@@ -1176,7 +1229,7 @@ fn acl_policy(
             continue;
         }
         let Some(m) = manifest else { continue };
-        let Some(spec) = m.spec.users.iter().find(|s| s.name == name) else {
+        let Some(spec) = m.spec.users.iter().find(|s| s.acl_name() == name) else {
             ctx.add(
                 Status::Critical,
                 file,
@@ -1673,6 +1726,58 @@ mod tests {
             ),
         ];
         for (what, base, mutate, message) in cases {
+            let mut f = base.clone();
+            mutate(&mut f);
+            let r = run(&f);
+            assert_eq!(r.status, Status::Critical, "{what}: {:#?}", r.findings);
+            assert!(
+                r.findings.iter().any(|x| x.message.contains(message)),
+                "{what}: no finding says `{message}`: {:#?}",
+                r.findings
+            );
+        }
+    }
+
+    #[test]
+    fn uri_identity_is_checked() {
+        use crate::core::spec::UserAuth;
+        let spec = |uri: &str| {
+            let mut s = Spec {
+                server: Some("valkey-9.1".parse().unwrap()),
+                ..Spec::default()
+            };
+            s.users[1].auth = Some(UserAuth::Cert);
+            s.users[1].uri = Some(uri.into());
+            s
+        };
+        let base = fresh(&spec("spiffe://example.org/sa/app"));
+        assert_eq!(run(&base).status, Status::Ok, "{:#?}", run(&base).findings);
+        assert!(base
+            .text("users.acl")
+            .unwrap()
+            .contains("\nuser spiffe://example.org/sa/app on resetpass "));
+        // Same users, the app certificate of a bundle where app has another URI.
+        let other = fresh(&spec("spiffe://example.org/sa/other"));
+        type Mutation<'a> = Box<dyn Fn(&mut Files) + 'a>;
+        let cases: Vec<(&str, Mutation<'_>, &str)> = vec![
+            (
+                "the certificate carries another URI",
+                Box::new(|f| f.put(other.get("app.crt").unwrap().clone())),
+                "must carry URI SAN `spiffe://example.org/sa/app`",
+            ),
+            (
+                "the mode turned to CN",
+                Box::new(|f| {
+                    let t = f
+                        .text("redis.conf")
+                        .unwrap()
+                        .replace("tls-auth-clients-user URI", "tls-auth-clients-user CN");
+                    f.put(OutFile::secret("redis.conf", Secret::from_string(t)));
+                }),
+                "`tls-auth-clients-user URI` is missing or changed",
+            ),
+        ];
+        for (what, mutate, message) in cases {
             let mut f = base.clone();
             mutate(&mut f);
             let r = run(&f);

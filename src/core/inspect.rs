@@ -87,6 +87,7 @@ pub fn inspect(der: &[u8]) -> Result<CertInfo, InspectError> {
             match n {
                 GeneralName::DNSName(d) => sans.push(d.to_string()),
                 GeneralName::IPAddress(b) => sans.push(ip_to_string(b)),
+                GeneralName::URI(u) => sans.push(format!("URI:{u}")),
                 other => sans.push(other.to_string()),
             }
         }

@@ -336,13 +336,10 @@ pub enum Leaf {
         common_name: String,
         hosts: Vec<String>,
     },
-    /// A client for one ACL user: CN = user, URI SAN [`client_uri`], clientAuth.
-    /// `common_name` is the user's name, unless the bundle needs another (`Spec::client_cn`).
-    Client {
-        user: String,
-        common_name: String,
-        trust_domain: String,
-    },
+    /// A client for one ACL user: CN = user, one URI SAN, clientAuth. `common_name` is the
+    /// user's name, unless the bundle needs another (`Spec::client_cn`); `uri` is the user's
+    /// SPIFFE ID [`client_uri`], or the URI identity it logs in with (`UserSpec::uri`).
+    Client { common_name: String, uri: String },
     /// The bundle's signer: signs `manifest.json` and backups. codeSigning only, so no TLS
     /// peer (OpenSSL checks the purpose) accepts it as a server or client certificate.
     Signer,
@@ -390,14 +387,9 @@ pub fn leaf_params(
                 ExtendedKeyUsagePurpose::ClientAuth,
             ];
         }
-        Leaf::Client {
-            user,
-            common_name,
-            trust_domain,
-        } => {
+        Leaf::Client { common_name, uri } => {
             p.distinguished_name
                 .push(DnType::CommonName, common_name.as_str());
-            let uri = client_uri(trust_domain, user);
             p.subject_alt_names.push(SanType::URI(ctx(
                 &format!("client URI `{uri}`"),
                 uri.clone().try_into(),

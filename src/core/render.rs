@@ -263,7 +263,7 @@ pub fn users_acl_with(
     let users: Vec<AclUser<'_>> = entries
         .iter()
         .map(|e| AclUser {
-            name: &e.user.name,
+            name: e.user.acl_name(),
             role: match e.user.role {
                 Role::Admin => "admin",
                 Role::App => "app",
@@ -301,7 +301,8 @@ pub fn users_acl_with(
     )?;
     check_acl(&out, entries.len()).map_err(|e| templates.output_error("users.acl", e))?;
     for e in entries.iter().filter(|e| !e.user.has_password()) {
-        cert_only_line(&out, &e.user.name).map_err(|m| templates.output_error("users.acl", m))?;
+        cert_only_line(&out, e.user.acl_name())
+            .map_err(|m| templates.output_error("users.acl", m))?;
     }
     Ok(out)
 }
@@ -459,7 +460,7 @@ pub fn redis_conf_with(
                 data_dir => spec.data_dir,
                 tls_auto_reload_interval => spec.target().caps().tls_auto_reload
                     .then_some(super::server::AUTO_RELOAD_INTERVAL_SECS),
-                tls_auth_clients_user => spec.cert_identity(),
+                tls_auth_clients_user => spec.cert_identity_mode(),
         },
     )?;
     // An override may set what only newer servers have: the target would not start on it.
@@ -524,7 +525,7 @@ pub fn sentinel_acl(entries: &[AclEntry<'_>]) -> Result<Vec<String>, String> {
         let hashes: Vec<String> = e.hashes.iter().map(|h| format!("#{h}")).collect();
         v.push(format!(
             "user {} on {} {rules}",
-            e.user.name,
+            e.user.acl_name(),
             hashes.join(" ")
         ));
     }

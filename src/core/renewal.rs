@@ -537,9 +537,8 @@ pub fn apply_with(
             match spec.users.iter().find(|u| u.name == name) {
                 Some(u) => bundle::client_leaf(spec, u),
                 None => Leaf::Client {
-                    user: name.to_string(),
                     common_name: name.to_string(),
-                    trust_domain: spec.trust_domain.clone(),
+                    uri: pki::client_uri(&spec.trust_domain, name),
                 },
             }
         };

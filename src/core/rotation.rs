@@ -18,6 +18,8 @@ pub use super::conf::acl_hashes;
 #[derive(Clone, Debug)]
 pub struct Step {
     pub user: String,
+    /// The user's name on the server (`ACL SETUSER` takes it): its URI identity, if it has one.
+    pub acl_user: String,
     /// `#<hash>` to add, or `!<hash>` to remove, as ACL SETUSER takes it.
     pub rule: String,
     /// The rule that undoes it.
@@ -73,7 +75,14 @@ pub fn start(
     let mut steps = Vec::new();
     let mut rotations = m.rotations.clone();
     for u in users {
-        let hashes = acl_hashes(acl, u);
+        let acl_user = m
+            .spec
+            .users
+            .iter()
+            .find(|s| s.name == *u)
+            .map_or(u.as_str(), |s| s.acl_name())
+            .to_string();
+        let hashes = acl_hashes(acl, &acl_user);
         match hashes.len() {
             0 => return Err(format!("users.acl has no password for `{u}`").into()),
             1 => {}
@@ -88,6 +97,7 @@ pub fn start(
         let new_hash = sha256_hex(pw.expose());
         steps.push(Step {
             user: u.clone(),
+            acl_user: acl_user.clone(),
             rule: format!("#{new_hash}"),
             undo: format!("!{new_hash}"),
             old_hash: hashes[0].clone(),
@@ -123,7 +133,14 @@ pub fn finish(
     let mut out = files.clone();
     let mut steps = Vec::new();
     for u in users {
-        let hashes = acl_hashes(acl, u);
+        let acl_user = m
+            .spec
+            .users
+            .iter()
+            .find(|s| s.name == *u)
+            .map_or(u.as_str(), |s| s.acl_name())
+            .to_string();
+        let hashes = acl_hashes(acl, &acl_user);
         let current = sha256_hex(
             files
                 .get(&bundle::user_password(u))
@@ -150,6 +167,7 @@ pub fn finish(
             .unwrap_or_default();
         steps.push(Step {
             user: u.clone(),
+            acl_user: acl_user.clone(),
             rule: format!("!{old}"),
             undo: format!("#{old}"),
             old_hash: old,

@@ -66,6 +66,12 @@ pub struct UserSpec {
     /// means by password, as in every bundle made before certificate identity existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<UserAuth>,
+    /// A URI identity (`uri = "spiffe://example.org/ns/prod/app"`) for a user that logs in by
+    /// certificate on Valkey 9.1 and newer: the URI goes into the client certificate's SAN, the
+    /// server maps it with `tls-auth-clients-user URI`, and the ACL user is named by the URI
+    /// (Valkey looks the whole URI up as a user name). The bundle's files keep `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
 }
 
 /// How an ACL user logs in.
@@ -105,7 +111,13 @@ impl UserSpec {
             channels: None,
             commands: vec![],
             auth: None,
+            uri: None,
         }
+    }
+    /// The user's name in users.acl and on the server: its URI identity if it has one, else
+    /// its name.
+    pub fn acl_name(&self) -> &str {
+        self.uri.as_deref().unwrap_or(&self.name)
     }
     pub fn auth(&self) -> UserAuth {
         self.auth.unwrap_or_default()
@@ -322,6 +334,7 @@ impl Spec {
         self.topology.validate(&mut errs);
         self.validate_topology_users(&mut errs);
         self.validate_user_auth(&mut errs);
+        self.validate_uris(&mut errs);
         if errs.is_empty() {
             Ok(())
         } else {
@@ -374,6 +387,19 @@ impl Spec {
         self.users.iter().any(UserSpec::cert_login)
     }
 
+    /// What `tls-auth-clients-user` maps in a bundle with certificate-identity users: `URI`
+    /// when they have URI identities (`uri = "spiffe://..."`), else `CN`; `None` without such
+    /// users.
+    pub fn cert_identity_mode(&self) -> Option<&'static str> {
+        if !self.cert_identity() {
+            None
+        } else if self.users.iter().any(|u| u.uri.is_some()) {
+            Some("URI")
+        } else {
+            Some("CN")
+        }
+    }
+
     /// The CN of `user`'s client certificate. With `tls-auth-clients-user CN` the server logs
     /// a certificate in as the enabled user its CN names, so in a bundle where anyone logs in
     /// by certificate, a password user's certificate carries a CN that names no user (user
@@ -417,6 +443,56 @@ impl Spec {
         }
         if !self.topology.sentinels.is_empty() {
             errs.push("certificate-identity users are not supported with Sentinels yet (Sentinel keeps its own ACL in sentinel.conf); use password users for this topology".into());
+        }
+    }
+
+    /// URI identities: only for users that log in by certificate, all such users or none (the
+    /// server maps either CN or URI), unique, and only on a target with
+    /// `tls-auth-clients-user URI`.
+    fn validate_uris(&self, errs: &mut Vec<String>) {
+        if !self.users.iter().any(|u| u.uri.is_some()) {
+            return;
+        }
+        let target = self.target();
+        if !target.caps().cert_user_uri {
+            errs.push(format!(
+                "URI identities (`--cert-identity uri`, `uri = \"...\"`) need `tls-auth-clients-user URI`, which {target} lacks; Valkey 9.1 and newer have it: give --server valkey-9.1, or drop `uri` to log in by CN"
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for u in &self.users {
+            match &u.uri {
+                Some(uri) => {
+                    if let Err(e) = validate::identity_uri(uri) {
+                        errs.push(format!("user `{}`: {e}", u.name));
+                    }
+                    if !u.cert_login() {
+                        errs.push(format!(
+                            "user `{}` has a URI identity but logs in by password; give it auth = \"cert\" or \"both\", or drop `uri`",
+                            u.name
+                        ));
+                    }
+                    if !seen.insert(uri.as_str()) {
+                        errs.push(format!("user `{}`: URI `{uri}` is given to two users; each user needs its own", u.name));
+                    }
+                    // A password user's certificate carries its SPIFFE ID; that must name no one.
+                    if let Some(o) = self.users.iter().find(|o| {
+                        o.name != u.name
+                            && o.uri.is_none()
+                            && super::pki::client_uri(&self.trust_domain, &o.name) == *uri
+                    }) {
+                        errs.push(format!(
+                            "user `{}`: URI `{uri}` is the SPIFFE ID in `{}`'s certificate, which would then log in as `{}`; give `{}` another URI",
+                            u.name, o.name, u.name, u.name
+                        ));
+                    }
+                }
+                None if u.cert_login() => errs.push(format!(
+                    "user `{}` logs in by certificate but has no `uri`, while others have one; the server maps either CN or URI, so give every certificate-login user a `uri`",
+                    u.name
+                )),
+                None => {}
+            }
         }
     }
 
@@ -535,6 +611,8 @@ pub struct ConfigFile {
     pub server: Option<String>,
     /// How users without their own `auth` log in: password, cert or both (`--user-auth`).
     pub user_auth: Option<UserAuth>,
+    /// What maps a certificate to its user: `cn` or `uri` (`--cert-identity`).
+    pub cert_identity: Option<String>,
 }
 
 impl ConfigFile {
@@ -632,6 +710,72 @@ mod tests {
         s.users[1].auth = Some(UserAuth::Both);
         assert_eq!(s.client_cn(&s.users[1].clone()), "app");
         assert_eq!(s.client_cn(&s.users[2].clone()), "monitor (password login)");
+    }
+
+    #[test]
+    fn uri_identity_is_validated() {
+        let with = |server: &str, edit: &dyn Fn(&mut Spec)| {
+            let mut s = Spec {
+                server: Some(server.parse().unwrap()),
+                ..Spec::default()
+            };
+            s.users[1].auth = Some(UserAuth::Cert);
+            s.users[1].uri = Some("spiffe://example.org/ns/prod/sa/app".into());
+            edit(&mut s);
+            s.validate()
+        };
+        with("valkey-9.1", &|_| {}).unwrap();
+        let mut s = Spec::default();
+        s.users[1].auth = Some(UserAuth::Cert);
+        s.users[1].uri = Some("spiffe://x/y".into());
+        assert_eq!(s.cert_identity_mode(), Some("URI"));
+        s.users[1].uri = None;
+        assert_eq!(s.cert_identity_mode(), Some("CN"));
+        for no in ["valkey-9.0", "redis-8.6", "redis-7.0"] {
+            let e = with(no, &|_| {}).unwrap_err();
+            assert!(
+                e.iter()
+                    .any(|m| m.contains(no) && m.contains("Valkey 9.1 and newer")),
+                "{no}: {e:?}"
+            );
+        }
+        type Edit = Box<dyn Fn(&mut Spec)>;
+        let cases: Vec<(&str, Edit, &str)> = vec![
+            (
+                "not a URI",
+                Box::new(|s| s.users[1].uri = Some("app".into())),
+                "invalid URI identity",
+            ),
+            (
+                "a password user with a URI",
+                Box::new(|s| s.users[1].auth = Some(UserAuth::Password)),
+                "logs in by password",
+            ),
+            (
+                "one cert user without a URI",
+                Box::new(|s| s.users[2].auth = Some(UserAuth::Cert)),
+                "has no `uri`",
+            ),
+            (
+                "two users, one URI",
+                Box::new(|s| {
+                    s.users[2].auth = Some(UserAuth::Cert);
+                    s.users[2].uri = s.users[1].uri.clone();
+                }),
+                "given to two users",
+            ),
+            (
+                "another user's SPIFFE ID",
+                Box::new(|s| {
+                    s.users[1].uri = Some(super::super::pki::client_uri(&s.trust_domain, "monitor"))
+                }),
+                "SPIFFE ID in `monitor`'s certificate",
+            ),
+        ];
+        for (what, edit, message) in cases {
+            let e = with("valkey-9.1", &*edit).expect_err(what);
+            assert!(e.iter().any(|m| m.contains(message)), "{what}: {e:?}");
+        }
     }
 
     #[test]

@@ -67,6 +67,37 @@ pub fn user_name(v: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A URI identity for `tls-auth-clients-user URI` (`spiffe://example.org/ns/prod/sa/app`): a
+/// scheme (a letter, then letters, digits, `+`, `-`, `.`), `://`, a non-empty authority and a
+/// path of letters, digits and `-._~:/@+=%`: no query or fragment (a SPIFFE ID has neither),
+/// nothing a shell or a users.acl line would split or expand (the URI is also the ACL user
+/// name); at most 255 characters.
+pub fn identity_uri(v: &str) -> Result<(), String> {
+    let bad = || {
+        format!(
+            "invalid URI identity `{}`: give a URI such as `spiffe://example.org/ns/prod/sa/app` (scheme://authority/path of letters, digits and `-._~:/@+=%`, at most 255 characters)",
+            show(v)
+        )
+    };
+    let (scheme, rest) = v.split_once("://").ok_or_else(bad)?;
+    let scheme_ok = scheme
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    let authority = rest.split('/').next().unwrap_or("");
+    let chars_ok = rest.chars().all(|c| {
+        c.is_ascii_alphanumeric()
+            || matches!(c, '-' | '.' | '_' | '~' | ':' | '/' | '@' | '+' | '=' | '%')
+    });
+    if v.len() > 255 || !scheme_ok || authority.is_empty() || !chars_ok {
+        return Err(bad());
+    }
+    Ok(())
+}
+
 /// A key or channel glob pattern: printable ASCII without whitespace, quotes, backslashes or
 /// parentheses (selectors), at most 256 characters.
 pub fn pattern(kind: &str, v: &str) -> Result<(), String> {
@@ -281,6 +312,33 @@ mod tests {
             "é",
         ] {
             assert!(user_name(bad).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn identity_uris() {
+        for ok in [
+            "spiffe://example.org/ns/prod/sa/app",
+            "spiffe://example.org",
+            "urn+x://host:6379/a%20b/c=d@e~f",
+        ] {
+            identity_uri(ok).unwrap();
+        }
+        let long = format!("spiffe://example.org/{}", "a".repeat(240));
+        for bad in [
+            "",
+            "app",
+            "spiffe:/example.org/app",
+            "spiffe:///app",
+            "1x://example.org/app",
+            "spiffe://example.org/a b",
+            "spiffe://example.org/a\nuser x on",
+            "spiffe://example.org/é",
+            "spiffe://example.org/a\"b",
+            long.as_str(),
+        ] {
+            let e = identity_uri(bad).expect_err(bad);
+            assert!(e.contains("invalid URI identity"), "{e}");
         }
     }
 

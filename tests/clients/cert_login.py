@@ -3,8 +3,9 @@
 argv: DIR HOST PORT CERT_USER LOGIN COMMAND...
 Trusts DIR/ca.crt and presents DIR/CERT_USER.crt (key DIR/CERT_USER.key) with hostname
 verification on. LOGIN is `-` (send no AUTH: the certificate alone decides who the
-connection is), `USER:file` (AUTH with DIR/USER.password, never argv or env) or
-`USER=WORD` (AUTH with WORD, a wrong password a test makes up). Runs COMMAND and prints its
+connection is), `USER:file` (AUTH with DIR/USER.password, never argv or env; `ACL|USER:file`
+logs in as ACL name ACL, a URI identity, with USER's password) or `USER=WORD` (AUTH with WORD,
+a wrong password a test makes up). Runs COMMAND and prints its
 reply, or `ERROR <class>: <message>`; exit 0 both ways, so the test reads the reply."""
 import sys
 
@@ -13,11 +14,13 @@ import redis
 d, host, port, cert_user, login = sys.argv[1:6]
 command = sys.argv[6:]
 kw = {}
-if ":" in login:
-    user, _ = login.split(":", 1)
-    kw = {"username": user, "password": open(f"{d}/{user}.password").read().strip()}
+if login.endswith(":file"):
+    # `ACL_NAME|USER:file`: a user whose ACL name is its URI identity, password from USER's file.
+    head = login[: -len(":file")]
+    acl_name, user = head.split("|", 1) if "|" in head else (head, head)
+    kw = {"username": acl_name, "password": open(f"{d}/{user}.password").read().strip()}
 elif "=" in login:
-    user, word = login.split("=", 1)
+    user, word = login.rsplit("=", 1)
     kw = {"username": user, "password": word}
 try:
     c = redis.Redis(

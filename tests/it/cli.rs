@@ -251,6 +251,7 @@ fn bad_input_fails_clearly_and_changes_nothing() {
     let newline_pat = cfg("nl.toml", "[[users]]\nname = \"admin\"\nrole = \"admin\"\n[[users]]\nname = \"a\"\nrole = \"app\"\nkeys = [\"x\\nuser evil on nopass +@all\"]\n");
     let nul_pat = cfg("nul.toml", "[[users]]\nname = \"admin\"\nrole = \"admin\"\n[[users]]\nname = \"a\"\nrole = \"app\"\nkeys = [\"x\\u0000y\"]\n");
     let bad_cmd = cfg("cmd.toml", "[[users]]\nname = \"admin\"\nrole = \"admin\"\n[[users]]\nname = \"r\"\nrole = \"custom\"\ncommands = [\"+get nopass\"]\n");
+    let with_uri = cfg("uri.toml", "[[users]]\nname = \"admin\"\nrole = \"admin\"\n[[users]]\nname = \"app\"\nrole = \"app\"\nuri = \"spiffe://example.org/sa/app\"\n");
     let no_admin = cfg("noadm.toml", "[[users]]\nname = \"a\"\nrole = \"app\"\n");
     let a_file = cfg("plainfile", "x");
     let ww = t.path().join("ww");
@@ -286,6 +287,38 @@ fn bad_input_fails_clearly_and_changes_nothing() {
         (vec!["--config", &newline_pat], "invalid key pattern"),
         (vec!["--config", &bad_cmd], "invalid command rule"),
         (vec!["--config", &no_admin], "role `admin`"),
+        (
+            vec![
+                "--config",
+                &with_uri,
+                "--server",
+                "valkey-9.1",
+                "--user-auth",
+                "cert",
+                "--cert-identity",
+                "cn",
+            ],
+            "has a `uri`, but the certificate identity is `cn`",
+        ),
+        (
+            vec!["--config", &with_uri, "--server", "valkey-9.1"],
+            "user `app` has a `uri`, but no user logs in by certificate",
+        ),
+        (
+            vec![
+                "--config",
+                &with_uri,
+                "--server",
+                "valkey-9.0",
+                "--user-auth",
+                "cert",
+            ],
+            "which valkey-9.0 lacks; Valkey 9.1 and newer have it",
+        ),
+        (
+            vec!["--server", "valkey-9.1", "--cert-identity", "uri"],
+            "no user logs in by certificate",
+        ),
         (
             vec!["--config", "/nonexistent/provision.toml"],
             "reading config file",
@@ -325,7 +358,7 @@ fn bad_input_fails_clearly_and_changes_nothing() {
     let n = cases.len() + dir_cases.len();
     eprintln!("{n} bad-input cases checked");
     // README.md states this count.
-    assert_eq!(n, 29, "update the count in README.md (tests, cli)");
+    assert_eq!(n, 33, "update the count in README.md (tests, cli)");
 }
 
 #[test]

@@ -387,9 +387,10 @@ fn server_log_has_no_error_after_start() {
     );
 }
 
-/// The server on PATH by its own `--version`, and whether it has `tls-auth-clients-user`
-/// (Valkey 9.0 and newer, Redis 8.6 and newer: their release notes and config.c).
-fn server_maps_certificates() -> (String, bool) {
+/// The server on PATH by its own `--version`, and whether it has `tls-auth-clients-user CN`
+/// (Valkey 9.0 and newer, Redis 8.6 and newer: their release notes and config.c) and
+/// `tls-auth-clients-user URI` (Valkey 9.1 and newer).
+fn server_maps_certificates() -> (String, bool, bool) {
     require("redis-server");
     let o = std::process::Command::new("redis-server")
         .arg("--version")
@@ -405,12 +406,12 @@ fn server_maps_certificates() -> (String, bool) {
         .map(|n| n.parse().unwrap())
         .collect();
     let at_least = |maj: u32, min: u32| (ver[0], ver[1]) >= (maj, min);
-    let has = match product {
-        "Valkey" => at_least(9, 0),
-        "Redis" => at_least(8, 6),
+    let (cn, uri) = match product {
+        "Valkey" => (at_least(9, 0), at_least(9, 1)),
+        "Redis" => (at_least(8, 6), false),
         other => panic!("unknown server `{other}`"),
     };
-    (v.trim().to_string(), has)
+    (v.trim().to_string(), cn, uri)
 }
 
 /// redis-py (hostname verification on) presenting `cert_user`'s certificate: `login` is `-`
@@ -444,7 +445,7 @@ fn client_info_user(reply: &str) -> String {
 
 #[test]
 fn certificate_identity_users_log_in_by_certificate_alone() {
-    let (server, has) = server_maps_certificates();
+    let (server, has, _) = server_maps_certificates();
     let t = tempdir();
     let dir = t.path().join("secrets");
     if !has {
@@ -587,4 +588,157 @@ fn certificate_identity_users_log_in_by_certificate_alone() {
         warnings.join("\n")
     );
     eprintln!("{server}: certificate-identity users proven (cert login, AUTH refused, renew)");
+}
+
+/// `--cert-identity uri` (and a user's own `uri`): the certificate's URI SAN names the ACL
+/// user (`tls-auth-clients-user URI`, Valkey 9.1 and newer); refused with exit 2 elsewhere.
+#[test]
+fn uri_identity_users_log_in_by_their_uri() {
+    let (server, _, has_uri) = server_maps_certificates();
+    let t = tempdir();
+    let dir = t.path().join("secrets");
+    let d = dir.to_str().unwrap();
+    if !has_uri {
+        let r = run(&[
+            "init",
+            "--dir",
+            d,
+            "--user-auth",
+            "cert",
+            "--cert-identity",
+            "uri",
+        ]);
+        assert_eq!(r.code, 2, "{server}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("Valkey 9.1 and newer"),
+            "{server}: {}",
+            r.stderr
+        );
+        assert!(!dir.exists(), "{server}: a refused init wrote {dir:?}");
+        eprintln!(
+            "{server}: no tls-auth-clients-user URI; --cert-identity uri refused with exit 2"
+        );
+        return;
+    }
+    // app has its own URI; admin and monitor get their SPIFFE IDs; legacy logs in by password.
+    let app_uri = "spiffe://example.org/ns/prod/sa/checkout";
+    let td = "example.org";
+    let admin_uri = format!("spiffe://{td}/redis/user/admin");
+    let monitor_uri = format!("spiffe://{td}/redis/user/monitor");
+    let cfg = t.path().join("provision.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[users]]\nname = \"admin\"\nrole = \"admin\"\n\
+             [[users]]\nname = \"app\"\nrole = \"app\"\nkeys = [\"app:*\"]\nuri = \"{app_uri}\"\n\
+             [[users]]\nname = \"monitor\"\nrole = \"monitor\"\nauth = \"both\"\n\
+             [[users]]\nname = \"legacy\"\nrole = \"app\"\nauth = \"password\"\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let p = port.to_string();
+    run(&[
+        "init",
+        "--dir",
+        d,
+        "--config",
+        cfg.to_str().unwrap(),
+        "--port",
+        &p,
+        "--trust-domain",
+        td,
+        "--user-auth",
+        "cert",
+        "--cert-identity",
+        "uri",
+        "--quiet",
+    ])
+    .success();
+    let acl = read(&dir, "users.acl");
+    for name in [app_uri, admin_uri.as_str()] {
+        let line = acl
+            .lines()
+            .find(|l| l.starts_with(&format!("user {name} ")))
+            .unwrap_or_else(|| panic!("no line for {name}:\n{acl}"));
+        assert!(
+            line.contains(" resetpass ") && !line.contains('#') && !line.contains("nopass"),
+            "{line}"
+        );
+    }
+    assert!(acl.contains("\nuser legacy on #"), "{acl}");
+    assert!(!acl.contains("\nuser app "), "{acl}");
+    assert!(read(&dir, "redis.conf").contains("\ntls-auth-clients-user URI\n"));
+    // The URI is in the certificate, as OpenSSL reads it.
+    let san = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(dir.join("app.crt"))
+        .output()
+        .unwrap();
+    let san = String::from_utf8_lossy(&san.stdout).into_owned();
+    assert!(san.contains(&format!("URI:{app_uri}")), "{san}");
+    run(&["check", "--dir", d]).success();
+
+    let r = Redis::start(&dir, port, t.path());
+    let info = redis_py(&dir, port, "app", "-", &["CLIENT", "INFO"]);
+    assert_eq!(client_info_user(&info), app_uri, "{server}: {info}");
+    assert_eq!(
+        redis_py(&dir, port, "app", "-", &["SET", "app:k", "v"]),
+        "True"
+    );
+    assert_eq!(
+        redis_py(&dir, port, "admin", "-", &["ACL", "WHOAMI"]),
+        admin_uri
+    );
+    // No password logs in as the URI user, by its URI name or its file name.
+    for login in [format!("{app_uri}=anything"), "app=anything".to_string()] {
+        let got = redis_py(&dir, port, "legacy", &login, &["PING"]);
+        assert!(
+            got.starts_with("ERROR AuthenticationError"),
+            "{server}: AUTH {login}: {got}"
+        );
+    }
+    // monitor: its certificate, or its URI name and password.
+    let got = redis_py(&dir, port, "monitor", "-", &["PING"]);
+    assert_eq!(got, "True", "{server}: monitor's certificate: {got}");
+    let got = redis_py(
+        &dir,
+        port,
+        "legacy",
+        &format!("{monitor_uri}|monitor:file"),
+        &["PING"],
+    );
+    assert_eq!(got, "True", "{server}: monitor's password: {got}");
+    // A password user's certificate (its URI names no user) logs in as nobody.
+    let got = redis_py(&dir, port, "legacy", "-", &["PING"]);
+    assert!(
+        got.contains("NOAUTH") || got.contains("Authentication required"),
+        "{server}: legacy.crt alone: {got}"
+    );
+    // provision logs in as the URI admin to reload; the renewed certificate keeps the login.
+    let before = sha256sum(&dir.join("app.crt"));
+    let node = format!("127.0.0.1:{port}");
+    let rn = run(&["renew", "--dir", d, "--force", "--redis", &node]);
+    assert_eq!(rn.code, 0, "{server}: {}{}", rn.stdout, rn.stderr);
+    assert_ne!(sha256sum(&dir.join("app.crt")), before);
+    let info = redis_py(&dir, port, "app", "-", &["CLIENT", "INFO"]);
+    assert_eq!(client_info_user(&info), app_uri, "{server}: {info}");
+    // rotate the break-glass password of monitor: ACL SETUSER by its URI name.
+    let ro = run(&["rotate", "--dir", d, "--user", "monitor", "--redis", &node]);
+    assert_eq!(ro.code, 0, "{server}: {}{}", ro.stdout, ro.stderr);
+    let got = redis_py(
+        &dir,
+        port,
+        "legacy",
+        &format!("{monitor_uri}|monitor:file"),
+        &["PING"],
+    );
+    assert_eq!(got, "True", "{server}: monitor's new password: {got}");
+    run(&["check", "--dir", d]).success();
+    let warnings = log_warnings(&std::fs::read_to_string(&r.log).unwrap())
+        .into_iter()
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+    assert!(warnings.is_empty(), "{server}: {}", warnings.join("\n"));
+    eprintln!("{server}: URI-identity users proven (URI login, AUTH refused, renew, rotate)");
 }

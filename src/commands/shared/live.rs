@@ -18,7 +18,7 @@ pub fn admin_creds(files: &Files, m: &Manifest, extra_ca: &[u8]) -> Result<crate
     let mut ca = get(bundle::CA_CRT)?.expose().to_vec();
     ca.extend_from_slice(extra_ca);
     Ok(crate::live::Creds {
-        user: admin.clone(),
+        user: admin_spec.acl_name().to_string(),
         password: if admin_spec.has_password() {
             Some(get(&bundle::user_password(admin))?)
         } else {

@@ -191,7 +191,16 @@ pub fn compose_file(
     let (auth, user_arg) = if has_password(&monitor) {
         (
             format!("REDISCLI_AUTH=\"$(cat /run/secrets/{monitor}_password)\" "),
-            format!(" --user {monitor}"),
+            format!(
+                " --user {}",
+                shell_quote(
+                    m.spec
+                        .users
+                        .iter()
+                        .find(|u| u.name == monitor)
+                        .map_or(monitor.as_str(), |u| u.acl_name())
+                )
+            ),
         )
     } else {
         (String::new(), String::new())
