@@ -82,7 +82,7 @@ fn check_bundle(kt: KeyType) {
         assert!(!c.is_ca);
         assert_eq!(
             c.sans,
-            vec![format!("URI(spiffe://redis.internal/redis/user/{u})")],
+            vec![format!("URI:spiffe://redis.internal/redis/user/{u}")],
             "{u}: the URI SAN names the user"
         );
         assert_eq!(c.subject_key_id, Some(rfc7093_method1(&c)));

@@ -687,7 +687,7 @@ fn compose_writes_a_file_docker_compose_validates() {
         "{sh}"
     );
     for want in [
-        "--user monitor",
+        "--user 'monitor'",
         "-p 6380",
         "--cert '/etc/redis/tls/monitor.crt'",
         "--key '/etc/redis/tls/monitor.key'",
