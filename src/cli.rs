@@ -15,6 +15,35 @@ Exit codes:
   check:                                           0 OK · 1 WARNING · 2 CRITICAL · 3 UNKNOWN (bundle missing
                                                    or unreadable, or a usage error: monitoring-plugin convention)";
 
+/// The bundle a command works on: `--dir`, shared by every command that opens one.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DirArgs {
+    /// Bundle directory. [default: ./secrets]
+    #[arg(long, env = "PROVISION_DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+impl DirArgs {
+    /// The directory given, or `./secrets`.
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.as_deref().unwrap_or("secrets".as_ref())
+    }
+}
+
+/// `--lock-timeout`, shared by every command that changes a bundle.
+#[derive(Args, Debug, Clone)]
+pub struct LockArgs {
+    /// How long to wait for another provision run on the same bundle.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub lock_timeout: Dur,
+}
+
+impl LockArgs {
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.lock_timeout.secs())
+    }
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "provision",
@@ -37,7 +66,11 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create a complete bundle: CA, server and client certificates, passwords, users.acl, redis.conf.
-    #[command(after_help = INIT_EXAMPLES)]
+    #[command(
+        after_help = INIT_EXAMPLES,
+        mut_arg("dir", |a| a.help("Bundle directory (created 0700; its parent must exist). [default: ./secrets]")),
+        mut_arg("lock_timeout", |a| a.default_value("10s"))
+    )]
     Init(Box<InitArgs>),
     /// Check expiry and consistency of a bundle (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
     #[command(after_help = CHECK_HELP)]
@@ -60,10 +93,17 @@ pub enum Command {
     #[command(after_help = BACKUP_HELP, visible_alias = "export")]
     Backup(BackupArgs),
     /// Decrypt a backup, verify it as `check` would, and install it all or nothing.
-    #[command(after_help = RESTORE_HELP, visible_alias = "import")]
+    #[command(
+        after_help = RESTORE_HELP,
+        visible_alias = "import",
+        mut_arg("dir", |a| a.help("Bundle directory to restore into. [default: ./secrets]"))
+    )]
     Restore(RestoreArgs),
     /// Encrypt any file (dump.rdb, an AOF) to the bundle's backup recipients, streaming.
-    #[command(after_help = SEAL_HELP)]
+    #[command(
+        after_help = SEAL_HELP,
+        mut_arg("dir", |a| a.help("Bundle directory whose `backup-recipients` to encrypt to. [default: ./secrets]"))
+    )]
     Seal(SealArgs),
     /// Decrypt a sealed file (or any age file) with an identity file, streaming.
     Unseal(UnsealArgs),
@@ -135,9 +175,8 @@ Examples:
 
 #[derive(Args, Debug)]
 pub struct BackupArgs {
-    /// Bundle directory. [default: ./secrets]
-    #[arg(long, env = "PROVISION_DIR")]
-    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub bundle: DirArgs,
     /// What to write: an age-encrypted archive, or Kubernetes Secret manifests.
     #[arg(long, value_enum, default_value = "age")]
     pub format: ExportFormat,
@@ -171,9 +210,8 @@ pub struct BackupArgs {
     /// Store the recipients in the bundle for later backups and `provision seal`.
     #[arg(long)]
     pub remember: bool,
-    /// How long to wait for another provision run on the same bundle.
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
-    pub lock_timeout: Dur,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Args, Debug)]
@@ -181,9 +219,8 @@ pub struct RestoreArgs {
     /// The encrypted backup (binary or armored).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// Bundle directory to restore into. [default: ./secrets]
-    #[arg(long, env = "PROVISION_DIR")]
-    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub bundle: DirArgs,
     /// age identity file (as made by age-keygen; repeatable).
     #[arg(long, short, value_name = "KEYFILE")]
     pub identity: Vec<PathBuf>,
@@ -202,9 +239,8 @@ pub struct RestoreArgs {
     /// an empty directory; otherwise the existing bundle's CA is the anchor.
     #[arg(long, value_name = "FINGERPRINT")]
     pub expect_ca: Option<String>,
-    /// How long to wait for another provision run on the same bundle.
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
-    pub lock_timeout: Dur,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Args, Debug)]
@@ -212,9 +248,8 @@ pub struct SealArgs {
     /// The file to encrypt (e.g. dump.rdb).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// Bundle directory whose `backup-recipients` to encrypt to. [default: ./secrets]
-    #[arg(long, env = "PROVISION_DIR")]
-    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub bundle: DirArgs,
     /// Output file (created 0600, never replaced), or `-` for stdout. [default: FILE.age]
     #[arg(long, short, value_name = "FILE|-")]
     pub output: Option<String>,
@@ -262,9 +297,8 @@ pub struct TemplatesOpt {
 
 #[derive(Args, Debug)]
 pub struct ComposeArgs {
-    /// Bundle directory. [default: ./secrets]
-    #[arg(long, env = "PROVISION_DIR")]
-    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub bundle: DirArgs,
     #[command(flatten)]
     pub templates: TemplatesOpt,
     /// Where to write the Compose file. [default: ./docker-compose.yml]
@@ -335,9 +369,8 @@ pub enum EnvFormat {
 
 #[derive(Args, Debug)]
 pub struct EnvArgs {
-    /// Bundle directory. [default: ./secrets]
-    #[arg(long, env = "PROVISION_DIR")]
-    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub bundle: DirArgs,
     /// Output format.
     #[arg(long, value_enum, default_value = "shell")]
     pub format: EnvFormat,
@@ -361,9 +394,8 @@ Examples:
 
 #[derive(Args, Debug)]
 pub struct ScheduleArgs {
-    /// Bundle directory. [default: ./secrets]
-    #[arg(long, env = "PROVISION_DIR")]
-    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub bundle: DirArgs,
     #[command(flatten)]
     pub templates: TemplatesOpt,
     /// Where to write the unit files. [default: the current directory]
@@ -413,9 +445,8 @@ Examples:
 
 #[derive(Args, Debug)]
 pub struct RenewArgs {
-    /// Bundle directory. [default: ./secrets]
-    #[arg(long, env = "PROVISION_DIR")]
-    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub bundle: DirArgs,
     /// Renew certificates with less than this left. [default: 1/3 of each certificate's lifetime]
     #[arg(long, value_name = "DURATION")]
     pub within: Option<Dur>,
@@ -453,9 +484,8 @@ pub struct RenewArgs {
     /// purpose. The new generation records the edited files, and audit.log names them.
     #[arg(long)]
     pub accept_local_changes: bool,
-    /// How long to wait for another provision run on the same bundle.
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
-    pub lock_timeout: Dur,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 /// What opens a protected CA key (`ca.key.age`). Read only when the key is needed.
@@ -493,9 +523,8 @@ and leaves the bundle on disk as it was; run the same command again to retry.
 
 #[derive(Args, Debug)]
 pub struct RotateArgs {
-    /// Bundle directory. [default: ./secrets]
-    #[arg(long, env = "PROVISION_DIR")]
-    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub bundle: DirArgs,
     #[command(flatten)]
     pub templates: TemplatesOpt,
     /// User whose password to rotate (repeatable).
@@ -517,25 +546,22 @@ pub struct RotateArgs {
     /// purpose. The new generation records the edited files, and audit.log names them.
     #[arg(long)]
     pub accept_local_changes: bool,
-    /// How long to wait for another provision run on the same bundle.
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
-    pub lock_timeout: Dur,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Args, Debug)]
 pub struct RollbackArgs {
-    /// Bundle directory. [default: ./secrets]
-    #[arg(long, env = "PROVISION_DIR")]
-    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub bundle: DirArgs,
     /// Hot-reload the bundle's own Redis afterwards.
     #[arg(long)]
     pub reload: bool,
     /// Hot-reload this Redis node afterwards (repeatable).
     #[arg(long = "redis", value_name = "HOST:PORT")]
     pub redis: Vec<String>,
-    /// How long to wait for another provision run on the same bundle.
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
-    pub lock_timeout: Dur,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 const CHECK_HELP: &str = "\
@@ -566,9 +592,8 @@ pub enum CheckFormat {
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// Bundle directory. [default: ./secrets]
-    #[arg(long, env = "PROVISION_DIR")]
-    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub bundle: DirArgs,
     /// WARNING when a certificate has less than this left. [default: 1/3 of the lifetime, the renew rule]
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub warn: Option<Dur>,
@@ -601,9 +626,8 @@ manifest.json 0644; the directory is 0700. With --protect-ca-key*, ca.key.age 06
 
 #[derive(Args, Debug)]
 pub struct InitArgs {
-    /// Bundle directory (created 0700; its parent must exist). [default: ./secrets]
-    #[arg(long, env = "PROVISION_DIR")]
-    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub bundle: DirArgs,
     /// Read options and users from a TOML file; flags override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -713,9 +737,8 @@ pub struct InitArgs {
     /// With --protect-ca-key-passphrase: read the passphrase from the first line of FILE.
     #[arg(long, value_name = "FILE", requires = "protect_ca_key_passphrase")]
     pub passphrase_file: Option<PathBuf>,
-    /// How long to wait for another provision run on the same bundle.
-    #[arg(long, value_name = "DURATION", default_value = "10s")]
-    pub lock_timeout: Dur,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 /// `--key-type`: the names the core spells (core types know nothing of clap).

@@ -9,7 +9,6 @@ use crate::io::age::{self as crypt, Sink, RECIPIENTS_FILE};
 use crate::output::Output;
 use crate::store::{self, Store};
 use serde_json::json;
-use std::time::Duration;
 
 pub fn run(args: &BackupArgs, out: Output) -> Result<ExitStatus> {
     if args.format == crate::cli::ExportFormat::K8s {
@@ -27,7 +26,7 @@ pub fn run(args: &BackupArgs, out: Output) -> Result<ExitStatus> {
             ));
         }
     }
-    let store = Store::open(args.dir.as_deref().unwrap_or("secrets".as_ref()))?;
+    let store = Store::open(args.bundle.path())?;
     if args.output.is_none() && !args.remember {
         return Err(Error::input(
             "nowhere to write the backup",
@@ -65,7 +64,7 @@ pub fn run(args: &BackupArgs, out: Output) -> Result<ExitStatus> {
     // Check the output is writable before taking the lock; created 0600, never replaced.
     let sink = args.output.as_deref().map(Sink::open).transpose()?;
 
-    let lock = store.lock(Duration::from_secs(args.lock_timeout.secs()));
+    let lock = store.lock(args.lock.timeout());
     let fail = |e: Error, sink: Option<Sink>| {
         if let Some(p) = sink.as_ref().and_then(|s| s.path()) {
             let _ = std::fs::remove_file(p);

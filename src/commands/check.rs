@@ -14,7 +14,7 @@ use std::time::Instant;
 
 pub fn run(args: &CheckArgs, out: Output) -> Result<ExitStatus> {
     let started = Instant::now();
-    let dir = args.dir.clone().unwrap_or_else(|| "secrets".into());
+    let dir = args.bundle.path().to_path_buf();
     let format = if out.json {
         CheckFormat::Json
     } else {

@@ -260,6 +260,7 @@ pub fn resolve_all(args: &InitArgs) -> Result<Resolved> {
         Error::input_only(msg)
     })?;
     let dir = args
+        .bundle
         .dir
         .clone()
         .or(cfg.dir)
@@ -403,7 +404,7 @@ pub fn run(args: &InitArgs, out: Output) -> Result<ExitStatus> {
         None => Templates::builtin(),
     };
     // `--ephemeral` without a directory: a fresh one under $TMPDIR, kept for the CI job.
-    let temp_dir = if args.ephemeral && args.dir.is_none() {
+    let temp_dir = if args.ephemeral && args.bundle.dir.is_none() {
         let t = tempfile::Builder::new()
             .prefix("provision-")
             .tempdir()
@@ -497,7 +498,7 @@ fn create(
     };
 
     store.ensure_dir()?;
-    let _lock = store.lock(Duration::from_secs(args.lock_timeout.secs()))?;
+    let _lock = store.lock(args.lock.timeout())?;
     if !args.force && store.current_generation().is_some() {
         return Err(Error::Exists(store.dir.clone()));
     }

@@ -7,15 +7,15 @@ use crate::error::{Error, ExitStatus, Result};
 use crate::output::Output;
 use crate::store::{self, Store};
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub fn run(args: &RenewArgs, out: Output) -> Result<ExitStatus> {
     let started = Instant::now();
-    let store = Store::open(args.dir.as_deref().unwrap_or("secrets".as_ref()))?;
+    let store = Store::open(args.bundle.path())?;
     // What opens a protected CA key, read before the lock (a terminal prompt must not hold it);
     // used only if something is due.
     let key = super::key_from_args(&args.unlock)?;
-    let _lock = store.lock(Duration::from_secs(args.lock_timeout.secs()))?;
+    let _lock = store.lock(args.lock.timeout())?;
     store.cleanup();
     let before = store.read_generation(None)?;
     let accepted = super::refuse_if_inconsistent(&before, &store.dir, args.accept_local_changes)?;

@@ -14,11 +14,11 @@ use crate::store::{self, Store};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::io::Read;
-use std::time::Duration;
+
 use zeroize::Zeroizing;
 
 pub fn run(args: &RestoreArgs, out: Output) -> Result<ExitStatus> {
-    let mut store = Store::prepare(args.dir.as_deref().unwrap_or("secrets".as_ref()))?;
+    let mut store = Store::prepare(args.bundle.path())?;
     if !args.force && store.has_bundle(&[]) {
         return Err(Error::Exists(store.dir.clone()));
     }
@@ -89,7 +89,7 @@ pub fn run(args: &RestoreArgs, out: Output) -> Result<ExitStatus> {
     let m = verify(&files, &store)?;
 
     store.ensure_dir()?;
-    let _lock = store.lock(Duration::from_secs(args.lock_timeout.secs()))?;
+    let _lock = store.lock(args.lock.timeout())?;
     if !args.force && store.current_generation().is_some() {
         return Err(Error::Exists(store.dir.clone()));
     }

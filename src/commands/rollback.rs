@@ -6,11 +6,10 @@ use crate::error::{ExitStatus, Result};
 use crate::output::Output;
 use crate::store::Store;
 use serde_json::json;
-use std::time::Duration;
 
 pub fn run(args: &RollbackArgs, out: Output) -> Result<ExitStatus> {
-    let store = Store::open(args.dir.as_deref().unwrap_or("secrets".as_ref()))?;
-    let _lock = store.lock(Duration::from_secs(args.lock_timeout.secs()))?;
+    let store = Store::open(args.bundle.path())?;
+    let _lock = store.lock(args.lock.timeout())?;
     store.cleanup();
     let before = store.read_generation(None)?;
     let from = store.current_generation().unwrap_or_default();

@@ -15,11 +15,10 @@ use crate::live::{self, Creds};
 use crate::output::Output;
 use crate::store::{self, Store};
 use serde_json::json;
-use std::time::Duration;
 
 pub fn run(args: &RotateArgs, out: Output) -> Result<ExitStatus> {
-    let store = Store::open(args.dir.as_deref().unwrap_or("secrets".as_ref()))?;
-    let _lock = store.lock(Duration::from_secs(args.lock_timeout.secs()))?;
+    let store = Store::open(args.bundle.path())?;
+    let _lock = store.lock(args.lock.timeout())?;
     store.cleanup();
     let before = store.read_generation(None)?;
     let accepted = super::refuse_if_inconsistent(&before, &store.dir, args.accept_local_changes)?;

@@ -13,7 +13,7 @@ use std::io::{self, BufReader, Write};
 use std::path::Path;
 
 pub fn seal(args: &SealArgs, out: Output) -> Result<ExitStatus> {
-    let store = Store::open_readonly(args.dir.as_deref().unwrap_or("secrets".as_ref()))?;
+    let store = Store::open_readonly(args.bundle.path())?;
     let files = store.read_generation(None)?;
     let recipients = match files.text(RECIPIENTS_FILE) {
         Some(t) => crypt::parse_recipients(t, RECIPIENTS_FILE)?,

@@ -160,8 +160,8 @@ pub fn host_path_exists<'a>(files: &Files, dir: &'a Path) -> impl Fn(&str) -> bo
 
 /// Opens a bundle read-only: its absolute directory, the current generation's files and the
 /// manifest. Used by the commands that describe a bundle to another system.
-pub fn open_bundle(dir: Option<&Path>) -> Result<(PathBuf, Files, Manifest)> {
-    let store = Store::open_readonly(dir.unwrap_or("secrets".as_ref())).map_err(|e| match e {
+pub fn open_bundle(dir: &crate::cli::DirArgs) -> Result<(PathBuf, Files, Manifest)> {
+    let store = Store::open_readonly(dir.path()).map_err(|e| match e {
         Error::Io { path, source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
             Error::input(
                 format!(
