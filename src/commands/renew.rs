@@ -1,9 +1,10 @@
 //! `provision renew`: re-issue what is due, as one new generation; optionally hot-reload.
 
-use super::{manifest_of, node_failures, nodes, reload_nodes};
+use super::manifest_of;
 use crate::cli::RenewArgs;
 use crate::core::renewal;
 use crate::error::{Error, ExitStatus, Result};
+use crate::live::{node_failures, nodes, reload_nodes};
 use crate::output::Output;
 use crate::store::{self, Store};
 use serde_json::json;

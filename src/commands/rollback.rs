@@ -1,8 +1,9 @@
 //! `provision rollback`: make the previous generation current again (all or nothing).
 
-use super::{manifest_of, node_failures, nodes, reload_nodes};
+use super::manifest_of;
 use crate::cli::RollbackArgs;
 use crate::error::{ExitStatus, Result};
+use crate::live::{node_failures, nodes, reload_nodes};
 use crate::output::Output;
 use crate::store::Store;
 use serde_json::json;

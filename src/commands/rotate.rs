@@ -7,10 +7,11 @@
 //! every client of every non-default user. If any node fails, the nodes already changed are
 //! undone and the bundle on disk is left as it was: re-running the command is the retry.
 
-use super::{manifest_of, nodes};
+use super::manifest_of;
 use crate::cli::RotateArgs;
 use crate::core::rotation::{self, Step};
 use crate::error::{Error, ExitStatus, Result};
+use crate::live::nodes;
 use crate::live::{self, Creds};
 use crate::output::Output;
 use crate::store::{self, Store};
@@ -99,7 +100,7 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<ExitStatus> {
     })?;
 
     // Live first, on every node; all or nothing.
-    let login = super::admin_creds(&before, &m, &[])?;
+    let login = live::admin_creds(&before, &m, &[])?;
     let masterauth = if nodes.is_empty() {
         None
     } else {
@@ -288,7 +289,7 @@ impl SentinelLive {
                 match live::command(node, login, &args) {
                     Ok(r) if r == "OK" => {}
                     Ok(r) => return Err(format!("{} {} answered `{r}`", args[0], args[1])),
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.to_string()),
                 }
             }
         }
@@ -320,7 +321,7 @@ fn masterauth_change(
     if finish || !steps.iter().any(|s| s.user == repl.name) {
         return Ok(None);
     }
-    let Some(config) = super::renamed_config(before)? else {
+    let Some(config) = live::renamed_config(before)? else {
         return Err(Error::input(
             "CONFIG is disabled in this bundle (--disable-commands), so the replicas' masterauth cannot be changed live",
             "rotate the replication user without --reload/--redis and restart the nodes",
@@ -370,7 +371,7 @@ fn set_masterauth(
     match live::command(node, login, &[config, "SET", "masterauth", pw.trim_end()]) {
         Ok(r) if r == "OK" => Ok(()),
         Ok(r) => Err(format!("CONFIG SET masterauth answered `{r}`")),
-        Err(e) => Err(e),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -385,9 +386,10 @@ fn apply_acl(
         match live::command(node, login, &["ACL", "SETUSER", &s.acl_user, rule]) {
             Ok(r) if r == "OK" => {}
             // Removing a password the node no longer has is already done.
-            Err(e) if rule.starts_with('!') && e.contains("does not exist") => {}
+            Err(live::Error::Refused { detail, .. })
+                if rule.starts_with('!') && detail.contains("does not exist") => {}
             Ok(r) => return Err(format!("ACL SETUSER {} answered `{r}`", s.acl_user)),
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.to_string()),
         }
     }
     Ok(())

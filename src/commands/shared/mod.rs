@@ -1,5 +1,5 @@
-//! What several commands share (commands never import each other): reading a bundle, the live
-//! nodes, templates and the protected CA key. Re-exported by `commands` as before.
+//! What several commands share (commands never import each other): reading a bundle, how
+//! per-node results are printed, templates and the protected CA key. Re-exported by `commands` as before.
 
 mod bundle;
 mod cakey;

@@ -1,0 +1,89 @@
+//! Logging in to one node as the admin and running one command.
+
+use super::{Error, TIMEOUT};
+use crate::core::secret::Secret;
+
+/// What a client needs to log in to a node as the admin user.
+#[derive(Clone)]
+pub struct Creds {
+    pub user: String,
+    /// None for a user that logs in by certificate alone (`tls-auth-clients-user CN`).
+    pub password: Option<Secret>,
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Secret,
+    /// PEM of every CA the client should trust.
+    pub ca_pem: Vec<u8>,
+}
+
+/// Splits `HOST:PORT` (`[::1]:6379` for IPv6).
+pub fn parse_node(s: &str) -> Result<(String, u16), Error> {
+    let (h, p) = s
+        .rsplit_once(':')
+        .ok_or_else(|| Error::Address(format!("`{s}` is not HOST:PORT")))?;
+    let port: u16 = p
+        .parse()
+        .map_err(|_| Error::Address(format!("`{s}`: `{p}` is not a port")))?;
+    let host = h.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || port == 0 {
+        return Err(Error::Address(format!("`{s}` is not HOST:PORT")));
+    }
+    Ok((host.to_string(), port))
+}
+
+fn client(host: &str, port: u16, c: &Creds) -> redis::RedisResult<redis::Connection> {
+    use redis::IntoConnectionInfo;
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let info = redis::ConnectionAddr::TcpTls {
+        host: host.to_string(),
+        port,
+        insecure: false,
+        tls_params: None,
+    }
+    .into_connection_info()?;
+    // A certificate-identity admin is logged in by its certificate during the handshake; no
+    // AUTH is sent.
+    let info = match &c.password {
+        Some(pw) => info.set_redis_settings(
+            redis::RedisConnectionInfo::default()
+                .set_username(&c.user)
+                .set_password(pw.expose_str()),
+        ),
+        None => info,
+    };
+    let certs = redis::TlsCertificates {
+        client_tls: Some(redis::ClientTlsConfig {
+            client_cert: c.cert_pem.clone(),
+            client_key: c.key_pem.expose().to_vec(),
+        }),
+        root_cert: Some(c.ca_pem.clone()),
+    };
+    let cl = redis::Client::build_with_tls(info, certs)?;
+    cl.get_connection_with_timeout(TIMEOUT)
+}
+
+/// Connects as admin and runs one command; returns the reply as text.
+pub fn command(node: &str, creds: &Creds, args: &[&str]) -> Result<String, Error> {
+    let (host, port) = parse_node(node)?;
+    let mut con = client(&host, port, creds).map_err(|e| Error::Login {
+        node: node.to_string(),
+        user: creds.user.clone(),
+        detail: e.to_string(),
+    })?;
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    // A renamed command is named by its public prefix (`CONFIG_…` → `CONFIG`), never its secret name.
+    let v: redis::Value = cmd.query(&mut con).map_err(|e| Error::Refused {
+        node: node.to_string(),
+        command: args[0].split('_').next().unwrap_or(args[0]).to_string(),
+        detail: e.to_string(),
+    })?;
+    Ok(match v {
+        redis::Value::Okay => "OK".into(),
+        redis::Value::SimpleString(s) => s,
+        redis::Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+        redis::Value::Int(i) => i.to_string(),
+        other => format!("{other:?}"),
+    })
+}
