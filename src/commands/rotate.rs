@@ -87,10 +87,18 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<ExitStatus> {
         super::templates_for(args.templates.templates.as_deref(), &m.spec)?;
     let mut m = m;
     m.spec.templates = templates_dir;
+    let request = rotation::Request {
+        templates: &templates,
+        files: &before,
+        manifest: &m,
+        users: &users,
+        now,
+        generation: &gen_id,
+    };
     let (files, steps) = if args.finish {
-        rotation::finish(&templates, &before, &m, &users, now, &gen_id)
+        rotation::finish(&request)
     } else {
-        rotation::start(&templates, &before, &m, &users, now, &gen_id)
+        rotation::start(&request)
     }
     .map_err(|e| match e {
         rotation::RotationError::State(e) => {

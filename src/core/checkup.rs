@@ -185,32 +185,25 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn add_expiry(&mut self, status: Status, file: &str, message: impl Into<String>) {
+    fn push(&mut self, status: Status, file: &str, message: String, expiry: bool, local: bool) {
         self.findings.push(Finding {
             status,
             file: file.into(),
-            message: message.into(),
-            expiry: true,
-            local_change: false,
+            message,
+            expiry,
+            local_change: local,
         });
     }
+    /// A certificate that expires soon (renew fixes it).
+    fn add_expiry(&mut self, status: Status, file: &str, message: impl Into<String>) {
+        self.push(status, file, message.into(), true, false);
+    }
+    /// An operator's local edit (`renew --accept-local-changes` may keep it).
     fn add_local(&mut self, status: Status, file: &str, message: impl Into<String>) {
-        self.findings.push(Finding {
-            status,
-            file: file.into(),
-            message: message.into(),
-            expiry: false,
-            local_change: true,
-        });
+        self.push(status, file, message.into(), false, true);
     }
     fn add(&mut self, status: Status, file: &str, message: impl Into<String>) {
-        self.findings.push(Finding {
-            status,
-            file: file.into(),
-            message: message.into(),
-            expiry: false,
-            local_change: false,
-        });
+        self.push(status, file, message.into(), false, false);
     }
 }
 
@@ -1539,6 +1532,19 @@ mod tests {
         })
     }
 
+    /// `mutate` applied to `base` makes the bundle CRITICAL with a finding saying `message`.
+    fn critical_after(what: &str, base: &Files, mutate: &dyn Fn(&mut Files), message: &str) {
+        let mut f = base.clone();
+        mutate(&mut f);
+        let r = run(&f);
+        assert_eq!(r.status, Status::Critical, "{what}: {:#?}", r.findings);
+        assert!(
+            r.findings.iter().any(|x| x.message.contains(message)),
+            "{what}: no finding says `{message}`: {:#?}",
+            r.findings
+        );
+    }
+
     #[test]
     fn fresh_bundle_is_ok() {
         let r = run(&fresh(&Spec::default()));
@@ -1726,15 +1732,7 @@ mod tests {
             ),
         ];
         for (what, base, mutate, message) in cases {
-            let mut f = base.clone();
-            mutate(&mut f);
-            let r = run(&f);
-            assert_eq!(r.status, Status::Critical, "{what}: {:#?}", r.findings);
-            assert!(
-                r.findings.iter().any(|x| x.message.contains(message)),
-                "{what}: no finding says `{message}`: {:#?}",
-                r.findings
-            );
+            critical_after(what, base, &*mutate, message);
         }
     }
 
@@ -1778,15 +1776,7 @@ mod tests {
             ),
         ];
         for (what, mutate, message) in cases {
-            let mut f = base.clone();
-            mutate(&mut f);
-            let r = run(&f);
-            assert_eq!(r.status, Status::Critical, "{what}: {:#?}", r.findings);
-            assert!(
-                r.findings.iter().any(|x| x.message.contains(message)),
-                "{what}: no finding says `{message}`: {:#?}",
-                r.findings
-            );
+            critical_after(what, &base, &*mutate, message);
         }
     }
 

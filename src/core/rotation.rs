@@ -58,30 +58,56 @@ impl std::fmt::Display for RotationError {
     }
 }
 
-/// Starts a rotation for `users`: new passwords, both hashes in users.acl (rendered from
-/// `templates`).
-pub fn start(
-    templates: &Templates,
-    files: &Files,
-    m: &Manifest,
-    users: &[String],
-    now: OffsetDateTime,
-    generation: &str,
-) -> Result<(Files, Vec<Step>), RotationError> {
-    let acl = files
-        .text(bundle::USERS_ACL)
-        .ok_or("users.acl is missing")?;
-    let mut out = files.clone();
-    let mut steps = Vec::new();
-    let mut rotations = m.rotations.clone();
-    for u in users {
-        let acl_user = m
+/// What a rotation works on: the bundle generation, its manifest, the users to rotate, and
+/// the new generation's id and time.
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    /// users.acl is re-rendered from these.
+    pub templates: &'a Templates,
+    pub files: &'a Files,
+    pub manifest: &'a Manifest,
+    pub users: &'a [String],
+    pub now: OffsetDateTime,
+    pub generation: &'a str,
+}
+
+impl<'a> Request<'a> {
+    /// users.acl, a copy of the files to change, and no steps yet.
+    fn begin(&self) -> Result<(&'a str, Files, Vec<Step>), RotationError> {
+        let acl = self
+            .files
+            .text(bundle::USERS_ACL)
+            .ok_or("users.acl is missing")?;
+        Ok((acl, self.files.clone(), Vec::new()))
+    }
+
+    /// `user`'s name on the server (its URI identity, if it has one).
+    fn acl_user(&self, user: &str) -> String {
+        self.manifest
             .spec
             .users
             .iter()
-            .find(|s| s.name == *u)
-            .map_or(u.as_str(), |s| s.acl_name())
-            .to_string();
+            .find(|s| s.name == user)
+            .map_or(user, |s| s.acl_name())
+            .to_string()
+    }
+}
+
+/// Starts a rotation for `users`: new passwords, both hashes in users.acl (rendered from
+/// `templates`).
+pub fn start(r: &Request) -> Result<(Files, Vec<Step>), RotationError> {
+    let Request {
+        templates,
+        files: _,
+        manifest: m,
+        users,
+        now,
+        generation,
+    } = *r;
+    let (acl, mut out, mut steps) = r.begin()?;
+    let mut rotations = m.rotations.clone();
+    for u in users {
+        let acl_user = r.acl_user(u);
         let hashes = acl_hashes(acl, &acl_user);
         match hashes.len() {
             0 => return Err(format!("users.acl has no password for `{u}`").into()),
@@ -119,27 +145,18 @@ pub fn start(
 }
 
 /// Finishes the rotation for `users`: only the hash of the current password file remains.
-pub fn finish(
-    templates: &Templates,
-    files: &Files,
-    m: &Manifest,
-    users: &[String],
-    now: OffsetDateTime,
-    generation: &str,
-) -> Result<(Files, Vec<Step>), RotationError> {
-    let acl = files
-        .text(bundle::USERS_ACL)
-        .ok_or("users.acl is missing")?;
-    let mut out = files.clone();
-    let mut steps = Vec::new();
+pub fn finish(r: &Request) -> Result<(Files, Vec<Step>), RotationError> {
+    let Request {
+        templates,
+        files,
+        manifest: m,
+        users,
+        now,
+        generation,
+    } = *r;
+    let (acl, mut out, mut steps) = r.begin()?;
     for u in users {
-        let acl_user = m
-            .spec
-            .users
-            .iter()
-            .find(|s| s.name == *u)
-            .map_or(u.as_str(), |s| s.acl_name())
-            .to_string();
+        let acl_user = r.acl_user(u);
         let hashes = acl_hashes(acl, &acl_user);
         let current = sha256_hex(
             files
@@ -251,7 +268,15 @@ mod tests {
         let old_pw = f.get("app.password").unwrap().data.clone();
         let users = vec!["app".to_string()];
         let t = Templates::builtin();
-        let (g, steps) = start(&t, &f, &m, &users, now, "g2").unwrap();
+        let (g, steps) = start(&Request {
+            templates: &t,
+            files: &f,
+            manifest: &m,
+            users: &users,
+            now,
+            generation: "g2",
+        })
+        .unwrap();
         let new_pw = g.get("app.password").unwrap().data.clone();
         assert_ne!(old_pw, new_pw);
         let acl = g.text("users.acl").unwrap();
@@ -267,12 +292,27 @@ mod tests {
         assert_eq!(steps[0].rule, format!("#{}", sha256_hex(new_pw.expose())));
         let m2: Manifest = serde_json::from_str(g.text("manifest.json").unwrap()).unwrap();
         assert_eq!(m2.rotations.len(), 1);
-        let err = start(&t, &g, &m2, &users, now, "g3")
-            .unwrap_err()
-            .to_string();
+        let err = start(&Request {
+            templates: &t,
+            files: &g,
+            manifest: &m2,
+            users: &users,
+            now,
+            generation: "g3",
+        })
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("already in progress"), "{err}");
 
-        let (h, steps) = finish(&t, &g, &m2, &users, now, "g3").unwrap();
+        let (h, steps) = finish(&Request {
+            templates: &t,
+            files: &g,
+            manifest: &m2,
+            users: &users,
+            now,
+            generation: "g3",
+        })
+        .unwrap();
         assert_eq!(
             acl_hashes(h.text("users.acl").unwrap(), "app"),
             vec![sha256_hex(new_pw.expose())]
@@ -280,9 +320,16 @@ mod tests {
         assert_eq!(steps[0].rule, format!("!{}", sha256_hex(old_pw.expose())));
         let m3: Manifest = serde_json::from_str(h.text("manifest.json").unwrap()).unwrap();
         assert!(m3.rotations.is_empty());
-        let err = finish(&t, &h, &m3, &users, now, "g4")
-            .unwrap_err()
-            .to_string();
+        let err = finish(&Request {
+            templates: &t,
+            files: &h,
+            manifest: &m3,
+            users: &users,
+            now,
+            generation: "g4",
+        })
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("no rotation in progress"), "{err}");
         // Nothing secret in the manifest: only 12-hex prefixes of hashes.
         assert!(!g
