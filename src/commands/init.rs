@@ -795,13 +795,7 @@ fn print_human(
                     "REDISCLI_AUTH=\"$(cat {})\" ",
                     p(&bundle::user_password(user))
                 ),
-                format!(
-                    " --user {}",
-                    spec.users
-                        .iter()
-                        .find(|u| u.name == user)
-                        .map_or(user, |u| u.acl_name())
-                ),
+                format!(" --user {}", spec.acl_name_of(user)),
             )
         }
     };

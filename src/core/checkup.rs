@@ -680,17 +680,20 @@ fn sentinel_users(
     acl_policy(ctx, conf_name, &users, manifest, false);
 }
 
+/// The declared user whose client certificate `crt` is.
+fn user_of_crt<'a>(m: &'a Manifest, crt: &str) -> Option<&'a super::spec::UserSpec> {
+    m.spec
+        .users
+        .iter()
+        .find(|u| bundle::user_crt(&u.name) == crt)
+}
+
 /// A client certificate's CN decides who it logs in as where the server maps certificates to
 /// users (`tls-auth-clients-user CN`): it must be what the bundle issues (`Spec::client_cn`),
 /// the user's name for a certificate-identity user, a name of no user otherwise.
 fn client_cn(ctx: &mut Ctx, crt: &str, cn: &str, manifest: Option<&Manifest>) {
     let Some(m) = manifest else { return };
-    let Some(u) = m
-        .spec
-        .users
-        .iter()
-        .find(|u| bundle::user_crt(&u.name) == crt)
-    else {
+    let Some(u) = user_of_crt(m, crt) else {
         return;
     };
     let want = m.spec.client_cn(u);
@@ -719,12 +722,7 @@ fn client_uri(ctx: &mut Ctx, crt: &str, sans: &[String], manifest: Option<&Manif
     if m.spec.cert_identity_mode() != Some("URI") {
         return;
     }
-    let Some(u) = m
-        .spec
-        .users
-        .iter()
-        .find(|u| bundle::user_crt(&u.name) == crt)
-    else {
+    let Some(u) = user_of_crt(m, crt) else {
         return;
     };
     let uris: Vec<&str> = sans.iter().filter_map(|s| s.strip_prefix("URI:")).collect();

@@ -83,13 +83,7 @@ impl<'a> Request<'a> {
 
     /// `user`'s name on the server (its URI identity, if it has one).
     fn acl_user(&self, user: &str) -> String {
-        self.manifest
-            .spec
-            .users
-            .iter()
-            .find(|s| s.name == user)
-            .map_or(user, |s| s.acl_name())
-            .to_string()
+        self.manifest.spec.acl_name_of(user).to_string()
     }
 }
 

@@ -496,6 +496,15 @@ impl Spec {
         }
     }
 
+    /// The name the server knows user `name` by (its URI identity, if it logs in by one);
+    /// `name` itself for a user the spec does not declare.
+    pub fn acl_name_of<'a>(&'a self, name: &'a str) -> &'a str {
+        self.users
+            .iter()
+            .find(|u| u.name == name)
+            .map_or(name, |u| u.acl_name())
+    }
+
     pub fn user_with_role(&self, role: Role) -> Option<&UserSpec> {
         self.users.iter().find(|u| u.role == role)
     }

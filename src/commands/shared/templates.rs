@@ -191,16 +191,7 @@ pub fn compose_file(
     let (auth, user_arg) = if has_password(&monitor) {
         (
             format!("REDISCLI_AUTH=\"$(cat /run/secrets/{monitor}_password)\" "),
-            format!(
-                " --user {}",
-                shell_quote(
-                    m.spec
-                        .users
-                        .iter()
-                        .find(|u| u.name == monitor)
-                        .map_or(monitor.as_str(), |u| u.acl_name())
-                )
-            ),
+            format!(" --user {}", shell_quote(m.spec.acl_name_of(&monitor))),
         )
     } else {
         (String::new(), String::new())
