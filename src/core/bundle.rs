@@ -323,7 +323,7 @@ pub fn render_topology_files(
         .iter()
         .map(|u| AclEntry {
             user: u,
-            hashes: super::conf::acl_hashes(&acl_text, &u.name),
+            hashes: super::conf::acl_hashes(&acl_text, u.acl_name()),
         })
         .collect();
     let acl = render::sentinel_acl(&entries).map_err(BuildError::Render)?;

@@ -212,7 +212,7 @@ fn rewrite(
     let acl = out.text(bundle::USERS_ACL).unwrap_or("").to_string();
     let mut entries = Vec::new();
     for u in &m.spec.users {
-        let mut hashes = acl_hashes(&acl, &u.name);
+        let mut hashes = acl_hashes(&acl, u.acl_name());
         if let Some(s) = steps.iter().find(|s| s.user == u.name) {
             if adding {
                 hashes.push(s.new_hash.clone());
@@ -253,6 +253,40 @@ fn rewrite(
 mod tests {
     use super::*;
     use crate::core::spec::Spec;
+
+    #[test]
+    fn a_uri_user_keeps_both_passwords_while_rotating() {
+        use crate::core::spec::UserAuth;
+        let now = OffsetDateTime::now_utc();
+        let uri = "spiffe://example.org/sa/monitor";
+        let mut spec = Spec {
+            server: Some("valkey-9.1".parse().unwrap()),
+            ..Spec::default()
+        };
+        spec.users[2].auth = Some(UserAuth::Both);
+        spec.users[2].uri = Some(uri.into());
+        let f = bundle::generate(&spec, &bundle::Gen::new("/b", "g", now)).unwrap();
+        let m: Manifest = serde_json::from_str(f.text("manifest.json").unwrap()).unwrap();
+        let old_pw = f.get("monitor.password").unwrap().data.clone();
+        let users = vec!["monitor".to_string()];
+        let t = Templates::builtin();
+        let (g, steps) = start(&Request {
+            templates: &t,
+            files: &f,
+            manifest: &m,
+            users: &users,
+            now,
+            generation: "g2",
+        })
+        .unwrap();
+        let new_pw = g.get("monitor.password").unwrap().data.clone();
+        assert_eq!(steps[0].acl_user, uri);
+        assert_eq!(
+            acl_hashes(g.text("users.acl").unwrap(), uri),
+            vec![sha256_hex(old_pw.expose()), sha256_hex(new_pw.expose())],
+            "the old password keeps working until finish"
+        );
+    }
 
     #[test]
     fn start_then_finish() {
