@@ -87,7 +87,13 @@ pub enum Command {
     #[command(after_help = ENV_HELP)]
     Env(EnvArgs),
     /// Write a systemd service and timer that run `provision renew --reload` daily.
-    #[command(after_help = SCHEDULE_HELP)]
+    #[command(
+        after_help = SCHEDULE_HELP,
+        mut_arg("out", |a| a
+            .value_name("DIR")
+            .help("Where to write the unit files. [default: the current directory]")),
+        mut_arg("force", |a| a.help("Replace unit files that already exist"))
+    )]
     Schedule(ScheduleArgs),
     /// Export the current generation: an age-encrypted archive, or Kubernetes Secrets (--format k8s).
     #[command(after_help = BACKUP_HELP, visible_alias = "export")]
@@ -108,10 +114,16 @@ pub enum Command {
     /// Decrypt a sealed file (or any age file) with an identity file, streaming.
     Unseal(UnsealArgs),
     /// Write Prometheus alerting rules for the bundle's metrics and redis_exporter's ACL counters.
-    #[command(after_help = ALERTS_HELP)]
+    #[command(
+        after_help = ALERTS_HELP,
+        mut_arg("out", |a| a.help("Where to write the rules file. [default: ./provision-alerts.yml]"))
+    )]
     Alerts(AlertsArgs),
     /// Write a docker-compose.yml for redis:7 running the bundle (secrets, internal network, TLS health check).
-    #[command(after_help = COMPOSE_HELP)]
+    #[command(
+        after_help = COMPOSE_HELP,
+        mut_arg("out", |a| a.help("Where to write the Compose file. [default: ./docker-compose.yml]"))
+    )]
     Compose(ComposeArgs),
 }
 
@@ -300,13 +312,21 @@ pub struct ComposeArgs {
     #[command(flatten)]
     pub bundle: DirArgs,
     #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Where a command that writes generated files puts them, and from which templates. Each
+/// command names its own default with `mut_arg("out", ...)`.
+#[derive(Args, Debug)]
+pub struct OutputArgs {
+    #[command(flatten)]
     pub templates: TemplatesOpt,
-    /// Where to write the Compose file. [default: ./docker-compose.yml]
-    #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
     /// Replace the file if it exists.
     #[arg(long)]
     pub force: bool,
+    /// Where to write the file.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 const ALERTS_HELP: &str = "\
@@ -323,13 +343,7 @@ Examples:
 #[derive(Args, Debug)]
 pub struct AlertsArgs {
     #[command(flatten)]
-    pub templates: TemplatesOpt,
-    /// Where to write the rules file. [default: ./provision-alerts.yml]
-    #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
-    /// Replace the file if it exists.
-    #[arg(long)]
-    pub force: bool,
+    pub output: OutputArgs,
     /// Warn when a certificate has less than this left.
     #[arg(long, value_name = "DURATION", default_value = "14d")]
     pub expiring: Dur,
@@ -397,13 +411,7 @@ pub struct ScheduleArgs {
     #[command(flatten)]
     pub bundle: DirArgs,
     #[command(flatten)]
-    pub templates: TemplatesOpt,
-    /// Where to write the unit files. [default: the current directory]
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Replace unit files that already exist.
-    #[arg(long)]
-    pub force: bool,
+    pub output: OutputArgs,
 }
 
 const RENEW_HELP: &str = "\

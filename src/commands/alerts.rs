@@ -35,13 +35,17 @@ pub fn run(args: &AlertsArgs, out: Output) -> Result<ExitStatus> {
             "give a duration such as 14d or 30d",
         ));
     }
-    let templates = match &args.templates.templates {
+    let templates = match &args.output.templates.templates {
         Some(d) => super::load_templates(d)?,
         None => Templates::builtin(),
     };
     let text = rules(&templates, args.expiring.secs())?;
-    let path = args.out.clone().unwrap_or_else(|| PathBuf::from(ALERTS));
-    crate::io::write::write_file(&path, MODE_PUBLIC, text.as_bytes(), args.force)?;
+    let path = args
+        .output
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(ALERTS));
+    crate::io::write::write_file(&path, MODE_PUBLIC, text.as_bytes(), args.output.force)?;
     if out.json {
         out.print_json(&serde_json::json!({"action": "alerts", "file": path}));
     } else if !out.quiet {

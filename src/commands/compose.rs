@@ -14,11 +14,15 @@ use std::path::PathBuf;
 pub fn run(args: &ComposeArgs, out: Output) -> Result<ExitStatus> {
     let (dir, _files, m) = open_bundle(&args.bundle)?;
     super::standalone_only(&m, &dir)?;
-    let (templates, _) = super::templates_for(args.templates.templates.as_deref(), &m.spec)?;
+    let (templates, _) = super::templates_for(args.output.templates.templates.as_deref(), &m.spec)?;
     let meta = std::fs::metadata(&dir).map_err(|e| Error::io("reading", &dir, e))?;
     let text = compose_file(&dir, &m, (meta.uid(), meta.gid()), &templates)?;
-    let path = args.out.clone().unwrap_or_else(|| PathBuf::from(COMPOSE));
-    crate::io::write::write_file(&path, MODE_PUBLIC, text.as_bytes(), args.force)?;
+    let path = args
+        .output
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(COMPOSE));
+    crate::io::write::write_file(&path, MODE_PUBLIC, text.as_bytes(), args.output.force)?;
     if out.json {
         out.print_json(&serde_json::json!({"action": "compose", "dir": dir, "file": path}));
     } else if !out.quiet {

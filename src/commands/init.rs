@@ -870,12 +870,13 @@ fn print_human(
     crate::outln!(
         "  Start each node (in its own terminal or service) from its own working directory ({writes}; umask 077 keeps what Redis writes private):"
     );
+    // Each instance runs from its own private working directory, work/NAME.
+    let in_work_dir = |name: &str, run: String| {
+        crate::outln!("    (umask 077 && mkdir -p work/{name} && {run})");
+    };
     for i in &nodes {
-        crate::outln!(
-            "    (umask 077 && mkdir -p work/{n} && cd work/{n} && exec redis-server {})",
-            p(&i.conf),
-            n = i.name
-        );
+        let run = format!("cd work/{} && exec redis-server {}", i.name, p(&i.conf));
+        in_work_dir(&i.name, run);
     }
     if let Some(d) = &spec.data_dir {
         crate::outln!(
@@ -928,11 +929,13 @@ fn print_human(
         "  Start each Sentinel from a private, writable copy of its config: Sentinel rewrites its config file (with passwords in it: umask 077 keeps the rewrite 0600), and the bundle's copy must stay as provision signed it. Copy once; restarts reuse the copy:"
     );
     for i in &sentinels {
-        crate::outln!(
-            "    (umask 077 && mkdir -p work/{n} && install -m 600 {} work/{n}/sentinel.conf && cd work/{n} && exec redis-server sentinel.conf --sentinel)",
+        let copy = format!("work/{}/sentinel.conf", i.name);
+        let run = format!(
+            "install -m 600 {} {copy} && cd work/{} && exec redis-server sentinel.conf --sentinel",
             p(&i.conf),
-            n = i.name
+            i.name
         );
+        in_work_dir(&i.name, run);
     }
     crate::outln!(
         "  Clients connect through Sentinel: master name `{}`, Sentinels {}. Ask one where the primary is, as `{}` ({secret_note}):",

@@ -89,17 +89,15 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<ExitStatus> {
         (None, crate::core::cakey::Sealer::Plain)
     };
     let gen_id = store::new_generation_id(now);
-    let (files, renewed) = renewal::apply_with(
-        &before,
-        &m,
-        &plan,
+    let apply = renewal::Apply {
         now,
-        args.reuse_key,
-        &gen_id,
-        ca_key.as_ref(),
-        &sealer,
-    )
-    .map_err(|e| Error::failed(format!("renewing: {e}"), None))?;
+        generation: &gen_id,
+        reuse_key: args.reuse_key,
+        ca_key: ca_key.as_ref(),
+        sealer: &sealer,
+    };
+    let (files, renewed) = renewal::apply(&before, &m, &plan, &apply)
+        .map_err(|e| Error::failed(format!("renewing: {e}"), None))?;
     drop(ca_key);
     let mut entry = super::audit_entry("renew", &gen_id, &files);
     entry["renewed"] = json!(renewed);

@@ -42,7 +42,7 @@ fn user_name(uid: u32) -> String {
 
 pub fn run(args: &ScheduleArgs, out: Output) -> Result<ExitStatus> {
     let (dir, _files, m) = super::open_bundle(&args.bundle)?;
-    let (templates, _) = super::templates_for(args.templates.templates.as_deref(), &m.spec)?;
+    let (templates, _) = super::templates_for(args.output.templates.templates.as_deref(), &m.spec)?;
     let exe = std::env::current_exe()
         .map_err(|e| Error::failed(format!("finding this program's path: {e}"), None))?;
     let exe_s = unit_path(&exe, "the provision binary")?;
@@ -68,7 +68,11 @@ pub fn run(args: &ScheduleArgs, out: Output) -> Result<ExitStatus> {
     let service = super::render_template(&templates, SERVICE, ctx.clone())?;
     let timer = super::render_template(&templates, TIMER, ctx)?;
 
-    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
+    let out_dir = args
+        .output
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."));
     let written = [(SERVICE, service), (TIMER, timer)]
         .into_iter()
         .map(|(n, text)| {
@@ -77,7 +81,7 @@ pub fn run(args: &ScheduleArgs, out: Output) -> Result<ExitStatus> {
                 &p,
                 crate::core::bundle::MODE_PUBLIC,
                 text.as_bytes(),
-                args.force,
+                args.output.force,
             )
             .map(|_| p)
         })

@@ -93,6 +93,14 @@ impl<'a> Gen<'a> {
             tick: &no_progress,
         }
     }
+
+    /// The same, storing the CA key as `sealer` says.
+    pub fn sealed(self, sealer: &'a Sealer) -> Self {
+        Gen {
+            sealer: Some(sealer),
+            ..self
+        }
+    }
 }
 
 /// Generates a complete new bundle for `spec` (already validated), rendering users.acl and

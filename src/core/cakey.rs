@@ -339,10 +339,7 @@ mod tests {
     fn bundle_with(sealer: &Sealer, spec: &Spec) -> Files {
         bundle::generate(
             spec,
-            &bundle::Gen {
-                sealer: Some(sealer),
-                ..bundle::Gen::new("/b", "g", time::OffsetDateTime::now_utc())
-            },
+            &bundle::Gen::new("/b", "g", time::OffsetDateTime::now_utc()).sealed(sealer),
         )
         .unwrap()
     }

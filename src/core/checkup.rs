@@ -1911,10 +1911,7 @@ mod tests {
         let sealer = Sealer::for_protection(spec.ca_key.as_ref(), None).unwrap();
         let f = bundle::generate(
             &spec,
-            &bundle::Gen {
-                sealer: Some(&sealer),
-                ..bundle::Gen::new("/b", "g", OffsetDateTime::now_utc())
-            },
+            &bundle::Gen::new("/b", "g", OffsetDateTime::now_utc()).sealed(&sealer),
         )
         .unwrap();
         let r = run(&f);

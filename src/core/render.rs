@@ -374,6 +374,17 @@ pub struct ConfPaths {
     pub aclfile: String,
 }
 
+impl ConfPaths {
+    /// The certificate, key and CA paths every TLS config names.
+    fn tls(&self) -> [&String; 3] {
+        [
+            &self.tls_cert_file,
+            &self.tls_key_file,
+            &self.tls_ca_cert_file,
+        ]
+    }
+}
+
 /// What differs between the nodes of a topology.
 #[derive(Default)]
 pub struct NodeConf {
@@ -422,14 +433,11 @@ pub fn redis_conf_with(
     renames: &[Rename],
     generated_at: &str,
 ) -> Result<String, TemplateError> {
-    for p in [
-        &paths.tls_cert_file,
-        &paths.tls_key_file,
-        &paths.tls_ca_cert_file,
-        &paths.aclfile,
-    ]
-    .into_iter()
-    .chain(node.masterauth_file.as_ref())
+    for p in paths
+        .tls()
+        .into_iter()
+        .chain([&paths.aclfile])
+        .chain(node.masterauth_file.as_ref())
     {
         super::validate::conf_path(p).map_err(|e| TemplateError {
             name: "redis.conf".into(),
@@ -541,11 +549,7 @@ pub fn sentinel_conf(
     acl: &[String],
     generated_at: &str,
 ) -> Result<String, TemplateError> {
-    for p in [
-        &paths.tls_cert_file,
-        &paths.tls_key_file,
-        &paths.tls_ca_cert_file,
-    ] {
+    for p in paths.tls() {
         super::validate::conf_path(p).map_err(|e| templates.output_error("sentinel.conf", e))?;
     }
     let renames: Vec<&Rename> = renames.iter().filter(|r| !r.to.is_empty()).collect();
@@ -888,6 +892,20 @@ mod tests {
         assert_eq!(back[1].to, "");
     }
 
+    /// `user` with one password, the hash of "x".
+    fn with_x(user: &UserSpec) -> AclEntry<'_> {
+        AclEntry {
+            user,
+            hashes: vec![sha256_hex(b"x")],
+        }
+    }
+
+    /// redis.conf of a default standalone bundle, rendered from `t`.
+    fn standalone_conf(t: &Templates) -> Result<String, TemplateError> {
+        let spec = Spec::default();
+        redis_conf_with(t, &spec, &paths(), &NodeConf::standalone(&spec), &[], "now")
+    }
+
     fn ov(name: &str, src: &str) -> Result<Templates, TemplateError> {
         Templates::with_overrides(vec![(name.into(), format!("/t/{name}"), src.into())])
     }
@@ -896,21 +914,10 @@ mod tests {
     fn override_replaces_one_template_and_keeps_the_others() {
         let t = ov("redis.conf", "port {{ port }}\nextra yes\n").unwrap();
         assert_eq!(t.overridden(), ["redis.conf"]);
-        let c = redis_conf_with(
-            &t,
-            &Spec::default(),
-            &paths(),
-            &NodeConf::standalone(&Spec::default()),
-            &[],
-            "now",
-        )
-        .unwrap();
+        let c = standalone_conf(&t).unwrap();
         assert_eq!(c, "port 6379\nextra yes");
         let u = UserSpec::new("admin", Role::Admin);
-        let e = [AclEntry {
-            user: &u,
-            hashes: vec![sha256_hex(b"x")],
-        }];
+        let e = [with_x(&u)];
         // users.acl still comes from the built-in template: the exact expected text, not the
         // renderer compared with itself.
         assert_eq!(
@@ -928,10 +935,7 @@ mod tests {
     #[test]
     fn monitor_reads_commandlog_lengths_only_where_the_server_has_commandlog() {
         let u = UserSpec::new("monitor", Role::Monitor);
-        let e = [AclEntry {
-            user: &u,
-            hashes: vec![sha256_hex(b"x")],
-        }];
+        let e = [with_x(&u)];
         let line = |target: &str| {
             let acl = users_acl_with(
                 &Templates::builtin(),
@@ -967,15 +971,7 @@ mod tests {
         assert!(e.message.contains("syntax error"), "{e}");
 
         let t = ov("redis.conf", "port 0\n# fine\n{{ no_such_value }}\n").unwrap();
-        let e = redis_conf_with(
-            &t,
-            &Spec::default(),
-            &paths(),
-            &NodeConf::standalone(&Spec::default()),
-            &[],
-            "now",
-        )
-        .unwrap_err();
+        let e = standalone_conf(&t).unwrap_err();
         assert_eq!(e.line, Some(3), "{e}");
         assert!(
             e.to_string().contains("undefined value (`no_such_value`)"),
@@ -990,10 +986,7 @@ mod tests {
         let u = UserSpec::new("admin", Role::Admin);
         let e = users_acl_with(
             &t,
-            &[AclEntry {
-                user: &u,
-                hashes: vec![sha256_hex(b"x")],
-            }],
+            &[with_x(&u)],
             Kind::Standalone,
             crate::core::server::BASELINE,
         )

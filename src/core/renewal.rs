@@ -311,42 +311,34 @@ pub fn plan(
     Ok(p)
 }
 
-/// Applies `plan` to a bundle with a plaintext `ca.key` (see `apply_with`).
+/// How a plan is applied: when, as which generation, and with which CA key.
+#[derive(Clone, Copy)]
+pub struct Apply<'a> {
+    pub now: OffsetDateTime,
+    /// The new generation's id (recorded in the manifest).
+    pub generation: &'a str,
+    /// Keep each renewed leaf's key instead of making a fresh one.
+    pub reuse_key: bool,
+    /// The current CA's private key (PEM), needed only when `plan.needs_ca_key()`.
+    pub ca_key: Option<&'a Secret>,
+    /// Stores a new CA's key (plaintext `ca.key`, or `ca.key.age`) as the current one is.
+    pub sealer: &'a Sealer,
+}
+
+/// Applies `plan`, returning the new bundle (manifest included) and what was re-issued.
 pub fn apply(
     files: &Files,
     m: &Manifest,
     plan: &Plan,
-    now: OffsetDateTime,
-    reuse_key: bool,
-    generation: &str,
+    a: &Apply,
 ) -> Result<(Files, Vec<Renewed>), BuildError> {
-    let key = files.get(bundle::CA_KEY).map(|f| f.data.clone());
-    apply_with(
-        files,
-        m,
-        plan,
+    let Apply {
         now,
-        reuse_key,
         generation,
-        key.as_ref(),
-        &Sealer::Plain,
-    )
-}
-
-/// Applies `plan`, returning the new bundle (manifest included) and what was re-issued.
-/// `ca_key` is the current CA's private key (PEM), needed only when `plan.needs_ca_key()`;
-/// a new CA's key is stored by `sealer` (plaintext `ca.key`, or `ca.key.age`).
-#[allow(clippy::too_many_arguments)]
-pub fn apply_with(
-    files: &Files,
-    m: &Manifest,
-    plan: &Plan,
-    now: OffsetDateTime,
-    reuse_key: bool,
-    generation: &str,
-    ca_key: Option<&Secret>,
-    sealer: &Sealer,
-) -> Result<(Files, Vec<Renewed>), BuildError> {
+        reuse_key,
+        ca_key,
+        sealer,
+    } = *a;
     let spec = &m.spec;
     let mut out = files.clone();
     let cas = all_certs(files, bundle::CA_CRT)?;
@@ -575,6 +567,50 @@ pub fn apply_with(
 mod tests {
     use super::*;
 
+    /// Applies `plan` to a bundle whose `ca.key` is plaintext in `files`.
+    fn apply_plain(
+        files: &Files,
+        m: &Manifest,
+        plan: &Plan,
+        now: OffsetDateTime,
+        reuse_key: bool,
+        generation: &str,
+    ) -> Result<(Files, Vec<Renewed>), BuildError> {
+        let key = files.get(bundle::CA_KEY).map(|f| f.data.clone());
+        let a = Apply {
+            now,
+            generation,
+            reuse_key,
+            ca_key: key.as_ref(),
+            sealer: &Sealer::Plain,
+        };
+        apply(files, m, plan, &a)
+    }
+
+    /// Applies `plan` (new leaf keys) with the CA key `ca_key`, storing a new CA's key with
+    /// `sealer`.
+    fn apply_keyed(
+        (files, m, plan): (&Files, &Manifest, &Plan),
+        now: OffsetDateTime,
+        generation: &str,
+        ca_key: Option<&Secret>,
+        sealer: &Sealer,
+    ) -> Result<(Files, Vec<Renewed>), BuildError> {
+        let reuse_key = false;
+        apply(
+            files,
+            m,
+            plan,
+            &Apply {
+                now,
+                generation,
+                reuse_key,
+                ca_key,
+                sealer,
+            },
+        )
+    }
+
     fn auto() -> Request {
         Request::default()
     }
@@ -617,7 +653,7 @@ mod tests {
         let p = plan(&f, &m, later, &auto()).unwrap();
         assert!(p.ca.is_none());
         assert_eq!(p.leaves.len(), 4);
-        let (g, r) = apply(&f, &m, &p, later, false, "g2").unwrap();
+        let (g, r) = apply_plain(&f, &m, &p, later, false, "g2").unwrap();
         assert_eq!(r.len(), 4);
         assert_eq!(
             g.get("ca.crt").unwrap().data,
@@ -652,7 +688,7 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let (f, m) = fresh(&Spec::default(), now);
         let p = plan(&f, &m, now, &forced()).unwrap();
-        let (g, _) = apply(&f, &m, &p, now, true, "g2").unwrap();
+        let (g, _) = apply_plain(&f, &m, &p, now, true, "g2").unwrap();
         assert_eq!(
             g.get("redis.key").unwrap().data,
             f.get("redis.key").unwrap().data
@@ -708,7 +744,7 @@ mod tests {
             p.finish_after.as_deref(),
             Some(bundle::rfc3339(t1 + time::Duration::hours(2)).as_str())
         );
-        let (g, r) = apply(&f, &m, &p, t1, false, "g2").unwrap();
+        let (g, r) = apply_plain(&f, &m, &p, t1, false, "g2").unwrap();
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].role, "new-ca");
         let cas = all_certs(&g, "ca.crt").unwrap();
@@ -787,7 +823,7 @@ mod tests {
         let mid = t1 + time::Duration::hours(1);
         let pf = plan(&g, &m2, mid, &forced()).unwrap();
         assert_eq!(pf.ca_step, None);
-        let (g1, _) = apply(&g, &m2, &pf, mid, false, "g2b").unwrap();
+        let (g1, _) = apply_plain(&g, &m2, &pf, mid, false, "g2b").unwrap();
         let srv = first_cert(&g1, "redis.crt").unwrap();
         inspect::verify_signed_by(&srv.der, &old_ca.der).unwrap();
         assert_eq!(all_certs(&g1, "ca.crt").unwrap().len(), 2);
@@ -806,17 +842,7 @@ mod tests {
             "a timer finishes it too"
         );
         let next_key = g.get(bundle::CA_NEXT_KEY).unwrap().data.clone();
-        let (h, _) = apply_with(
-            &g,
-            &m2,
-            &p,
-            t2,
-            false,
-            "g3",
-            Some(&next_key),
-            &Sealer::Plain,
-        )
-        .unwrap();
+        let (h, _) = apply_keyed((&g, &m2, &p), t2, "g3", Some(&next_key), &Sealer::Plain).unwrap();
         let cas = all_certs(&h, "ca.crt").unwrap();
         assert_eq!(cas.len(), 2);
         assert_eq!(
@@ -855,7 +881,7 @@ mod tests {
         let t3 = now + time::Duration::hours(25);
         let p3 = plan(&h, &m3, t3, &auto()).unwrap();
         assert_eq!(p3.drop_cas.len(), 1);
-        let (k, _) = apply(&h, &m3, &p3, t3, false, "g4").unwrap();
+        let (k, _) = apply_plain(&h, &m3, &p3, t3, false, "g4").unwrap();
         assert_eq!(all_certs(&k, "ca.crt").unwrap().len(), 1);
         assert!(manifest(&k).retired_cas.is_empty());
         // --retire-old-ca drops it at once; with nothing to retire it is refused.
@@ -892,14 +918,7 @@ mod tests {
             ..Spec::default()
         };
         let sealer = Sealer::for_protection(spec.ca_key.as_ref(), None).unwrap();
-        let f = bundle::generate(
-            &spec,
-            &bundle::Gen {
-                sealer: Some(&sealer),
-                ..bundle::Gen::new("/b", "g", now)
-            },
-        )
-        .unwrap();
+        let f = bundle::generate(&spec, &bundle::Gen::new("/b", "g", now).sealed(&sealer)).unwrap();
         let m: Manifest = serde_json::from_str(f.text("manifest.json").unwrap()).unwrap();
         let ids: Vec<Box<dyn age::Identity + Send + Sync>> = vec![Box::new(id)];
         let unlock = Unlock::Identities(&ids);
@@ -908,12 +927,12 @@ mod tests {
         // Signing without the key fails; nothing is returned.
         let p = plan(&f, &m, now, &forced()).unwrap();
         assert!(p.needs_ca_key());
-        assert!(apply_with(&f, &m, &p, now, false, "g2", None, &sealer).is_err());
+        assert!(apply_keyed((&f, &m, &p), now, "g2", None, &sealer).is_err());
 
         let t1 = now + time::Duration::hours(50);
         let p = plan(&f, &m, t1, &auto()).unwrap();
         assert_eq!(p.ca_step, Some(CaStep::Publish));
-        let (g1, _) = apply_with(&f, &m, &p, t1, false, "g2", Some(&key), &sealer).unwrap();
+        let (g1, _) = apply_keyed((&f, &m, &p), t1, "g2", Some(&key), &sealer).unwrap();
         assert!(
             g1.get(bundle::CA_NEXT_KEY).is_none(),
             "no plaintext new CA key"
@@ -926,8 +945,8 @@ mod tests {
         let t2 = t1 + time::Duration::hours(12);
         let p = plan(&g1, &m1, t2, &auto()).unwrap();
         assert_eq!(p.ca_step, Some(CaStep::Finish));
-        assert!(apply_with(&g1, &m1, &p, t2, false, "g3", Some(&key), &sealer).is_err());
-        let (g, _) = apply_with(&g1, &m1, &p, t2, false, "g3", Some(&next), &sealer).unwrap();
+        assert!(apply_keyed((&g1, &m1, &p), t2, "g3", Some(&key), &sealer).is_err());
+        let (g, _) = apply_keyed((&g1, &m1, &p), t2, "g3", Some(&next), &sealer).unwrap();
         assert!(g.get(bundle::CA_KEY).is_none(), "still no plaintext CA key");
         assert!(g.get(cakey::CA_NEXT_KEY_AGE).is_none());
         let m2 = manifest(&g);
@@ -949,8 +968,7 @@ mod tests {
             ..Plan::default()
         };
         assert!(!drop_only.needs_ca_key());
-        let (h, r) =
-            apply_with(&g, &m2, &drop_only, t2, false, "g4", None, &Sealer::Plain).unwrap();
+        let (h, r) = apply_keyed((&g, &m2, &drop_only), t2, "g4", None, &Sealer::Plain).unwrap();
         assert!(r.is_empty());
         assert_eq!(all_certs(&h, "ca.crt").unwrap().len(), 1);
         assert_eq!(

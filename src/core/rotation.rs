@@ -90,14 +90,7 @@ impl<'a> Request<'a> {
 /// Starts a rotation for `users`: new passwords, both hashes in users.acl (rendered from
 /// `templates`).
 pub fn start(r: &Request) -> Result<(Files, Vec<Step>), RotationError> {
-    let Request {
-        templates,
-        files: _,
-        manifest: m,
-        users,
-        now,
-        generation,
-    } = *r;
+    let (m, users, now) = (r.manifest, r.users, r.now);
     let (acl, mut out, mut steps) = r.begin()?;
     let mut rotations = m.rotations.clone();
     for u in users {
@@ -132,28 +125,19 @@ pub fn start(r: &Request) -> Result<(Files, Vec<Step>), RotationError> {
         });
         out.put(OutFile::secret(bundle::user_password(u), pw));
     }
-    rewrite(
-        templates, &mut out, m, &steps, now, generation, rotations, true,
-    )?;
+    r.rewrite(&mut out, &steps, rotations, true)?;
     Ok((out, steps))
 }
 
 /// Finishes the rotation for `users`: only the hash of the current password file remains.
 pub fn finish(r: &Request) -> Result<(Files, Vec<Step>), RotationError> {
-    let Request {
-        templates,
-        files,
-        manifest: m,
-        users,
-        now,
-        generation,
-    } = *r;
+    let (m, users) = (r.manifest, r.users);
     let (acl, mut out, mut steps) = r.begin()?;
     for u in users {
         let acl_user = r.acl_user(u);
         let hashes = acl_hashes(acl, &acl_user);
         let current = sha256_hex(
-            files
+            r.files
                 .get(&bundle::user_password(u))
                 .ok_or(format!("{u}.password is missing"))?
                 .data
@@ -191,68 +175,88 @@ pub fn finish(r: &Request) -> Result<(Files, Vec<Step>), RotationError> {
         .filter(|r| !users.contains(&r.user))
         .cloned()
         .collect();
-    rewrite(
-        templates, &mut out, m, &steps, now, generation, rotations, false,
-    )?;
+    r.rewrite(&mut out, &steps, rotations, false)?;
     Ok((out, steps))
 }
 
-/// Re-renders users.acl from the spec and each user's hashes after `steps`, and the manifest.
-#[allow(clippy::too_many_arguments)]
-fn rewrite(
-    templates: &Templates,
-    out: &mut Files,
-    m: &Manifest,
-    steps: &[Step],
-    now: OffsetDateTime,
-    generation: &str,
-    rotations: Vec<Rotation>,
-    adding: bool,
-) -> Result<(), RotationError> {
-    let acl = out.text(bundle::USERS_ACL).unwrap_or("").to_string();
-    let mut entries = Vec::new();
-    for u in &m.spec.users {
-        let mut hashes = acl_hashes(&acl, u.acl_name());
-        if let Some(s) = steps.iter().find(|s| s.user == u.name) {
-            if adding {
-                hashes.push(s.new_hash.clone());
-            } else {
-                hashes.retain(|h| *h != s.old_hash);
+impl Request<'_> {
+    /// Re-renders users.acl from the spec and each user's hashes after `steps`, and the manifest.
+    fn rewrite(
+        &self,
+        out: &mut Files,
+        steps: &[Step],
+        rotations: Vec<Rotation>,
+        adding: bool,
+    ) -> Result<(), RotationError> {
+        let (templates, m, now) = (self.templates, self.manifest, self.now);
+        let acl = out.text(bundle::USERS_ACL).unwrap_or("").to_string();
+        let mut entries = Vec::new();
+        for u in &m.spec.users {
+            let mut hashes = acl_hashes(&acl, u.acl_name());
+            if let Some(s) = steps.iter().find(|s| s.user == u.name) {
+                if adding {
+                    hashes.push(s.new_hash.clone());
+                } else {
+                    hashes.retain(|h| *h != s.old_hash);
+                }
             }
+            entries.push(AclEntry { user: u, hashes });
         }
-        entries.push(AclEntry { user: u, hashes });
+        let text =
+            render::users_acl_with(templates, &entries, m.spec.topology.kind, m.spec.target())
+                .map_err(RotationError::Template)?;
+        out.put(OutFile::secret(
+            bundle::USERS_ACL,
+            Secret::from_string(text),
+        ));
+        // masterauth.conf and the Sentinels' configs hold passwords (or their users' hashes).
+        if !m.spec.topology.is_standalone() {
+            let dir = bundle::conf_dir_of(out, &m.spec);
+            bundle::render_topology_files(templates, &m.spec, out, &dir, &bundle::rfc3339(now))
+                .map_err(|e| RotationError::State(e.to_string()))?;
+        }
+        let manifest = bundle::build_manifest(
+            &m.spec,
+            out,
+            self.generation,
+            now,
+            bundle::Records {
+                rotations,
+                ..m.records()
+            },
+        )
+        .map_err(|e| RotationError::State(e.to_string()))?;
+        bundle::put_manifest(out, manifest).map_err(|e| RotationError::State(e.to_string()))?;
+        Ok(())
     }
-    let text = render::users_acl_with(templates, &entries, m.spec.topology.kind, m.spec.target())
-        .map_err(RotationError::Template)?;
-    out.put(OutFile::secret(
-        bundle::USERS_ACL,
-        Secret::from_string(text),
-    ));
-    // masterauth.conf and the Sentinels' configs hold passwords (or their users' hashes).
-    if !m.spec.topology.is_standalone() {
-        let dir = bundle::conf_dir_of(out, &m.spec);
-        bundle::render_topology_files(templates, &m.spec, out, &dir, &bundle::rfc3339(now))
-            .map_err(|e| RotationError::State(e.to_string()))?;
-    }
-    let manifest = bundle::build_manifest(
-        &m.spec,
-        out,
-        generation,
-        now,
-        bundle::Records {
-            rotations,
-            ..m.records()
-        },
-    )
-    .map_err(|e| RotationError::State(e.to_string()))?;
-    bundle::put_manifest(out, manifest).map_err(|e| RotationError::State(e.to_string()))?;
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::spec::Spec;
+
+    type Step = fn(&Request) -> Result<(Files, Vec<super::Step>), RotationError>;
+
+    /// Runs `step` (start or finish) for `users` on `files`, reading the manifest from them.
+    fn run(
+        step: Step,
+        files: &Files,
+        users: &[String],
+        now: OffsetDateTime,
+        generation: &str,
+    ) -> Result<(Files, Vec<super::Step>), RotationError> {
+        let manifest: Manifest =
+            serde_json::from_str(files.text("manifest.json").unwrap()).unwrap();
+        step(&Request {
+            templates: &Templates::builtin(),
+            files,
+            manifest: &manifest,
+            users,
+            now,
+            generation,
+        })
+    }
 
     #[test]
     fn a_uri_user_keeps_both_passwords_while_rotating() {
@@ -266,19 +270,9 @@ mod tests {
         spec.users[2].auth = Some(UserAuth::Both);
         spec.users[2].uri = Some(uri.into());
         let f = bundle::generate(&spec, &bundle::Gen::new("/b", "g", now)).unwrap();
-        let m: Manifest = serde_json::from_str(f.text("manifest.json").unwrap()).unwrap();
         let old_pw = f.get("monitor.password").unwrap().data.clone();
         let users = vec!["monitor".to_string()];
-        let t = Templates::builtin();
-        let (g, steps) = start(&Request {
-            templates: &t,
-            files: &f,
-            manifest: &m,
-            users: &users,
-            now,
-            generation: "g2",
-        })
-        .unwrap();
+        let (g, steps) = run(start, &f, &users, now, "g2").unwrap();
         let new_pw = g.get("monitor.password").unwrap().data.clone();
         assert_eq!(steps[0].acl_user, uri);
         assert_eq!(
@@ -292,19 +286,9 @@ mod tests {
     fn start_then_finish() {
         let now = OffsetDateTime::now_utc();
         let f = bundle::generate(&Spec::default(), &bundle::Gen::new("/b", "g", now)).unwrap();
-        let m: Manifest = serde_json::from_str(f.text("manifest.json").unwrap()).unwrap();
         let old_pw = f.get("app.password").unwrap().data.clone();
         let users = vec!["app".to_string()];
-        let t = Templates::builtin();
-        let (g, steps) = start(&Request {
-            templates: &t,
-            files: &f,
-            manifest: &m,
-            users: &users,
-            now,
-            generation: "g2",
-        })
-        .unwrap();
+        let (g, steps) = run(start, &f, &users, now, "g2").unwrap();
         let new_pw = g.get("app.password").unwrap().data.clone();
         assert_ne!(old_pw, new_pw);
         let acl = g.text("users.acl").unwrap();
@@ -320,27 +304,10 @@ mod tests {
         assert_eq!(steps[0].rule, format!("#{}", sha256_hex(new_pw.expose())));
         let m2: Manifest = serde_json::from_str(g.text("manifest.json").unwrap()).unwrap();
         assert_eq!(m2.rotations.len(), 1);
-        let err = start(&Request {
-            templates: &t,
-            files: &g,
-            manifest: &m2,
-            users: &users,
-            now,
-            generation: "g3",
-        })
-        .unwrap_err()
-        .to_string();
+        let err = run(start, &g, &users, now, "g3").unwrap_err().to_string();
         assert!(err.contains("already in progress"), "{err}");
 
-        let (h, steps) = finish(&Request {
-            templates: &t,
-            files: &g,
-            manifest: &m2,
-            users: &users,
-            now,
-            generation: "g3",
-        })
-        .unwrap();
+        let (h, steps) = run(finish, &g, &users, now, "g3").unwrap();
         assert_eq!(
             acl_hashes(h.text("users.acl").unwrap(), "app"),
             vec![sha256_hex(new_pw.expose())]
@@ -348,16 +315,7 @@ mod tests {
         assert_eq!(steps[0].rule, format!("!{}", sha256_hex(old_pw.expose())));
         let m3: Manifest = serde_json::from_str(h.text("manifest.json").unwrap()).unwrap();
         assert!(m3.rotations.is_empty());
-        let err = finish(&Request {
-            templates: &t,
-            files: &h,
-            manifest: &m3,
-            users: &users,
-            now,
-            generation: "g4",
-        })
-        .unwrap_err()
-        .to_string();
+        let err = run(finish, &h, &users, now, "g4").unwrap_err().to_string();
         assert!(err.contains("no rotation in progress"), "{err}");
         // Nothing secret in the manifest: only 12-hex prefixes of hashes.
         assert!(!g

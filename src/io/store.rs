@@ -213,6 +213,17 @@ fn no_bundle(dir: &Path) -> Error {
 }
 
 impl Store {
+    /// A store on the opened bundle directory `fd` at `dir`.
+    fn opened(dir: PathBuf, fd: OwnedFd) -> Store {
+        Store {
+            dir,
+            tightened_from: None,
+            durable: true,
+            fd: Some(fd),
+            parent: None,
+        }
+    }
+
     /// Opens an existing bundle directory for reading or changing.
     pub fn open(dir: &Path) -> Result<Store> {
         let abs = dir::absolute(dir)?;
@@ -222,13 +233,7 @@ impl Store {
         })?;
         let fd = open_bundle_dir(&parent, &name, &abs)?.ok_or_else(|| no_bundle(&abs))?;
         check_dir_fd(&abs, &fd)?;
-        Ok(Store {
-            dir: abs,
-            tightened_from: None,
-            durable: true,
-            fd: Some(fd),
-            parent: None,
-        })
+        Ok(Store::opened(abs, fd))
     }
 
     /// Opens a bundle for reading only: the directory must not be a symlink, but it and its
@@ -252,13 +257,7 @@ impl Store {
             rustix::io::Errno::NOENT => errno_io("reading", &abs, e),
             _ => not_dir(),
         })?;
-        Ok(Store {
-            dir: abs,
-            tightened_from: None,
-            durable: true,
-            fd: Some(fd),
-            parent: None,
-        })
+        Ok(Store::opened(abs, fd))
     }
 
     /// Checks (or prepares to create) the directory for a new bundle. Writes nothing. The
@@ -362,14 +361,10 @@ impl Store {
         let Some(fd) = self.fd() else { return Ok(()) };
         let present = self.entry_names();
         for n in names.iter().filter(|n| present.contains(**n)) {
-            if rustix::fs::statat(fd, *n, AtFlags::SYMLINK_NOFOLLOW)
-                .is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Directory)
-            {
-                return Err(Error::input(
-                    format!(
-                        "`{}` is a directory, where the bundle needs a file",
-                        self.dir.join(n).display()
-                    ),
+            if file_type(fd, n) == Some(FileType::Directory) {
+                return Err(self.refuse(
+                    n,
+                    "is a directory, where the bundle needs a file",
                     "move it out of the bundle directory",
                 ));
             }
@@ -377,21 +372,22 @@ impl Store {
         Ok(())
     }
 
+    /// An input error about the entry `name` of the bundle directory.
+    fn refuse(&self, name: &str, what: &str, hint: &str) -> Error {
+        Error::input(format!("`{}` {what}", self.dir.join(name).display()), hint)
+    }
+
     /// The lock file and the audit log must be regular files (or absent): a planted symlink
     /// would make provision write elsewhere. Checked before anything is written.
     pub fn check_own_files(&self) -> Result<()> {
         let Some(fd) = self.fd() else { return Ok(()) };
         for n in [LOCK, AUDIT] {
-            if let Ok(st) = rustix::fs::statat(fd, n, AtFlags::SYMLINK_NOFOLLOW) {
-                if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-                    return Err(Error::input(
-                        format!(
-                            "`{}` is not a regular file (a symlink or directory planted there?)",
-                            self.dir.join(n).display()
-                        ),
-                        "remove it; provision creates it itself",
-                    ));
-                }
+            if file_type(fd, n).is_some_and(|t| t != FileType::RegularFile) {
+                return Err(self.refuse(
+                    n,
+                    "is not a regular file (a symlink or directory planted there?)",
+                    "remove it; provision creates it itself",
+                ));
             }
         }
         Ok(())
@@ -746,4 +742,11 @@ impl Store {
 /// Held while a command changes the bundle; released on drop (and by the kernel on a crash).
 pub struct Lock {
     _file: File,
+}
+
+/// The type of the entry `name` in `dir`, not following a symlink; `None` when absent.
+fn file_type(dir: &OwnedFd, name: &str) -> Option<FileType> {
+    rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+        .ok()
+        .map(|s| FileType::from_raw_mode(s.st_mode))
 }
