@@ -33,39 +33,49 @@ fi
 for p in redis-server redis-cli openssl promtool systemd-analyze age age-keygen docker-compose python3 strace; do
   command -v "$p" >/dev/null 2>&1 || { echo "error: $p is required and could not be installed" >&2; exit 1; }
 done
-# kubernetes-validate (PyPI) validates `export --format k8s` and the README's StatefulSet
-# (tests/it/integrations.rs), from a virtual environment kept across runs.
-K8S_VENV="${PROVISION_TEST_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/provision/venv}"
-if ! "$K8S_VENV/bin/kubernetes-validate" --version >/dev/null 2>&1; then
-  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-    echo "==> installing python3-venv"
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
-  fi
-  echo "==> installing kubernetes-validate into $K8S_VENV"
-  rm -rf "$K8S_VENV"
-  python3 -m venv "$K8S_VENV"
-  "$K8S_VENV/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/provision"
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  echo "==> installing python3-venv"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
 fi
+# venv NAME: a virtual environment with exactly the packages pinned in
+# scripts/requirements/NAME.txt (every transitive dependency too, so a new release on PyPI
+# cannot change a run), cached under a directory keyed by that file's hash. Prints its path.
+venv() {
+  local req="scripts/requirements/$1.txt" dir
+  dir="$CACHE/venv-$1-$(sha256sum "$req" | cut -c1-12)"
+  if [ ! -f "$dir/.complete" ]; then
+    echo "==> installing $req into $dir" >&2
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$req" >&2
+    "$dir/bin/pip" check >/dev/null || { "$dir/bin/pip" check >&2; echo "error: $req is not a complete, consistent set" >&2; exit 1; }
+    touch "$dir/.complete"
+  fi
+  echo "$dir"
+}
+
+# kubernetes-validate validates `export --format k8s` and the README's StatefulSet
+# (tests/it/integrations.rs).
+K8S_VENV="$(venv k8s)"
 "$K8S_VENV/bin/kubernetes-validate" --version >/dev/null 2>&1 || { echo "error: kubernetes-validate is required and could not be installed" >&2; exit 1; }
 export PATH="$K8S_VENV/bin:$PATH"
 
-# The client matrix (tests/it/clients.rs): pinned client libraries, cached in directories keyed
-# by their versions so that a version bump installs afresh.
-PY_REDIS=5.2.1 PY_GLIDE=2.6.0 NPM_IOREDIS=6.0.0 NPM_REDIS=6.3.1
-CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/provision"
-CLIENTS_VENV="$CACHE/clients-venv-redis$PY_REDIS-glide$PY_GLIDE"
-if ! "$CLIENTS_VENV/bin/python" -c 'import redis, glide_sync' >/dev/null 2>&1; then
-  echo "==> installing redis==$PY_REDIS valkey-glide-sync==$PY_GLIDE into $CLIENTS_VENV"
-  rm -rf "$CLIENTS_VENV"
-  python3 -m venv "$CLIENTS_VENV"
-  "$CLIENTS_VENV/bin/pip" install --quiet --disable-pip-version-check \
-    "redis==$PY_REDIS" "valkey-glide-sync==$PY_GLIDE"
-fi
+# The client matrix (tests/it/clients.rs): the Python clients (pinned in
+# scripts/requirements/clients.txt) and the Node clients, cached keyed by their versions.
+CLIENTS_VENV="$(venv clients)"
 "$CLIENTS_VENV/bin/python" -c 'import redis, glide_sync' || { echo "error: the Python clients could not be installed" >&2; exit 1; }
 export PROVISION_CLIENTS_PYTHON="$CLIENTS_VENV/bin/python"
+
+# pkilint (RFC 5280 linter) and its dependency cryptography (X.509 path validation) check
+# every certificate of every bundle (tests/it/pkilint.rs).
+PKILINT_VENV="$(venv pkilint)"
+"$PKILINT_VENV/bin/lint_pkix_cert" --help >/dev/null 2>&1 || { echo "error: pkilint could not be installed" >&2; exit 1; }
+export PROVISION_PKILINT_PYTHON="$PKILINT_VENV/bin/python"
+NPM_IOREDIS=6.0.0 NPM_REDIS=6.3.1
 if ! command -v npm >/dev/null 2>&1; then
   echo "==> installing nodejs and npm"
   SUDO=""
@@ -81,19 +91,6 @@ if [ ! -d "$CLIENTS_NODE/node_modules/ioredis" ] || [ ! -d "$CLIENTS_NODE/node_m
   (cd "$CLIENTS_NODE" && npm install --silent --no-audit --no-fund "ioredis@$NPM_IOREDIS" "redis@$NPM_REDIS")
 fi
 export PROVISION_CLIENTS_NODE_MODULES="$CLIENTS_NODE/node_modules"
-
-# pkilint (PyPI, RFC 5280 linter) and its dependency cryptography (X.509 path validation)
-# check every certificate of every bundle (tests/it/pkilint.rs), pinned and cached by version.
-PKILINT=0.13.3
-PKILINT_VENV="$CACHE/pkilint-venv-$PKILINT"
-if ! "$PKILINT_VENV/bin/lint_pkix_cert" --help >/dev/null 2>&1; then
-  echo "==> installing pkilint==$PKILINT into $PKILINT_VENV"
-  rm -rf "$PKILINT_VENV"
-  python3 -m venv "$PKILINT_VENV"
-  "$PKILINT_VENV/bin/pip" install --quiet --disable-pip-version-check "pkilint==$PKILINT"
-fi
-"$PKILINT_VENV/bin/lint_pkix_cert" --help >/dev/null 2>&1 || { echo "error: pkilint could not be installed" >&2; exit 1; }
-export PROVISION_PKILINT_PYTHON="$PKILINT_VENV/bin/python"
 
 # A running redis-server service is left alone: tests start their own servers on free
 # loopback ports, and the README's examples (tests/it/readme.rs) use ports it does not hold.
