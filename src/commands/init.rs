@@ -99,7 +99,11 @@ pub fn resolve_all(args: &InitArgs) -> Result<Resolved> {
             })?;
             ConfigFile::parse(&text).map_err(|e| {
                 Error::input(
-                    format!("config file `{}` is invalid: {}", p.display(), e.trim_end()),
+                    format!(
+                        "config file `{}` is invalid: {}",
+                        p.display(),
+                        e.to_string().trim_end()
+                    ),
                     "see provision.example.toml for every key and its type",
                 )
             })?

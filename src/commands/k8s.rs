@@ -78,11 +78,15 @@ pub fn run(args: &BackupArgs, out: Output) -> Result<ExitStatus> {
         ),
         Some(_) => {}
     }
-    let text = k8s::secrets(&files, &m, &opts).map_err(|e| {
-        Error::input(
-            e,
+    let text = k8s::secrets(&files, &m, &opts).map_err(|e| match e {
+        k8s::K8sError::Missing(_) => Error::failed(
+            e.to_string(),
+            Some("the bundle is incomplete: run `provision check` on it".into()),
+        ),
+        _ => Error::input(
+            e.to_string(),
             "rename the user in the bundle's config file, or use another --name",
-        )
+        ),
     })?;
     let count = text.expose_str().matches("\n---\n").count() + 1;
 

@@ -134,7 +134,7 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<ExitStatus> {
                 results.push(json!({"node": n, "ok": true}));
             }
             Err(e) => {
-                results.push(json!({"node": n, "ok": false, "error": e}));
+                results.push(json!({"node": n, "ok": false, "error": e.to_string()}));
                 let mut undone = Vec::new();
                 for &(a, is_sentinel) in &applied {
                     let undo = if is_sentinel {
@@ -280,7 +280,7 @@ impl SentinelLive {
         login: &Creds,
         steps: &[Step],
         undo: bool,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<(), live::Error> {
         let mine: Vec<Step> = steps
             .iter()
             .filter(|s| self.users.contains(&s.user))
@@ -294,11 +294,7 @@ impl SentinelLive {
                 vec!["SENTINEL", "SET", self.master.as_str(), "auth-pass", pw],
                 vec!["SENTINEL", "CONFIG", "SET", "sentinel-pass", pw],
             ] {
-                match live::command(node, login, &args) {
-                    Ok(r) if r == "OK" => {}
-                    Ok(r) => return Err(format!("{} {} answered `{r}`", args[0], args[1])),
-                    Err(e) => return Err(e.to_string()),
-                }
+                live::command_ok(node, login, &args)?;
             }
         }
         Ok(())
@@ -355,7 +351,7 @@ fn apply(
     steps: &[Step],
     masterauth: Option<&Masterauth>,
     undo: bool,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), live::Error> {
     if let Some(ma) = masterauth {
         let pw = if undo { &ma.old } else { &ma.new };
         if undo {
@@ -375,12 +371,8 @@ fn set_masterauth(
     login: &Creds,
     config: &str,
     pw: &str,
-) -> std::result::Result<(), String> {
-    match live::command(node, login, &[config, "SET", "masterauth", pw.trim_end()]) {
-        Ok(r) if r == "OK" => Ok(()),
-        Ok(r) => Err(format!("CONFIG SET masterauth answered `{r}`")),
-        Err(e) => Err(e.to_string()),
-    }
+) -> std::result::Result<(), live::Error> {
+    live::command_ok(node, login, &[config, "SET", "masterauth", pw.trim_end()])
 }
 
 fn apply_acl(
@@ -388,16 +380,15 @@ fn apply_acl(
     login: &Creds,
     steps: &[Step],
     undo: bool,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), live::Error> {
     for s in steps {
         let rule = if undo { &s.undo } else { &s.rule };
-        match live::command(node, login, &["ACL", "SETUSER", &s.acl_user, rule]) {
-            Ok(r) if r == "OK" => {}
+        match live::command_ok(node, login, &["ACL", "SETUSER", &s.acl_user, rule]) {
+            Ok(()) => {}
             // Removing a password the node no longer has is already done.
             Err(live::Error::Refused { detail, .. })
                 if rule.starts_with('!') && detail.contains("does not exist") => {}
-            Ok(r) => return Err(format!("ACL SETUSER {} answered `{r}`", s.acl_user)),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e),
         }
     }
     Ok(())

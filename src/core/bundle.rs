@@ -319,7 +319,7 @@ pub fn render_topology_files(
         Ok((u.name.clone(), pw.trim_end().to_string()))
     };
     let (ruser, rpass) = password_of(files, Role::Replication)?;
-    let text = render::masterauth_conf(&ruser, &rpass).map_err(BuildError::Render)?;
+    let text = render::masterauth_conf(&ruser, &rpass)?;
     files.put(OutFile::secret(MASTERAUTH, Secret::from_string(text)));
     if t.sentinels.is_empty() {
         return Ok(());

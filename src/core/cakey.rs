@@ -87,7 +87,7 @@ impl Protection {
             }
             Protection::Recipients { recipients } => recipients
                 .iter()
-                .filter_map(|r| parse_recipient(r).err())
+                .filter_map(|r| parse_recipient(r).err().map(String::from))
                 .collect(),
             Protection::Passphrase => vec![],
         }
@@ -95,9 +95,11 @@ impl Protection {
 }
 
 /// Parses one recipient (`age1...`, X25519).
-pub fn parse_recipient(s: &str) -> Result<age::x25519::Recipient, String> {
-    age::x25519::Recipient::from_str(s.trim())
-        .map_err(|e| format!("`{s}` is not an age recipient: {e}"))
+pub fn parse_recipient(s: &str) -> Result<age::x25519::Recipient, super::invalid::Invalid> {
+    age::x25519::Recipient::from_str(s.trim()).map_err(|e| super::invalid::Invalid::Recipient {
+        value: s.escape_debug().to_string(),
+        reason: e.to_string(),
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,7 +147,7 @@ impl Sealer {
                     .iter()
                     .map(|r| parse_recipient(r))
                     .collect::<Result<_, _>>()
-                    .map_err(CaKeyError::Encrypt)?,
+                    .map_err(|e| CaKeyError::Encrypt(e.to_string()))?,
             ),
             Some(Protection::Passphrase) => {
                 Sealer::Passphrase(passphrase.cloned().ok_or(CaKeyError::NoPassphrase)?)
@@ -320,13 +322,22 @@ fn matches_slot(files: &Files, pem: &Secret, slot: Slot) -> Result<bool, CaKeyEr
 
 /// What an `age` header says about a sealed file without any key: `Ok(true)` for a
 /// passphrase (scrypt) file, `Ok(false)` for recipients, `Err` if it is no valid age file.
-pub fn sealed_with_passphrase(data: &[u8]) -> Result<bool, String> {
+pub fn sealed_with_passphrase(data: &[u8]) -> Result<bool, NotAge> {
     if !(data.starts_with(AGE_MAGIC) || data.starts_with(ARMOR_BEGIN)) {
-        return Err("does not start with an age header (`age-encryption.org/v1`)".into());
+        return Err(NotAge::NoHeader);
     }
     age::Decryptor::new_buffered(age::armor::ArmoredReader::new(data))
         .map(|d| d.is_scrypt())
-        .map_err(|e| format!("is not a valid age file: {e}"))
+        .map_err(|e| NotAge::Invalid(e.to_string()))
+}
+
+/// Why a sealed file is no age file; the message completes "`ca.key.age` ...".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotAge {
+    #[error("does not start with an age header (`age-encryption.org/v1`)")]
+    NoHeader,
+    #[error("is not a valid age file: {0}")]
+    Invalid(String),
 }
 
 #[cfg(test)]

@@ -533,7 +533,7 @@ fn check_acl(ctx: &mut Ctx, v: &View) -> Vec<String> {
         let acl_name = declared.map_or(u.as_str(), |s| s.acl_name());
         if declared.is_some_and(|s| !s.has_password()) {
             if let Err(e) = render::cert_only_line(acl, acl_name) {
-                ctx.add(Status::Critical, bundle::USERS_ACL, e);
+                ctx.add(Status::Critical, bundle::USERS_ACL, e.to_string());
             }
             continue;
         }
@@ -877,7 +877,7 @@ fn rollover(
                 Some(f) if !protected => key_matches(ctx, want, f.data.expose_str(), &cas[i]),
                 Some(f) => {
                     if let Err(e) = super::cakey::sealed_with_passphrase(f.data.expose()) {
-                        ctx.add(Status::Critical, want, e);
+                        ctx.add(Status::Critical, want, e.to_string());
                     }
                 }
             }
@@ -1051,7 +1051,7 @@ fn ca_key_at_rest(
             "missing: manifest.json says the CA key is protected, so renew cannot sign",
         ),
         Some(f) => match cakey::sealed_with_passphrase(f.data.expose()) {
-            Err(e) => ctx.add(Status::Critical, CA_KEY_AGE, e),
+            Err(e) => ctx.add(Status::Critical, CA_KEY_AGE, e.to_string()),
             Ok(pw) if pw != (*p == Protection::Passphrase) => ctx.add(
                 Status::Warning,
                 CA_KEY_AGE,

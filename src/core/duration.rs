@@ -3,6 +3,7 @@
 //! Pure parsing: no clock. Zero, negative, fractional and overflowing values are rejected
 //! with a message that says what was wrong and what is accepted.
 
+use super::invalid::Invalid;
 use std::fmt;
 use std::str::FromStr;
 
@@ -29,20 +30,23 @@ impl Dur {
 }
 
 impl FromStr for Dur {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
         let t = s.trim();
-        let hint = "use a whole number followed by a unit: s, m, h, d or w (for example 3650d, 90d, 12h, 30m)";
+        let bad = |problem: String| Invalid::Duration {
+            value: s.escape_debug().to_string(),
+            problem,
+        };
         if t.is_empty() {
-            return Err(format!("empty duration; {hint}"));
+            return Err(Invalid::EmptyDuration);
         }
         if t.starts_with('-') {
-            return Err(format!("duration `{s}` is negative; {hint}"));
+            return Err(bad("is negative".into()));
         }
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
         if num.is_empty() {
-            return Err(format!("duration `{s}` has no number; {hint}"));
+            return Err(bad("has no number".into()));
         }
         let mult: u64 = match unit {
             "s" => 1,
@@ -50,23 +54,24 @@ impl FromStr for Dur {
             "h" => 3600,
             "d" => 86_400,
             "w" => 7 * 86_400,
-            "" => return Err(format!("duration `{s}` has no unit; {hint}")),
+            "" => return Err(bad("has no unit".into())),
             _ => {
-                return Err(format!(
-                    "duration `{s}` has an unknown unit `{unit}`; {hint}"
-                ))
+                return Err(bad(format!(
+                    "has an unknown unit `{}`",
+                    unit.escape_debug()
+                )))
             }
         };
         let n: u64 = num
             .parse()
-            .map_err(|_| format!("duration `{s}` is too large; the maximum is 36600d"))?;
+            .map_err(|_| Invalid::DurationTooLarge(s.escape_debug().to_string()))?;
         if n == 0 {
-            return Err(format!("duration `{s}` is zero; it must be positive"));
+            return Err(Invalid::DurationZero(s.escape_debug().to_string()));
         }
         let secs = n
             .checked_mul(mult)
             .filter(|v| *v <= MAX_SECS)
-            .ok_or_else(|| format!("duration `{s}` is too large; the maximum is 36600d"))?;
+            .ok_or_else(|| Invalid::DurationTooLarge(s.escape_debug().to_string()))?;
         Ok(Dur(secs))
     }
 }
@@ -150,7 +155,7 @@ mod tests {
             ("40000d", "too large"),
         ] {
             let e = bad.parse::<Dur>().unwrap_err();
-            assert!(e.contains(needle), "{bad}: {e}");
+            assert!(e.to_string().contains(needle), "{bad}: {e}");
         }
     }
 

@@ -13,6 +13,7 @@
 //!   workload its own credentials and nothing else.
 
 use super::bundle::{self, Files, Manifest};
+use super::invalid::{Invalid, Shown};
 use super::secret::Secret;
 use base64::Engine;
 use serde::Serialize;
@@ -56,7 +57,7 @@ pub struct Options {
 
 /// A DNS-1123 label (Kubernetes namespaces, our name prefix): lowercase letters, digits and
 /// `-`, starting and ending with a letter or digit, at most `max` characters.
-pub fn dns_label(what: &str, v: &str, max: usize) -> Result<(), String> {
+pub fn dns_label(what: &str, v: &str, max: usize) -> Result<(), Invalid> {
     let ok = !v.is_empty()
         && v.len() <= max
         && v.bytes()
@@ -66,10 +67,11 @@ pub fn dns_label(what: &str, v: &str, max: usize) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{what} `{}` is not a DNS label: use 1-{max} lowercase letters, digits and `-`, starting and ending with a letter or digit",
-            v.escape_debug()
-        ))
+        Err(Invalid::DnsLabel {
+            what: what.into(),
+            value: Shown::new(v),
+            max,
+        })
     }
 }
 
@@ -88,15 +90,26 @@ pub fn user_secret_name(prefix: &str, user: &str) -> String {
     format!("{prefix}-user-{}", u.trim_matches('-'))
 }
 
-fn b64(files: &Files, name: &str) -> Result<String, String> {
+fn b64(files: &Files, name: &str) -> Result<String, K8sError> {
     files
         .get(name)
         .map(|f| base64::engine::general_purpose::STANDARD.encode(f.data.expose()))
-        .ok_or_else(|| format!("the bundle has no {name}"))
+        .ok_or_else(|| K8sError::Missing(name.into()))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum K8sError {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The bundle lacks a file every export carries.
+    #[error("the bundle has no {0}")]
+    Missing(String),
+    #[error("users `{}` and `{}` would both be the Secret `{secret}`; rename one of them", .users[0], .users[1])]
+    SecretNameClash { users: [String; 2], secret: String },
 }
 
 /// The Secrets for `files` (one generation) as a YAML stream, with a header comment.
-pub fn secrets(files: &Files, m: &Manifest, opts: &Options) -> Result<Secret, String> {
+pub fn secrets(files: &Files, m: &Manifest, opts: &Options) -> Result<Secret, K8sError> {
     dns_label("the name prefix", &opts.prefix, 40)?;
     if let Some(ns) = &opts.namespace {
         dns_label("the namespace", ns, 63)?;
@@ -169,10 +182,10 @@ pub fn secrets(files: &Files, m: &Manifest, opts: &Options) -> Result<Secret, St
     for u in &m.spec.users {
         let name = user_secret_name(p, &u.name);
         if let Some(other) = seen.insert(name.clone(), u.name.clone()) {
-            return Err(format!(
-                "users `{other}` and `{}` would both be the Secret `{name}`; rename one of them",
-                u.name
-            ));
+            return Err(K8sError::SecretNameClash {
+                users: [other, u.name.clone()],
+                secret: name,
+            });
         }
         let mut data = vec![
             ("tls.crt", b64(files, &bundle::user_crt(&u.name))?),
@@ -312,6 +325,10 @@ mod tests {
             },
         )
         .unwrap_err();
-        assert!(e.contains("`app_1` and `app-1`"), "{e}");
+        assert!(
+            matches!(&e, K8sError::SecretNameClash { users, .. } if users == &["app_1", "app-1"]),
+            "{e}"
+        );
+        assert!(e.to_string().contains("`app_1` and `app-1`"), "{e}");
     }
 }

@@ -10,6 +10,7 @@ pub mod duration;
 pub mod files;
 pub mod inspect;
 pub mod integrity;
+pub mod invalid;
 pub mod k8s;
 pub mod password;
 pub mod pki;

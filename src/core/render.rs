@@ -229,19 +229,18 @@ pub struct AclEntry<'a> {
 
 /// Renders users.acl from the built-in template.
 /// Renders users.acl for a standalone server from the built-in template.
-pub fn users_acl(entries: &[AclEntry<'_>]) -> Result<String, String> {
+pub fn users_acl(entries: &[AclEntry<'_>]) -> Result<String, TemplateError> {
     users_acl_for(entries, Kind::Standalone)
 }
 
 /// Renders users.acl for `topology` from the built-in template.
-pub fn users_acl_for(entries: &[AclEntry<'_>], topology: Kind) -> Result<String, String> {
+pub fn users_acl_for(entries: &[AclEntry<'_>], topology: Kind) -> Result<String, TemplateError> {
     users_acl_with(
         &Templates::builtin(),
         entries,
         topology,
         super::server::BASELINE,
     )
-    .map_err(|e| e.to_string())
 }
 
 /// Renders users.acl. Fails if a rendered line is not the single `user NAME ...` line the
@@ -299,65 +298,77 @@ pub fn users_acl_with(
         "users.acl",
         context! { users => users, topology => topology, commandlog => target.caps().commandlog },
     )?;
-    check_acl(&out, entries.len()).map_err(|e| templates.output_error("users.acl", e))?;
+    check_acl(&out, entries.len())
+        .map_err(|e| templates.output_error("users.acl", e.to_string()))?;
     for e in entries.iter().filter(|e| !e.user.has_password()) {
         cert_only_line(&out, e.user.acl_name())
-            .map_err(|m| templates.output_error("users.acl", m))?;
+            .map_err(|m| templates.output_error("users.acl", m.to_string()))?;
     }
     Ok(out)
 }
 
 /// A certificate-only user's line must clear every password (`resetpass`) and set none: an
 /// override that dropped `resetpass` or added a hash would let a password log in.
-pub fn cert_only_line(acl: &str, user: &str) -> Result<(), String> {
+pub fn cert_only_line(acl: &str, user: &str) -> Result<(), AclError> {
     let line = acl
         .lines()
         .find(|l| l.split_ascii_whitespace().nth(1) == Some(user))
-        .ok_or_else(|| format!("users.acl has no line for `{user}`"))?;
+        .ok_or_else(|| AclError::NoLine(user.into()))?;
     let toks: Vec<&str> = line.split_ascii_whitespace().collect();
     if !toks.contains(&"resetpass")
         || toks
             .iter()
             .any(|t| t.starts_with('#') || t.starts_with('>') || *t == "nopass")
     {
-        return Err(format!(
-            "user `{user}` logs in by certificate only, so its users.acl line must have `resetpass` and no password (`#hash`, `>password`, `nopass`)"
-        ));
+        return Err(AclError::CertOnlyWithPassword(user.into()));
     }
     Ok(())
 }
 
 /// Structural check of a rendered ACL file: one `user default off` line, then one line per
 /// user, no comments, no plaintext passwords, no `nopass`.
-pub fn check_acl(text: &str, users: usize) -> Result<(), String> {
+pub fn check_acl(text: &str, users: usize) -> Result<(), AclError> {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     if lines.len() != users + 1 {
-        return Err(format!(
-            "users.acl has {} rule lines, expected {}",
-            lines.len(),
-            users + 1
-        ));
+        return Err(AclError::LineCount {
+            found: lines.len(),
+            expected: users + 1,
+        });
     }
     if !lines[0].starts_with("user default off ") {
-        return Err("users.acl does not start with `user default off`".into());
+        return Err(AclError::DefaultNotFirst);
     }
     for l in &lines {
         let toks: Vec<&str> = l.split_ascii_whitespace().collect();
         if toks.first() != Some(&"user") {
-            return Err(format!("users.acl line does not start with `user`: {l}"));
+            return Err(AclError::NotAUserLine(l.escape_debug().to_string()));
         }
         if toks
             .iter()
             .skip(2)
             .any(|t| t.starts_with('>') || *t == "nopass")
         {
-            return Err(format!(
-                "users.acl would hold a plaintext password or nopass for `{}`",
-                toks[1]
-            ));
+            return Err(AclError::Plaintext(toks[1].escape_debug().to_string()));
         }
     }
     Ok(())
+}
+
+/// What is wrong with the shape of a users.acl (rendered here, or read from a bundle).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AclError {
+    #[error("users.acl has {found} rule lines, expected {expected}")]
+    LineCount { found: usize, expected: usize },
+    #[error("users.acl does not start with `user default off`")]
+    DefaultNotFirst,
+    #[error("users.acl line does not start with `user`: {0}")]
+    NotAUserLine(String),
+    #[error("users.acl would hold a plaintext password or nopass for `{0}`")]
+    Plaintext(String),
+    #[error("users.acl has no line for `{0}`")]
+    NoLine(String),
+    #[error("user `{0}` logs in by certificate only, so its users.acl line must have `resetpass` and no password (`#hash`, `>password`, `nopass`)")]
+    CertOnlyWithPassword(String),
 }
 
 #[derive(Serialize)]
@@ -413,7 +424,7 @@ pub fn redis_conf(
     node: &NodeConf,
     renames: &[Rename],
     generated_at: &str,
-) -> Result<String, String> {
+) -> Result<String, TemplateError> {
     redis_conf_with(
         &Templates::builtin(),
         spec,
@@ -422,7 +433,6 @@ pub fn redis_conf(
         renames,
         generated_at,
     )
-    .map_err(|e| e.to_string())
 }
 
 pub fn redis_conf_with(
@@ -443,7 +453,7 @@ pub fn redis_conf_with(
             name: "redis.conf".into(),
             path: None,
             line: None,
-            message: e,
+            message: e.to_string(),
         })?;
     }
     let out = templates.render(
@@ -486,9 +496,14 @@ pub fn redis_conf_with(
 
 /// `masteruser`/`masterauth` for every node of a replicated topology (included by each
 /// node's config; 0600).
-pub fn masterauth_conf(user: &str, password: &str) -> Result<String, String> {
+pub fn masterauth_conf(user: &str, password: &str) -> Result<String, TemplateError> {
     if !password.chars().all(|c| c.is_ascii_alphanumeric()) || password.is_empty() {
-        return Err("the replication password must be letters and digits".into());
+        return Err(TemplateError {
+            name: "masterauth.conf".into(),
+            path: None,
+            line: None,
+            message: "the replication password must be letters and digits".into(),
+        });
     }
     Ok(format!(
         "# Written by provision: the replication user replicas log in to their primary with.\nmasteruser {user}\nmasterauth \"{password}\"\n"
@@ -666,7 +681,7 @@ mod tests {
             hashes: vec![h.clone()],
         }])
         .unwrap_err();
-        assert!(e.contains("certificate only"), "{e}");
+        assert!(e.to_string().contains("certificate only"), "{e}");
         assert!(users_acl(&[AclEntry {
             user: &admin,
             hashes: vec![]

@@ -108,14 +108,12 @@ impl fmt::Display for Target {
 }
 
 impl std::str::FromStr for Target {
-    type Err = String;
+    type Err = super::invalid::Invalid;
     /// One of `KNOWN`.
-    fn from_str(s: &str) -> Result<Target, String> {
-        let bad = || {
-            format!(
-                "unknown server `{s}`: use auto or one of {}",
-                KNOWN.join(", ")
-            )
+    fn from_str(s: &str) -> Result<Target, Self::Err> {
+        let bad = || super::invalid::Invalid::Server {
+            value: s.escape_debug().to_string(),
+            known: KNOWN.join(", "),
         };
         if !KNOWN.contains(&s) {
             return Err(bad());
@@ -222,6 +220,7 @@ mod tests {
         assert!("redis-6.2"
             .parse::<Target>()
             .unwrap_err()
+            .to_string()
             .contains("valkey-9.1"));
         assert!("keydb-6.3".parse::<Target>().is_err());
     }

@@ -239,80 +239,83 @@ impl Spec {
     /// problem found, not just the first.
     pub fn validate(&self) -> Result<(), Vec<String>> {
         let mut errs = Vec::new();
-        let mut push = |r: Result<(), String>| {
-            if let Err(e) = r {
-                errs.push(e)
-            }
-        };
+        // Both an `Invalid` from `validate` and a message of its own here.
+        macro_rules! push {
+            ($r:expr) => {{
+                let r: Result<(), _> = $r;
+                if let Err(e) = r {
+                    errs.push(e.to_string())
+                }
+            }};
+        }
         if self.cert_validity > self.ca_validity {
-            push(Err(format!(
+            push!(Err(format!(
                 "the certificate validity ({}) is longer than the CA validity ({}); a leaf never outlives its CA: shorten --cert-validity or lengthen --ca-validity",
                 self.cert_validity, self.ca_validity
             )));
         }
-        push(validate::trust_domain(&self.trust_domain));
+        push!(validate::trust_domain(&self.trust_domain));
         if self.hosts.is_empty() {
-            push(Err(
-                "no host names for the server certificate; give at least one --host".into(),
+            push!(Err(
+                "no host names for the server certificate; give at least one --host".to_string(),
             ));
         }
         for h in &self.hosts {
-            push(validate::host(h));
+            push!(validate::host(h));
         }
         if self.port == 0 {
-            push(Err(
-                "port 0 is not a valid TLS port; give --port 1-65535".into()
+            push!(Err(
+                "port 0 is not a valid TLS port; give --port 1-65535".to_string()
             ));
         }
         if self.bind.is_empty() {
-            push(Err("no bind address; give at least one --bind".into()));
+            push!(Err("no bind address; give at least one --bind".to_string()));
         }
         for b in &self.bind {
-            push(validate::bind_addr(b));
+            push!(validate::bind_addr(b));
         }
         if let Some(d) = &self.data_dir {
-            push(validate::conf_path(d));
+            push!(validate::conf_path(d));
             if !d.starts_with('/') {
-                push(Err(format!("data dir `{d}` must be an absolute path")));
+                push!(Err(format!("data dir `{d}` must be an absolute path")));
             }
         }
         for e in self.ca_key.iter().flat_map(|p| p.validate()) {
-            push(Err(e));
+            push!(Err(e));
         }
         if self.maxclients == 0 {
-            push(Err("maxclients must be at least 1".into()));
+            push!(Err("maxclients must be at least 1".to_string()));
         }
         if self.users.is_empty() {
-            push(Err("no users; define at least one admin user".into()));
+            push!(Err("no users; define at least one admin user".to_string()));
         }
         if !self.users.iter().any(|u| u.role == Role::Admin) {
-            push(Err(
-                "no user has role `admin`; provision needs one to reload certificates and rotate passwords"
-                    .into(),
+            push!(Err(
+                "no user has role `admin`; provision needs one to reload certificates and rotate passwords".to_string(),
             ));
         }
         let mut seen = std::collections::HashSet::new();
         for u in &self.users {
-            push(validate::user_name(&u.name));
+            push!(validate::user_name(&u.name));
             if !seen.insert(u.name.to_ascii_lowercase()) {
-                push(Err(format!(
+                push!(Err(format!(
                     "user `{}` is defined twice; user names must be unique",
                     u.name
                 )));
             }
             for k in u.keys.iter().flatten() {
-                push(validate::pattern("key", k));
+                push!(validate::pattern("key", k));
             }
             for c in u.channels.iter().flatten() {
-                push(validate::pattern("channel", c));
+                push!(validate::pattern("channel", c));
             }
             for c in &u.commands {
-                push(validate::command_rule(c));
+                push!(validate::command_rule(c));
             }
             for (kind, pats) in [("key", &u.keys), ("channel", &u.channels)] {
                 if let Some(p) = pats {
                     if p.len() > 1 && p.iter().any(|x| x == "*") {
-                        push(Err(format!(
+                        push!(Err(format!(
                             "user `{}`: the {kind} pattern `*` already matches everything; Redis refuses other patterns next to it, so give `*` alone",
                             u.name
                         )));
@@ -320,11 +323,11 @@ impl Spec {
                 }
             }
             match u.role {
-                Role::Custom if u.commands.is_empty() => push(Err(format!(
+                Role::Custom if u.commands.is_empty() => push!(Err(format!(
                     "custom user `{}` has no `commands`; list its ACL rules, for example [\"+get\", \"+@read\"]",
                     u.name
                 ))),
-                Role::Admin | Role::App | Role::Monitor | Role::Replication | Role::Sentinel if !u.commands.is_empty() => push(Err(format!(
+                Role::Admin | Role::App | Role::Monitor | Role::Replication | Role::Sentinel if !u.commands.is_empty() => push!(Err(format!(
                     "user `{}` has role `{:?}`, whose rules are fixed; use role = \"custom\" to list commands",
                     u.name, u.role
                 ).to_lowercase())),
@@ -625,8 +628,9 @@ pub struct ConfigFile {
 }
 
 impl ConfigFile {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+    pub fn parse(text: &str) -> Result<Self, super::invalid::Invalid> {
+        toml::from_str(text)
+            .map_err(|e: toml::de::Error| super::invalid::Invalid::Config(e.to_string()))
     }
 }
 
@@ -800,10 +804,12 @@ mod tests {
     fn config_file_rejects_unknown_keys_and_wrong_types() {
         assert!(ConfigFile::parse("colour = 1")
             .unwrap_err()
+            .to_string()
             .contains("unknown field"));
         assert!(ConfigFile::parse("port = \"x\"").is_err());
         assert!(ConfigFile::parse("ca_validity = \"0d\"")
             .unwrap_err()
+            .to_string()
             .contains("zero"));
         let c = ConfigFile::parse(
             "hosts = [\"redis\"]\n[[users]]\nname = \"ja4proxy\"\nrole = \"app\"\nkeys = [\"ja4:*\"]\n",

@@ -235,7 +235,7 @@ impl Topology {
         let mut seen_addrs = std::collections::HashSet::new();
         for n in self.nodes.iter().chain(&self.sentinels) {
             if let Err(e) = node_name(&n.name) {
-                errs.push(e);
+                errs.push(e.to_string());
             }
             if !seen_names.insert(n.name.to_ascii_lowercase()) {
                 errs.push(format!("node `{}` is defined twice", n.name));
@@ -272,7 +272,7 @@ impl Topology {
 }
 
 /// Node names become file names and certificate CNs: a DNS label.
-pub fn node_name(v: &str) -> Result<(), String> {
+pub fn node_name(v: &str) -> Result<(), super::invalid::Invalid> {
     let ok = !v.is_empty()
         && v.len() <= 63
         && v.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
@@ -281,9 +281,8 @@ pub fn node_name(v: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "invalid node name `{}`: use a DNS label (1-63 letters, digits and `-`, a letter first)",
-            v.escape_debug()
+        Err(super::invalid::Invalid::NodeName(
+            super::invalid::Shown::new(v),
         ))
     }
 }

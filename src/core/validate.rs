@@ -5,6 +5,7 @@
 //! (`app on nopass ~* +@all` as a user name). So every value is checked against a closed
 //! alphabet here, before it can reach a template, and the error says what is wrong.
 
+use super::invalid::{Invalid, Shown};
 use std::net::IpAddr;
 
 /// ACL keywords that cannot be user names without making a rule line ambiguous.
@@ -28,41 +29,25 @@ const ACL_KEYWORDS: &[&str] = &[
 /// Names that would collide with the bundle's own files (`ca.crt`, `redis.key`, ...).
 const RESERVED_NAMES: &[&str] = &["default", "ca", "redis", "users", "manifest", "audit"];
 
-fn show(v: &str) -> String {
-    let mut s: String = v
-        .chars()
-        .take(64)
-        .collect::<String>()
-        .escape_debug()
-        .to_string();
-    if v.chars().count() > 64 {
-        s.push('…');
-    }
-    s
+fn show(v: &str) -> Shown {
+    Shown::new(v)
 }
 
 /// A user name: a letter, then letters, digits, `_`, `-` or `.`; at most 64 characters.
-pub fn user_name(v: &str) -> Result<(), String> {
+pub fn user_name(v: &str) -> Result<(), Invalid> {
     let ok_chars = v.len() <= 64
         && v.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && v.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if !ok_chars {
-        return Err(format!(
-            "invalid user name `{}`: use 1-64 characters, a letter first, then letters, digits, `_`, `-` or `.`",
-            show(v)
-        ));
+        return Err(Invalid::UserName(show(v)));
     }
     let lower = v.to_ascii_lowercase();
     if RESERVED_NAMES.contains(&lower.as_str()) {
-        return Err(format!(
-            "user name `{v}` is reserved (`default` is the Redis default user, which provision always disables; the others are bundle file names); choose another name"
-        ));
+        return Err(Invalid::ReservedUserName(v.into()));
     }
     if ACL_KEYWORDS.contains(&lower.as_str()) {
-        return Err(format!(
-            "user name `{v}` is an ACL keyword; choose another name"
-        ));
+        return Err(Invalid::AclKeyword(v.into()));
     }
     Ok(())
 }
@@ -72,13 +57,8 @@ pub fn user_name(v: &str) -> Result<(), String> {
 /// path of letters, digits and `-._~:/@+=%`: no query or fragment (a SPIFFE ID has neither),
 /// nothing a shell or a users.acl line would split or expand (the URI is also the ACL user
 /// name); at most 255 characters.
-pub fn identity_uri(v: &str) -> Result<(), String> {
-    let bad = || {
-        format!(
-            "invalid URI identity `{}`: give a URI such as `spiffe://example.org/ns/prod/sa/app` (scheme://authority/path of letters, digits and `-._~:/@+=%`, at most 255 characters)",
-            show(v)
-        )
-    };
+pub fn identity_uri(v: &str) -> Result<(), Invalid> {
+    let bad = || Invalid::IdentityUri(show(v));
     let (scheme, rest) = v.split_once("://").ok_or_else(bad)?;
     let scheme_ok = scheme
         .chars()
@@ -100,28 +80,28 @@ pub fn identity_uri(v: &str) -> Result<(), String> {
 
 /// A key or channel glob pattern: printable ASCII without whitespace, quotes, backslashes or
 /// parentheses (selectors), at most 256 characters.
-pub fn pattern(kind: &str, v: &str) -> Result<(), String> {
+pub fn pattern(kind: &'static str, v: &str) -> Result<(), Invalid> {
     if v.is_empty() || v.len() > 256 {
-        return Err(format!(
-            "invalid {kind} pattern `{}`: it must be 1-256 characters long",
-            show(v)
-        ));
+        return Err(Invalid::PatternLength {
+            kind,
+            value: show(v),
+        });
     }
     if let Some(c) = v
         .chars()
         .find(|c| !c.is_ascii_graphic() || matches!(c, '"' | '\'' | '\\' | '(' | ')' | '`'))
     {
-        return Err(format!(
-            "invalid {kind} pattern `{}`: character {:?} is not allowed; use printable ASCII without spaces, quotes, backslashes or parentheses (for example `app:*`)",
-            show(v),
-            c
-        ));
+        return Err(Invalid::PatternChar {
+            kind,
+            value: show(v),
+            ch: c,
+        });
     }
     if v.starts_with(['~', '&', '%', '+', '-', '>', '<', '#', '!']) {
-        return Err(format!(
-            "invalid {kind} pattern `{}`: give the pattern alone, without an ACL prefix such as `~` or `&` (for example `app:*`)",
-            show(v)
-        ));
+        return Err(Invalid::PatternPrefix {
+            kind,
+            value: show(v),
+        });
     }
     Ok(())
 }
@@ -160,20 +140,18 @@ fn known_command(name: &str) -> bool {
 /// One ACL command rule for a custom user: `+get`, `-flushall`, `+@read`, `+client|list`.
 /// The command, subcommand or category must exist in Redis 7.0: an unknown name in users.acl
 /// makes redis-server refuse to start.
-pub fn command_rule(v: &str) -> Result<(), String> {
-    let hint = "use `+name`, `-name`, `+@category` or `+name|subcommand` in lower case (for example `+get`, `+@read` or `+client|list`)";
+pub fn command_rule(v: &str) -> Result<(), Invalid> {
     let Some(body) = v.strip_prefix(['+', '-']) else {
-        return Err(format!("invalid command rule `{}`: {hint}", show(v)));
+        return Err(Invalid::CommandRule(show(v)));
     };
     if let Some(cat) = body.strip_prefix('@') {
         if CATEGORIES.contains(&cat) {
             return Ok(());
         }
-        return Err(format!(
-            "invalid command rule `{}`: `@{}` is not a Redis ACL category (see ACL CAT)",
-            show(v),
-            show(cat)
-        ));
+        return Err(Invalid::UnknownCategory {
+            rule: show(v),
+            category: show(cat),
+        });
     }
     let shape_ok = !body.is_empty()
         && body.len() <= 64
@@ -181,19 +159,14 @@ pub fn command_rule(v: &str) -> Result<(), String> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '|'));
     if !shape_ok {
-        return Err(format!("invalid command rule `{}`: {hint}", show(v)));
+        return Err(Invalid::CommandRule(show(v)));
     }
     if !known_command(body) {
-        return Err(format!(
-            "invalid command rule `{}`: `{}` is not a Redis 7.0 command{}",
-            show(v),
-            show(body),
-            if body.contains('|') {
-                " or subcommand"
-            } else {
-                ""
-            }
-        ));
+        return Err(Invalid::UnknownCommand {
+            rule: show(v),
+            command: show(body),
+            subcommand: body.contains('|'),
+        });
     }
     Ok(())
 }
@@ -209,22 +182,16 @@ fn dns_label(l: &str) -> bool {
 
 /// A host for the server certificate's SANs: an IP address, or a DNS name (RFC 1123 labels,
 /// optionally a leading `*.` wildcard).
-pub fn host(v: &str) -> Result<(), String> {
+pub fn host(v: &str) -> Result<(), Invalid> {
     if v.parse::<IpAddr>().is_ok() {
         return Ok(());
     }
     let name = v.strip_prefix("*.").unwrap_or(v);
     if v.len() > 253 || name.is_empty() || !name.split('.').all(dns_label) {
-        return Err(format!(
-            "invalid host `{}`: give a DNS name (letters, digits, `-` and `.`, for example `redis.internal`) or an IP address (for example `10.0.0.5` or `::1`)",
-            show(v)
-        ));
+        return Err(Invalid::Host(show(v)));
     }
     if name.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        return Err(format!(
-            "invalid host `{}`: it looks like an IP address but does not parse as one",
-            show(v)
-        ));
+        return Err(Invalid::HostLooksLikeIp(show(v)));
     }
     Ok(())
 }
@@ -233,51 +200,41 @@ pub fn host(v: &str) -> Result<(), String> {
 /// labels joined by `.`), at most 253 characters; not an IP address, no wildcard. The SPIFFE
 /// ID specification allows only lower case; DNS rules keep the URI a valid `host` for every
 /// URI parser.
-pub fn trust_domain(v: &str) -> Result<(), String> {
-    let fix = "give a lower-case DNS name such as `redis.internal` or `prod.example.com` (letters, digits, `-` and `.`)";
+pub fn trust_domain(v: &str) -> Result<(), Invalid> {
     let upper = v.chars().any(|c| c.is_ascii_uppercase());
     if v.len() > 253 || upper || !v.split('.').all(dns_label) {
-        let why = if upper {
-            " (SPIFFE trust domains are lower case)"
-        } else {
-            ""
-        };
-        return Err(format!("invalid --trust-domain `{}`{why}: {fix}", show(v)));
+        return Err(Invalid::TrustDomain {
+            value: show(v),
+            upper_case: upper,
+        });
     }
     if v.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        return Err(format!(
-            "invalid --trust-domain `{}`: an IP address is not a trust domain; {fix}",
-            show(v)
-        ));
+        return Err(Invalid::TrustDomainIp(show(v)));
     }
     Ok(())
 }
 
 /// A `bind` address for redis.conf: an IP address, optionally prefixed with `-` (Redis's
 /// "skip if unavailable"), or `*`.
-pub fn bind_addr(v: &str) -> Result<(), String> {
+pub fn bind_addr(v: &str) -> Result<(), Invalid> {
     let a = v.strip_prefix('-').unwrap_or(v);
     if a == "*" || a == "::*" || a.parse::<IpAddr>().is_ok() {
         return Ok(());
     }
-    Err(format!(
-        "invalid bind address `{}`: give an IP address such as `127.0.0.1`, `-::1` or `0.0.0.0`",
-        show(v)
-    ))
+    Err(Invalid::BindAddr(show(v)))
 }
 
 /// A filesystem path written into redis.conf (quoted there): no control characters, quotes or
 /// backslashes.
-pub fn conf_path(v: &str) -> Result<(), String> {
+pub fn conf_path(v: &str) -> Result<(), Invalid> {
     if let Some(c) = v
         .chars()
         .find(|c| c.is_control() || matches!(c, '"' | '\'' | '\\'))
     {
-        return Err(format!(
-            "path `{}` contains {:?}, which cannot be written safely into redis.conf; choose a path without quotes, backslashes or control characters",
-            show(v),
-            c
-        ));
+        return Err(Invalid::ConfPath {
+            value: show(v),
+            ch: c,
+        });
     }
     Ok(())
 }
@@ -338,7 +295,8 @@ mod tests {
             long.as_str(),
         ] {
             let e = identity_uri(bad).expect_err(bad);
-            assert!(e.contains("invalid URI identity"), "{e}");
+            assert!(matches!(e, Invalid::IdentityUri(_)), "{e}");
+            assert!(e.to_string().contains("invalid URI identity"), "{e}");
         }
     }
 
@@ -404,7 +362,11 @@ mod tests {
             "spiffe://x",
         ] {
             let e = trust_domain(bad).unwrap_err();
-            assert!(e.contains("--trust-domain"), "{e}");
+            assert!(
+                matches!(e, Invalid::TrustDomain { .. } | Invalid::TrustDomainIp(_)),
+                "{e}"
+            );
+            assert!(e.to_string().contains("--trust-domain"), "{e}");
         }
     }
 

@@ -61,6 +61,30 @@ fn client(host: &str, port: u16, c: &Creds) -> redis::RedisResult<redis::Connect
     cl.get_connection_with_timeout(TIMEOUT)
 }
 
+/// `command` for a command whose only success is `OK` (`ACL SETUSER`, `CONFIG SET`, ...):
+/// any other reply is `Error::Unexpected`, naming the command by its public words.
+pub fn command_ok(node: &str, creds: &Creds, args: &[&str]) -> Result<(), Error> {
+    match command(node, creds, args)? {
+        r if r == "OK" => Ok(()),
+        reply => Err(Error::Unexpected {
+            node: node.to_string(),
+            command: public_name(args),
+            reply,
+        }),
+    }
+}
+
+/// The first two words of a command as an operator may see them: a renamed command by its
+/// public prefix (`CONFIG_…` → `CONFIG`), never its secret name; no argument beyond the
+/// subcommand (it may be a password).
+fn public_name(args: &[&str]) -> String {
+    let first = args[0].split('_').next().unwrap_or(args[0]);
+    match args.get(1) {
+        Some(sub) => format!("{first} {sub}"),
+        None => first.to_string(),
+    }
+}
+
 /// Connects as admin and runs one command; returns the reply as text.
 pub fn command(node: &str, creds: &Creds, args: &[&str]) -> Result<String, Error> {
     let (host, port) = parse_node(node)?;

@@ -12,7 +12,7 @@ mod nodes;
 mod server;
 mod tls;
 
-pub use conn::{command, parse_node, Creds};
+pub use conn::{command, command_ok, parse_node, Creds};
 pub use nodes::{admin_creds, node_failures, nodes, reload_nodes, renamed_config};
 pub use server::detect_server;
 pub use tls::{presented_certificate, reload_tls, wait_for_certificate, NodeResult};
@@ -42,6 +42,13 @@ pub enum Error {
         node: String,
         command: String,
         detail: String,
+    },
+    /// The node answered a command that should answer `OK` with something else.
+    #[error("{node} answered `{reply}` to `{command}`")]
+    Unexpected {
+        node: String,
+        command: String,
+        reply: String,
     },
     /// A verifying handshake (which certificate the node presents) failed.
     #[error("{0}")]

@@ -1,6 +1,6 @@
 //! Hot reload of a node's TLS files and the fresh handshake that proves what it serves.
 
-use super::conn::{command, parse_node, Creds};
+use super::conn::{command_ok, parse_node, Creds};
 use super::{Error, TIMEOUT};
 use crate::core::inspect;
 use crate::core::password::sha256_hex;
@@ -158,14 +158,10 @@ pub fn reload_tls(
         "tls-ca-cert-file",
         paths[2],
     ];
-    let res =
-        command(node, login, &args).or_else(|first| command(node, after, &args).map_err(|_| first));
-    match res {
-        Ok(s) if s == "OK" => {}
-        Ok(s) => {
-            return NodeResult::failed(node, Some(format!("{node} answered `{s}` to CONFIG SET")))
-        }
-        Err(e) => return NodeResult::failed(node, Some(e.to_string())),
+    let res = command_ok(node, login, &args)
+        .or_else(|first| command_ok(node, after, &args).map_err(|_| first));
+    if let Err(e) = res {
+        return NodeResult::failed(node, Some(e.to_string()));
     }
     verify_presented(node, after, expect_sha256, || {
         format!("{node} still presents another certificate after the reload")
