@@ -221,6 +221,19 @@ pub enum Unlock<'a> {
     Passphrase(&'a SecretString),
 }
 
+/// The largest scrypt work factor (log2 N) a passphrase file may ask for: the reference age
+/// implementation's limit (22: 4 GiB of memory, several seconds). age's own default limit is
+/// measured at run time (4 above what takes a second now), so a machine busy at decrypt time
+/// (a Redis saving, a CI build) refused a file it had written itself moments before.
+pub const MAX_SCRYPT_WORK_FACTOR: u8 = 22;
+
+/// What opens a passphrase-encrypted (scrypt) age file.
+pub fn scrypt_identity(passphrase: &SecretString) -> age::scrypt::Identity {
+    let mut id = age::scrypt::Identity::new(passphrase.clone());
+    id.set_max_work_factor(MAX_SCRYPT_WORK_FACTOR);
+    id
+}
+
 /// Decrypts an age file in memory (binary or armored) into a `Secret`.
 pub fn open(sealed: &[u8], unlock: &Unlock<'_>) -> Result<Secret, CaKeyError> {
     let d = age::Decryptor::new_buffered(age::armor::ArmoredReader::new(sealed))
@@ -230,7 +243,7 @@ pub fn open(sealed: &[u8], unlock: &Unlock<'_>) -> Result<Secret, CaKeyError> {
             if !d.is_scrypt() {
                 return Err(CaKeyError::NeedsIdentity);
             }
-            let id = age::scrypt::Identity::new((*p).clone());
+            let id = scrypt_identity(p);
             d.decrypt(std::iter::once(&id as &dyn age::Identity))
         }
         Unlock::Identities(ids) => {

@@ -220,7 +220,7 @@ pub fn decrypt_reader(path: &Path, key: &Key) -> Result<impl Read> {
                     "pass --identity KEYFILE",
                 ));
             }
-            let id = age::scrypt::Identity::new(p.clone());
+            let id = crate::core::cakey::scrypt_identity(p);
             d.decrypt(std::iter::once(&id as &dyn age::Identity))
         }
         Key::Identities(ids) => {
