@@ -68,7 +68,81 @@ impl Output {
         pb
     }
 
-    pub fn print_json(&self, v: &serde_json::Value) {
-        crate::outln!("{}", serde_json::to_string_pretty(v).expect("json"));
+    /// The one way a command prints its result: the value itself as JSON with `--json`,
+    /// otherwise its human summary on stdout unless `--quiet`.
+    pub fn report(&self, r: &impl Report) {
+        if self.json {
+            print_json(r);
+        } else if !self.quiet {
+            crate::out!("{}", human(r));
+        }
+    }
+
+    /// A result that is itself the data asked for (`env`'s variables, `check --format
+    /// prometheus`): JSON with `--json`, otherwise its text even with `--quiet`.
+    pub fn report_data(&self, r: &impl Report) {
+        if self.json {
+            print_json(r);
+        } else {
+            crate::out!("{}", human(r));
+        }
+    }
+
+    /// A result printed while stdout carries the command's data (`-o -`: an archive, a
+    /// manifest stream, plaintext): no JSON, which would corrupt that data, and the summary
+    /// on stderr unless `--quiet`.
+    pub fn report_beside_data(&self, r: &impl Report) {
+        if !self.json && !self.quiet {
+            eprint!("{}", human(r));
+        }
+    }
+}
+
+/// What a command reports: one value, serialized as it is for `--json` and written as lines
+/// for people by `human`, so both outputs come from the same fields.
+pub trait Report: serde::Serialize {
+    /// The summary a person reads, each line ending in `\n`.
+    fn human(&self, w: &mut String) -> std::fmt::Result;
+}
+
+fn human(r: &impl Report) -> String {
+    let mut s = String::new();
+    r.human(&mut s).expect("writing to a String");
+    s
+}
+
+fn print_json(r: &impl Report) {
+    crate::outln!("{}", serde_json::to_string_pretty(r).expect("json"));
+}
+
+/// The result of a command that wrote one or more files outside the bundle (`alerts`,
+/// `compose`, `schedule`, `export`): what it wrote, and how to check or install it.
+#[derive(serde::Serialize)]
+pub struct Wrote {
+    pub action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<std::path::PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<std::path::PathBuf>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<std::path::PathBuf>,
+    /// Fields of one command only (`cron` of `schedule`, ...), at the top level.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// The lines after "Wrote ...": how to check or install what was written.
+    #[serde(skip)]
+    pub next: Vec<String>,
+}
+
+impl Report for Wrote {
+    fn human(&self, w: &mut String) -> std::fmt::Result {
+        use std::fmt::Write;
+        for p in self.file.iter().chain(&self.files) {
+            writeln!(w, "Wrote {}", p.display())?;
+        }
+        for l in &self.next {
+            writeln!(w, "{l}")?;
+        }
+        Ok(())
     }
 }

@@ -6,7 +6,7 @@ use crate::cli::AlertsArgs;
 use crate::core::bundle::MODE_PUBLIC;
 use crate::core::render::Templates;
 use crate::error::{Error, ExitStatus, Result};
-use crate::output::Output;
+use crate::output::{Output, Wrote};
 use std::path::PathBuf;
 
 pub const ALERTS: &str = "provision-alerts.yml";
@@ -46,12 +46,17 @@ pub fn run(args: &AlertsArgs, out: Output) -> Result<ExitStatus> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(ALERTS));
     crate::io::write::write_file(&path, MODE_PUBLIC, text.as_bytes(), args.output.force)?;
-    if out.json {
-        out.print_json(&serde_json::json!({"action": "alerts", "file": path}));
-    } else if !out.quiet {
-        crate::outln!("Wrote {}", path.display());
-        crate::outln!("Check it with: promtool check rules {}", path.display());
-    }
+    out.report(&Wrote {
+        action: "alerts",
+        dir: None,
+        next: vec![format!(
+            "Check it with: promtool check rules {}",
+            path.display()
+        )],
+        file: Some(path),
+        files: vec![],
+        extra: Default::default(),
+    });
     Ok(ExitStatus::Success)
 }
 

@@ -6,7 +6,7 @@ use crate::core::archive;
 use crate::core::bundle::{self, OutFile};
 use crate::error::{Error, ExitStatus, Result};
 use crate::io::age::{self as crypt, Sink, RECIPIENTS_FILE};
-use crate::output::Output;
+use crate::output::{Output, Report};
 use crate::store::{self, Store};
 use serde_json::json;
 
@@ -185,56 +185,62 @@ fn print_result(
     remembered: Option<&str>,
     recipients: &[age::x25519::Recipient],
 ) {
-    let to_stdout = written == Some("-".as_ref());
-    let ca = ca_fingerprint(files);
-    if out.json {
-        if !to_stdout {
-            out.print_json(&json!({
-                "action": "backup",
-                "dir": store.dir,
-                "output": written,
-                "files": files.0.iter().map(|f| &f.name).collect::<Vec<_>>(),
-                "remembered_generation": remembered,
-                "recipients": recipients.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
-                "ca_fingerprint": ca,
-            }));
-        }
-        return;
-    }
-    if out.quiet {
-        return;
-    }
-    // With `-o -` stdout carries the archive: the summary goes to stderr.
-    let line = |s: String| {
-        if to_stdout {
-            eprintln!("{s}")
-        } else {
-            crate::outln!("{s}")
-        }
+    let r = BackedUp {
+        action: "backup",
+        dir: &store.dir,
+        output: written,
+        files: files.0.iter().map(|f| f.name.as_str()).collect(),
+        remembered_generation: remembered,
+        recipients: recipients.iter().map(|r| r.to_string()).collect(),
+        ca_fingerprint: ca_fingerprint(files),
     };
-    if let Some(g) = remembered {
-        line(format!(
-            "Stored {} backup recipient(s) in {}/{RECIPIENTS_FILE} (generation {g}).",
-            recipients.len(),
-            store.dir.display()
-        ));
+    // With `-o -` stdout carries the archive: the summary goes to stderr.
+    if written == Some("-".as_ref()) {
+        out.report_beside_data(&r);
+    } else {
+        out.report(&r);
     }
-    if let Some(p) = written {
-        line(format!(
-            "Backed up {} files of {} to {} (age-encrypted tar, 0600).",
-            files.0.len(),
-            store.dir.display(),
-            if to_stdout {
-                "stdout".into()
-            } else {
-                p.display().to_string()
-            }
-        ));
-        line(format!("  CA SHA-256 fingerprint: {ca}"));
-        line(
-            "  keep it with the backup: restoring into an empty directory needs --expect-ca FINGERPRINT"
-                .into(),
-        );
+}
+
+#[derive(serde::Serialize)]
+struct BackedUp<'a> {
+    action: &'static str,
+    dir: &'a std::path::Path,
+    /// None when only the recipients were remembered; `-` for stdout.
+    output: Option<&'a std::path::Path>,
+    files: Vec<&'a str>,
+    remembered_generation: Option<&'a str>,
+    recipients: Vec<String>,
+    ca_fingerprint: String,
+}
+
+impl Report for BackedUp<'_> {
+    fn human(&self, w: &mut String) -> std::fmt::Result {
+        use std::fmt::Write;
+        if let Some(g) = self.remembered_generation {
+            writeln!(
+                w,
+                "Stored {} backup recipient(s) in {}/{RECIPIENTS_FILE} (generation {g}).",
+                self.recipients.len(),
+                self.dir.display()
+            )?;
+        }
+        if let Some(p) = self.output {
+            writeln!(
+                w,
+                "Backed up {} files of {} to {} (age-encrypted tar, 0600).",
+                self.files.len(),
+                self.dir.display(),
+                if p == std::path::Path::new("-") {
+                    "stdout".into()
+                } else {
+                    p.display().to_string()
+                }
+            )?;
+            writeln!(w, "  CA SHA-256 fingerprint: {}", self.ca_fingerprint)?;
+            writeln!(w, "  keep it with the backup: restoring into an empty directory needs --expect-ca FINGERPRINT")?;
+        }
+        Ok(())
     }
 }
 

@@ -50,25 +50,48 @@ pub fn run(args: &CheckArgs, out: Output) -> Result<ExitStatus> {
         }
     };
     let elapsed = started.elapsed();
+    let status = report.status;
+    let checked = Checked {
+        dir: &abs,
+        generation: &generation,
+        exit_code: status.code(),
+        elapsed_ms: elapsed.as_secs_f64() * 1000.0,
+        report: &report,
+        format,
+    };
     match format {
-        CheckFormat::Json => out.print_json(&serde_json::json!({
-            "dir": abs,
-            "generation": generation,
-            "status": report.status,
-            "exit_code": report.status.code(),
-            "elapsed_ms": elapsed.as_secs_f64() * 1000.0,
-            "certificates": report.certificates,
-            "findings": report.findings,
-            "rotations_in_progress": report.rotations_in_progress,
-            "ca_key": report.ca_key,
-            "integrity": report.integrity,
-            "ca_rollover": report.ca_rollover,
-        })),
-        CheckFormat::Prometheus => crate::out!("{}", prometheus(&abs, &report)),
-        CheckFormat::Text if !out.quiet => print_text(&abs, &generation, &report),
-        CheckFormat::Text => {}
+        // `--format json` is `--json`: the same value, the same printer.
+        CheckFormat::Json => Output { json: true, ..out }.report(&checked),
+        CheckFormat::Prometheus => out.report_data(&checked),
+        CheckFormat::Text => out.report(&checked),
     }
-    Ok(ExitStatus::Check(report.status))
+    Ok(ExitStatus::Check(status))
+}
+
+/// What `check` found: the report with where and when, as JSON, text or Prometheus metrics.
+#[derive(serde::Serialize)]
+struct Checked<'a> {
+    dir: &'a Path,
+    generation: &'a str,
+    exit_code: u8,
+    elapsed_ms: f64,
+    /// status, certificates, findings, rotations_in_progress, ca_key, integrity, ca_rollover.
+    #[serde(flatten)]
+    report: &'a Report,
+    #[serde(skip)]
+    format: CheckFormat,
+}
+
+impl crate::output::Report for Checked<'_> {
+    fn human(&self, w: &mut String) -> std::fmt::Result {
+        match self.format {
+            CheckFormat::Prometheus => {
+                w.push_str(&prometheus(self.dir, self.report));
+                Ok(())
+            }
+            _ => write_text(w, self.dir, self.generation, self.report),
+        }
+    }
 }
 
 /// Reads the bundle and audits it; Err = UNKNOWN (missing or unreadable).
@@ -192,8 +215,10 @@ fn verify_ca_key(
     }
 }
 
-fn print_text(dir: &Path, generation: &str, r: &Report) {
-    crate::outln!(
+fn write_text(w: &mut String, dir: &Path, generation: &str, r: &Report) -> std::fmt::Result {
+    use std::fmt::Write;
+    writeln!(
+        w,
         "provision check: {} — {}{}",
         r.status.label(),
         dir.display(),
@@ -202,19 +227,17 @@ fn print_text(dir: &Path, generation: &str, r: &Report) {
         } else {
             format!(" ({generation})")
         }
-    );
+    )?;
     if !r.certificates.is_empty() {
-        crate::outln!();
-        crate::outln!(
+        writeln!(w)?;
+        writeln!(
+            w,
             "  {:<20} {:<7} {:<11} {:<18} {:>5}  STATUS",
-            "FILE",
-            "ROLE",
-            "EXPIRES",
-            "LEFT",
-            "LIFE"
-        );
+            "FILE", "ROLE", "EXPIRES", "LEFT", "LIFE"
+        )?;
         for c in &r.certificates {
-            crate::outln!(
+            writeln!(
+                w,
                 "  {:<20} {:<7} {:<11} {:<18} {:>4.0}%  {}",
                 c.file,
                 c.role,
@@ -222,13 +245,18 @@ fn print_text(dir: &Path, generation: &str, r: &Report) {
                 human(c.seconds_left),
                 c.fraction_left * 100.0,
                 c.status.label()
-            );
+            )?;
         }
     }
     if !r.integrity.ca_fingerprint.is_empty() {
-        crate::outln!();
-        crate::outln!("  CA SHA-256 fingerprint: {}", r.integrity.ca_fingerprint);
-        crate::outln!(
+        writeln!(w)?;
+        writeln!(
+            w,
+            "  CA SHA-256 fingerprint: {}",
+            r.integrity.ca_fingerprint
+        )?;
+        writeln!(
+            w,
             "  Integrity: {}",
             if r.integrity.signed {
                 format!(
@@ -238,11 +266,12 @@ fn print_text(dir: &Path, generation: &str, r: &Report) {
             } else {
                 "manifest NOT verified (see findings)".to_string()
             }
-        );
+        )?;
     }
     if r.ca_key.protected {
-        crate::outln!();
-        crate::outln!(
+        writeln!(w)?;
+        writeln!(
+        w,
             "  {}: {}; {}",
             r.ca_key.summary,
             r.ca_key.file,
@@ -251,28 +280,30 @@ fn print_text(dir: &Path, generation: &str, r: &Report) {
                 Some(false) => "opened with the key given, does NOT match ca.crt",
                 None => "whether it matches ca.crt is not verified without --identity (or --passphrase-file)",
             }
-        );
+        )?;
     }
     if !r.ca_rollover.summary.is_empty() {
-        crate::outln!();
-        crate::outln!("  {}", r.ca_rollover.summary);
+        writeln!(w)?;
+        writeln!(w, "  {}", r.ca_rollover.summary)?;
     }
     if !r.rotations_in_progress.is_empty() {
-        crate::outln!();
-        crate::outln!(
+        writeln!(w)?;
+        writeln!(
+            w,
             "  password rotation in progress for: {} (finish with `provision rotate --finish`)",
             r.rotations_in_progress.join(", ")
-        );
+        )?;
     }
     if !r.findings.is_empty() {
-        crate::outln!();
-        crate::outln!("Problems:");
+        writeln!(w)?;
+        writeln!(w, "Problems:")?;
         let mut f = r.findings.clone();
         f.sort_by_key(|x| std::cmp::Reverse(x.status));
         for x in f {
-            crate::outln!("  {:<8}  {}: {}", x.status.label(), x.file, x.message);
+            writeln!(w, "  {:<8}  {}: {}", x.status.label(), x.file, x.message)?;
         }
     }
+    Ok(())
 }
 
 fn esc(v: &str) -> String {

@@ -7,7 +7,7 @@ use super::{compose_file, COMPOSE};
 use crate::cli::ComposeArgs;
 use crate::core::bundle::MODE_PUBLIC;
 use crate::error::{Error, ExitStatus, Result};
-use crate::output::Output;
+use crate::output::{Output, Wrote};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
@@ -23,14 +23,16 @@ pub fn run(args: &ComposeArgs, out: Output) -> Result<ExitStatus> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(COMPOSE));
     crate::io::write::write_file(&path, MODE_PUBLIC, text.as_bytes(), args.output.force)?;
-    if out.json {
-        out.print_json(&serde_json::json!({"action": "compose", "dir": dir, "file": path}));
-    } else if !out.quiet {
-        crate::outln!("Wrote {}", path.display());
-        crate::outln!(
+    out.report(&Wrote {
+        action: "compose",
+        dir: Some(dir),
+        next: vec![format!(
             "Check it with: docker-compose -f {} config -q",
             path.display()
-        );
-    }
+        )],
+        file: Some(path),
+        files: vec![],
+        extra: Default::default(),
+    });
     Ok(ExitStatus::Success)
 }

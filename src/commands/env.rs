@@ -7,7 +7,7 @@ use crate::cli::{EnvArgs, EnvFormat};
 use crate::core::bundle;
 use crate::core::spec::{Role, Spec};
 use crate::error::{Error, ExitStatus, Result};
-use crate::output::Output;
+use crate::output::{Output, Report};
 
 pub fn run(args: &EnvArgs, out: Output) -> Result<ExitStatus> {
     let (dir, files, m) = open_bundle(&args.bundle)?;
@@ -66,20 +66,40 @@ pub fn run(args: &EnvArgs, out: Output) -> Result<ExitStatus> {
             })?;
         vars.push(("REDIS_PASSWORD", pw.to_string()));
     }
-    if out.json {
-        let obj: serde_json::Map<String, serde_json::Value> = vars
+    // A value the text format cannot carry is refused before anything is printed; JSON
+    // carries any value.
+    let text = if out.json {
+        String::new()
+    } else {
+        render(args.format, &vars)?
+    };
+    out.report_data(&Env {
+        action: "env",
+        user: &user.name,
+        vars: vars
             .iter()
             .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone())))
-            .collect();
-        out.print_json(&serde_json::json!({
-            "action": "env",
-            "user": user.name,
-            "vars": obj,
-        }));
-    } else {
-        crate::out!("{}", render(args.format, &vars)?);
-    }
+            .collect(),
+        text,
+    });
     Ok(ExitStatus::Success)
+}
+
+/// The variables, as a JSON object or as the chosen text format.
+#[derive(serde::Serialize)]
+struct Env<'a> {
+    action: &'static str,
+    user: &'a str,
+    vars: serde_json::Map<String, serde_json::Value>,
+    #[serde(skip)]
+    text: String,
+}
+
+impl Report for Env<'_> {
+    fn human(&self, w: &mut String) -> std::fmt::Result {
+        w.push_str(&self.text);
+        Ok(())
+    }
 }
 
 /// Where the bundle's Redis is: REDIS_TOPOLOGY, REDIS_HOST and REDIS_PORT (the first data

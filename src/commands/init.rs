@@ -14,9 +14,10 @@ use crate::core::spec::{ConfigFile, Role, Spec, UserAuth, UserSpec};
 use crate::core::topology::{Instance, InstanceKind, Kind, NodeSpec, Topology};
 use crate::error::{Error, ExitStatus, Result};
 use crate::io::age as crypt;
-use crate::output::Output;
+use crate::output::{Output, Report};
 use crate::store::{self, Store};
 use serde_json::json;
+use std::fmt::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -531,45 +532,92 @@ fn create(
     }
     let elapsed = started.elapsed();
 
-    if out.json {
-        let mut j = summary_json(&store.dir, &spec, &gen_id, &files, elapsed);
-        j["server"] = json!({
+    out.report(&Created {
+        summary: summary_json(&store.dir, &spec, &gen_id, &files, elapsed),
+        server: json!({
             "target": spec.target(),
             "chosen": match chosen {
                 Chosen::Given => "given",
                 Chosen::Found { .. } => "found",
                 Chosen::Baseline => "baseline",
             },
-            "found": match chosen {
+            "found": match &chosen {
                 Chosen::Found { binary, version } => json!({"binary": binary, "version": version}),
                 _ => serde_json::Value::Null,
             },
             "renames_config": spec.renamed_commands().contains(&"CONFIG"),
-        });
-        if let Some((path, _)) = &compose {
-            j["compose"] = json!(path);
-        }
-        out.print_json(&j);
-    } else if !out.quiet {
-        print_human(&store, &spec, &generation, &files, elapsed, args.force);
-        crate::outln!(
+        }),
+        compose: compose.as_ref().map(|(path, _)| path.as_path()),
+        store: &store,
+        spec: &spec,
+        generation_dir: &generation,
+        files: &files,
+        elapsed,
+        replaced: args.force,
+        chosen: &chosen,
+    });
+    Ok(ExitStatus::Success)
+}
+
+/// What `init` made: the summary (files, certificates, nodes), the server it was made for
+/// and the Compose file, as JSON; for people, every file with its mode and the next steps.
+#[derive(serde::Serialize)]
+struct Created<'a> {
+    /// action, dir, generation, elapsed_ms, files, certificates, ca_key, redis_conf,
+    /// topology, nodes, sentinels.
+    #[serde(flatten)]
+    summary: serde_json::Value,
+    server: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compose: Option<&'a Path>,
+    #[serde(skip)]
+    store: &'a Store,
+    #[serde(skip)]
+    spec: &'a Spec,
+    #[serde(skip)]
+    generation_dir: &'a str,
+    #[serde(skip)]
+    files: &'a Files,
+    #[serde(skip)]
+    elapsed: Duration,
+    #[serde(skip)]
+    replaced: bool,
+    #[serde(skip)]
+    chosen: &'a Chosen,
+}
+
+impl Report for Created<'_> {
+    fn human(&self, w: &mut String) -> std::fmt::Result {
+        let spec = self.spec;
+        write_human(
+            w,
+            self.store,
+            spec,
+            self.generation_dir,
+            self.files,
+            self.elapsed,
+            self.replaced,
+        )?;
+        writeln!(
+            w,
             "  Made for {} ({}; `--server` chooses another).",
             spec.target(),
-            chosen.describe()
-        );
+            self.chosen.describe()
+        )?;
         if !spec.renamed_commands().contains(&"CONFIG") && !spec.disable_commands {
-            crate::outln!("  CONFIG keeps its name: {}'s Lua engine asks for it by name; the ACLs keep it from every user but admin.", spec.target());
+            writeln!(w, "  CONFIG keeps its name: {}'s Lua engine asks for it by name; the ACLs keep it from every user but admin.", spec.target())?;
         }
-        if let Some((path, _)) = &compose {
-            crate::outln!("  Or with Docker Compose (wrote {}):", path.display());
-            crate::outln!(
+        if let Some(path) = self.compose {
+            writeln!(w, "  Or with Docker Compose (wrote {}):", path.display())?;
+            writeln!(
+                w,
                 "    docker-compose -f {} config -q && docker compose -f {} up -d",
                 path.display(),
                 path.display()
-            );
+            )?;
         }
+        Ok(())
     }
-    Ok(ExitStatus::Success)
 }
 
 /// The Compose file `init --compose` will write, and where; refuses an existing file unless
@@ -658,14 +706,15 @@ fn instance_word(i: &Instance) -> &'static str {
     }
 }
 
-fn print_human(
+fn write_human(
+    w: &mut String,
     store: &Store,
     spec: &Spec,
     generation: &str,
     files: &Files,
     elapsed: Duration,
     replaced: bool,
-) {
+) -> std::fmt::Result {
     let dir = &store.dir;
     let now = time::OffsetDateTime::now_utc();
     let instances = if spec.topology.is_standalone() {
@@ -677,18 +726,22 @@ fn print_human(
         file.strip_suffix(ext)
             .and_then(|n| instances.iter().find(|i| i.name == n))
     };
-    crate::outln!(
+    writeln!(
+        w,
         "{} a Redis TLS + ACL bundle in {} ({} files, {:.1} ms)",
         if replaced { "Replaced with" } else { "Created" },
         dir.display(),
         files.0.len(),
         elapsed.as_secs_f64() * 1000.0
-    );
+    )?;
     if let Some(m) = store.tightened_from {
-        crate::outln!("  note: tightened the directory's mode from {m:04o} to 0700");
+        writeln!(
+            w,
+            "  note: tightened the directory's mode from {m:04o} to 0700"
+        )?;
     }
-    crate::outln!();
-    crate::outln!("  0700  {}/", dir.display());
+    writeln!(w)?;
+    writeln!(w, "  0700  {}/", dir.display())?;
     for f in &files.0 {
         let note = match f.name.as_str() {
             bundle::CA_CRT => format!(
@@ -768,7 +821,7 @@ fn print_human(
             }
             _ => String::new(),
         };
-        crate::outln!("  {:04o}  {:<22} {}", f.mode, f.name, note);
+        writeln!(w, "  {:04o}  {:<22} {}", f.mode, f.name, note)?;
     }
     let app = spec
         .users
@@ -776,13 +829,14 @@ fn print_human(
         .find(|u| u.role == Role::App)
         .unwrap_or(spec.admin());
     let p = |n: &str| dir.join(n).display().to_string();
-    crate::outln!();
-    crate::outln!(
+    writeln!(w)?;
+    writeln!(
+        w,
         "  generation {generation}; audit trail in {}",
         p(store::AUDIT)
-    );
-    crate::outln!();
-    crate::outln!("Next steps:");
+    )?;
+    writeln!(w)?;
+    writeln!(w, "Next steps:")?;
     let t = &spec.topology;
     // How redis-cli logs in as `user`: the password from its file into REDISCLI_AUTH and
     // --user, or nothing for a certificate-identity user (the certificate logs it in).
@@ -816,16 +870,16 @@ fn print_human(
     };
     let secret_note = "the password is read from its file, never put on the command line";
     if t.is_standalone() {
-        crate::outln!("  Start Redis:");
-        crate::outln!("    redis-server {}", p(bundle::REDIS_CONF));
-        crate::outln!("  Connect as `{}` ({secret_note}):", app.name);
+        writeln!(w, "  Start Redis:")?;
+        writeln!(w, "    redis-server {}", p(bundle::REDIS_CONF))?;
+        writeln!(w, "  Connect as `{}` ({secret_note}):", app.name)?;
         let local = NodeSpec {
             name: "redis".into(),
             hosts: vec!["127.0.0.1".into()],
             port: spec.port,
         };
-        crate::outln!("    {}", connect(&app.name, &local, "", "PING"));
-        return;
+        writeln!(w, "    {}", connect(&app.name, &local, "", "PING"))?;
+        return Ok(());
     }
     let nodes: Vec<_> = instances
         .iter()
@@ -835,7 +889,8 @@ fn print_human(
     match t.kind {
         Kind::Cluster => {
             let r = t.cluster_replicas();
-            crate::outln!(
+            writeln!(
+                w,
                 "  Redis Cluster of {} nodes (once created: {} primaries{}):",
                 nodes.len(),
                 nodes.len() / (r + 1),
@@ -844,24 +899,25 @@ fn print_human(
                 } else {
                     String::new()
                 }
-            );
+            )?;
             for i in &nodes {
-                crate::outln!(
+                writeln!(
+                    w,
                     "    {:<width$}  {}  (cluster bus port {})",
                     i.name,
                     i.address,
                     u32::from(i.port) + 10000
-                );
+                )?;
             }
         }
         _ => {
-            crate::outln!("  Replication, {} nodes:", nodes.len());
+            writeln!(w, "  Replication, {} nodes:", nodes.len())?;
             for i in &nodes {
                 let role = match &i.replica_of {
                     Some(p) => format!("replica of {} ({})", p.name, p.address()),
                     None => "primary".into(),
                 };
-                crate::outln!("    {:<width$}  {}  {role}", i.name, i.address);
+                writeln!(w, "    {:<width$}  {}  {role}", i.name, i.address)?;
             }
         }
     }
@@ -871,67 +927,75 @@ fn print_human(
         (true, true) => "its nodes-<name>.conf goes there",
         (true, false) => "nothing is persisted, but keep the nodes apart",
     };
-    crate::outln!(
+    writeln!(
+        w,
         "  Start each node (in its own terminal or service) from its own working directory ({writes}; umask 077 keeps what Redis writes private):"
-    );
+    )?;
     // Each instance runs from its own private working directory, work/NAME.
-    let in_work_dir = |name: &str, run: String| {
-        crate::outln!("    (umask 077 && mkdir -p work/{name} && {run})");
+    let in_work_dir = |w: &mut String, name: &str, run: String| {
+        writeln!(w, "    (umask 077 && mkdir -p work/{name} && {run})")
     };
     for i in &nodes {
         let run = format!("cd work/{} && exec redis-server {}", i.name, p(&i.conf));
-        in_work_dir(&i.name, run);
+        in_work_dir(w, &i.name, run)?;
     }
     if let Some(d) = &spec.data_dir {
-        crate::outln!(
+        writeln!(
+        w,
             "    (the configs set `dir {d}`: every node writes there, so give each node its own host or data_dir)"
-        );
+        )?;
     }
     let first = &t.nodes[0];
     if t.kind == Kind::Cluster {
         let admin = &spec.admin().name;
-        crate::outln!(
+        writeln!(
+            w,
             "  Create the cluster once, as `{admin}`, when every node runs ({secret_note}):"
-        );
+        )?;
         let (auth, user_arg) = login(admin);
-        crate::outln!(
+        writeln!(
+        w,
             "    {auth}redis-cli --tls --cacert {} --cert {} --key {}{user_arg} --cluster create {} --cluster-replicas {}",
             p(bundle::CA_CRT),
             p(&bundle::user_crt(admin)),
             p(&bundle::user_key(admin)),
             t.nodes.iter().map(|n| n.address()).collect::<Vec<_>>().join(" "),
             t.cluster_replicas()
-        );
-        crate::outln!(
+        )?;
+        writeln!(
+        w,
             "  Connect as `{}` with a cluster client (redis-cli -c follows redirects to the node owning a key):",
             app.name
-        );
-        crate::outln!("    {}", connect(&app.name, first, " -c", "PING"));
-        return;
+        )?;
+        writeln!(w, "    {}", connect(&app.name, first, " -c", "PING"))?;
+        return Ok(());
     }
     if t.sentinels.is_empty() {
-        crate::outln!(
+        writeln!(
+            w,
             "  Connect as `{}` to the primary for writes, to any node for reads ({secret_note}):",
             app.name
-        );
-        crate::outln!("    {}", connect(&app.name, first, "", "PING"));
-        return;
+        )?;
+        writeln!(w, "    {}", connect(&app.name, first, "", "PING"))?;
+        return Ok(());
     }
-    crate::outln!(
+    writeln!(
+        w,
         "  Sentinels watching `{}` (quorum {}):",
         t.master_name,
         t.quorum()
-    );
+    )?;
     let sentinels: Vec<_> = instances
         .iter()
         .filter(|i| i.kind == InstanceKind::Sentinel)
         .collect();
     for i in &sentinels {
-        crate::outln!("    {:<width$}  {}", i.name, i.address);
+        writeln!(w, "    {:<width$}  {}", i.name, i.address)?;
     }
-    crate::outln!(
+    writeln!(
+        w,
         "  Start each Sentinel from a private, writable copy of its config: Sentinel rewrites its config file (with passwords in it: umask 077 keeps the rewrite 0600), and the bundle's copy must stay as provision signed it. Copy once; restarts reuse the copy:"
-    );
+    )?;
     for i in &sentinels {
         let copy = format!("work/{}/sentinel.conf", i.name);
         let run = format!(
@@ -939,15 +1003,17 @@ fn print_human(
             p(&i.conf),
             i.name
         );
-        in_work_dir(&i.name, run);
+        in_work_dir(w, &i.name, run)?;
     }
-    crate::outln!(
+    writeln!(
+        w,
         "  Clients connect through Sentinel: master name `{}`, Sentinels {}. Ask one where the primary is, as `{}` ({secret_note}):",
         t.master_name,
         t.sentinels.iter().map(|n| n.address()).collect::<Vec<_>>().join(", "),
         app.name
-    );
-    crate::outln!(
+    )?;
+    writeln!(
+        w,
         "    {}",
         connect(
             &app.name,
@@ -955,10 +1021,12 @@ fn print_human(
             "",
             &format!("SENTINEL GET-MASTER-ADDR-BY-NAME {}", t.master_name)
         )
-    );
-    crate::outln!(
+    )?;
+    writeln!(
+        w,
         "  then connect to the address it names (now {}):",
         first.address()
-    );
-    crate::outln!("    {}", connect(&app.name, first, "", "PING"));
+    )?;
+    writeln!(w, "    {}", connect(&app.name, first, "", "PING"))?;
+    Ok(())
 }

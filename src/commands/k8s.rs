@@ -7,7 +7,7 @@ use crate::cli::BackupArgs;
 use crate::core::bundle::MODE_SECRET;
 use crate::core::k8s;
 use crate::error::{Error, ExitStatus, Result};
-use crate::output::Output;
+use crate::output::{Output, Report};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -112,37 +112,65 @@ pub fn run(args: &BackupArgs, out: Output) -> Result<ExitStatus> {
         .as_deref()
         .map(|n| format!(" -n {n}"))
         .unwrap_or_default();
-    if out.json {
-        if let Some(p) = &written {
-            out.print_json(&serde_json::json!({
-                "action": "export",
-                "format": "k8s",
-                "dir": dir,
-                "output": p,
-                "generation": m.generation,
-                "secrets": count,
-                "namespace": opts.namespace,
-            }));
-        }
-    } else if !out.quiet {
-        let msg = format!(
+    let to_stdout = written.is_none();
+    let r = Exported {
+        action: "export",
+        format: "k8s",
+        dir,
+        output: written,
+        generation: m.generation,
+        secrets: count,
+        namespace: opts.namespace,
+        prefix: opts.prefix,
+        ns,
+    };
+    if to_stdout {
+        out.report_beside_data(&r);
+    } else {
+        out.report(&r);
+    }
+    Ok(ExitStatus::Success)
+}
+
+#[derive(serde::Serialize)]
+struct Exported {
+    action: &'static str,
+    format: &'static str,
+    dir: PathBuf,
+    /// None: the Secrets went to stdout.
+    output: Option<PathBuf>,
+    generation: String,
+    secrets: usize,
+    namespace: Option<String>,
+    #[serde(skip)]
+    prefix: String,
+    /// ` -n NAMESPACE` for the kubectl line, or nothing.
+    #[serde(skip)]
+    ns: String,
+}
+
+impl Report for Exported {
+    fn human(&self, w: &mut String) -> std::fmt::Result {
+        use std::fmt::Write;
+        writeln!(
+            w,
             "Wrote {count} Kubernetes Secrets ({p}-tls, {p}-ca, {p}-config, {p}-user-*) of generation {} to {}.",
-            m.generation,
-            written
+            self.generation,
+            self.output
                 .as_ref()
                 .map(|p| format!("{} (0600)", p.display()))
                 .unwrap_or_else(|| "stdout".into()),
-            p = opts.prefix,
-        );
-        if let Some(p) = &written {
-            crate::outln!("{msg}");
-            crate::outln!(
-                "Apply: kubectl apply{ns} -f {}  (then delete the file)",
+            count = self.secrets,
+            p = self.prefix,
+        )?;
+        if let Some(p) = &self.output {
+            writeln!(
+                w,
+                "Apply: kubectl apply{} -f {}  (then delete the file)",
+                self.ns,
                 p.display()
-            );
-        } else {
-            eprintln!("{msg}");
+            )?;
         }
+        Ok(())
     }
-    Ok(ExitStatus::Success)
 }

@@ -4,10 +4,12 @@ use super::manifest_of;
 use crate::cli::RenewArgs;
 use crate::core::renewal;
 use crate::error::{Error, ExitStatus, Result};
-use crate::live::{node_failures, nodes, reload_nodes};
-use crate::output::Output;
+use crate::live::{node_failures, nodes, reload_nodes, NodeResult};
+use crate::output::{Output, Report};
 use crate::store::{self, Store};
 use serde_json::json;
+use std::fmt::Write;
+use std::path::Path;
 use std::time::Instant;
 
 pub fn run(args: &RenewArgs, out: Output) -> Result<ExitStatus> {
@@ -53,23 +55,15 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<ExitStatus> {
         } else {
             reload_nodes(&nodes, &before, &before, &m)?
         };
-        if out.json {
-            out.print_json(&json!({"action": "renew", "dir": store.dir, "dry_run": args.dry_run, "changed": false, "due": plan, "ca_rollover_in_progress": m.ca_rollover, "nodes": results}));
-        } else if !out.quiet {
-            if plan.is_empty() {
-                crate::outln!("Nothing to renew in {}: every certificate has more than its renewal threshold left.", store.dir.display());
-                if let Some(r) = &m.ca_rollover {
-                    crate::outln!("  CA rollover in its overlap: certificates move to the new CA from {} (`provision renew --rollover-ca --finish`).", r.finish_after);
-                }
-            } else {
-                crate::outln!(
-                    "Would renew in {} (dry run, nothing changed):",
-                    store.dir.display()
-                );
-                print_plan(&plan);
-            }
-            super::print_nodes(&results);
-        }
+        out.report(&Unchanged {
+            action: "renew",
+            dir: &store.dir,
+            dry_run: args.dry_run,
+            changed: false,
+            due: &plan,
+            ca_rollover_in_progress: m.ca_rollover.as_ref(),
+            nodes: &results,
+        });
         node_failures(&results, "nothing was due")?;
         return Ok(ExitStatus::Success);
     }
@@ -108,50 +102,21 @@ pub fn run(args: &RenewArgs, out: Output) -> Result<ExitStatus> {
     let generation = store.commit(&files, &gen_id, &entry)?;
     let results = reload_nodes(&nodes, &before, &files, &m)?;
 
-    if out.json {
-        out.print_json(&json!({
-            "action": "renew", "dir": store.dir, "dry_run": false, "changed": true, "generation": gen_id,
-            "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0,
-            "renewed": renewed, "ca_rollover": plan.ca_step, "finish_after": plan.finish_after, "dropped_cas": plan.drop_cas, "nodes": results,
-        }));
-    } else if !out.quiet {
-        crate::outln!(
-            "Renewed in {} (generation {generation}):",
-            store.dir.display()
-        );
-        for r in &renewed {
-            crate::outln!(
-                "  {:<20} serial {} -> {}, expires {}",
-                r.file,
-                short(&r.old_serial),
-                short(&r.new_serial),
-                &r.not_after[..10]
-            );
-        }
-        match plan.ca_step {
-            Some(renewal::CaStep::Publish) => {
-                crate::outln!(
-                    "  New CA published in ca.crt beside the old one; every certificate stays on the old CA until {}.",
-                    plan.finish_after.as_deref().unwrap_or("the overlap ends")
-                );
-                crate::outln!("  Ship the new ca.crt to every client now, then finish with `provision renew --rollover-ca --finish` (a renew timer finishes it once the overlap has passed).");
-            }
-            Some(renewal::CaStep::Finish) => {
-                crate::outln!("  CA rollover finished: every certificate is now from the new CA. ca.crt keeps the old CA until what it issued has expired, so old client certificates keep authenticating (`provision renew --retire-old-ca` drops it sooner).");
-            }
-            None => {}
-        }
-        if !plan.drop_cas.is_empty() {
-            crate::outln!(
-                "  dropped {} old CA(s) from ca.crt: nothing they issued is valid any more",
-                plan.drop_cas.len()
-            );
-        }
-        super::print_nodes(&results);
-        if nodes.is_empty() {
-            crate::outln!("  Redis still serves the old certificate until reloaded: run with --reload (or --redis HOST:PORT), or restart it.");
-        }
-    }
+    out.report(&Renewed {
+        action: "renew",
+        dir: &store.dir,
+        dry_run: false,
+        changed: true,
+        generation: &gen_id,
+        elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+        renewed: &renewed,
+        ca_rollover: plan.ca_step,
+        finish_after: plan.finish_after.as_deref(),
+        dropped_cas: &plan.drop_cas,
+        nodes: &results,
+        generation_dir: &generation,
+        live: !nodes.is_empty(),
+    });
     node_failures(&results, "certificates were renewed")?;
     Ok(ExitStatus::Success)
 }
@@ -202,18 +167,118 @@ fn short(serial: &str) -> &str {
     super::short_serial(serial)
 }
 
-fn print_plan(p: &renewal::Plan) {
+fn write_plan(w: &mut String, p: &renewal::Plan) -> std::fmt::Result {
     if let Some(ca) = &p.ca {
         let step = match p.ca_step {
             Some(renewal::CaStep::Finish) => "finish the CA rollover",
             _ => "publish a new CA",
         };
-        crate::outln!("  {:<20} {step}: {}", ca.file, ca.reason);
+        writeln!(w, "  {:<20} {step}: {}", ca.file, ca.reason)?;
     }
     for d in &p.leaves {
-        crate::outln!("  {:<20} {}", d.file, d.reason);
+        writeln!(w, "  {:<20} {}", d.file, d.reason)?;
     }
     for c in &p.drop_cas {
-        crate::outln!("  ca.crt               drop old CA {}", short(c));
+        writeln!(w, "  ca.crt               drop old CA {}", short(c))?;
+    }
+    Ok(())
+}
+
+/// `renew` that changed nothing: a dry run, or nothing due.
+#[derive(serde::Serialize)]
+struct Unchanged<'a> {
+    action: &'static str,
+    dir: &'a Path,
+    dry_run: bool,
+    changed: bool,
+    due: &'a renewal::Plan,
+    ca_rollover_in_progress: Option<&'a crate::core::bundle::CaRollover>,
+    nodes: &'a [NodeResult],
+}
+
+impl Report for Unchanged<'_> {
+    fn human(&self, w: &mut String) -> std::fmt::Result {
+        if self.due.is_empty() {
+            writeln!(w, "Nothing to renew in {}: every certificate has more than its renewal threshold left.", self.dir.display())?;
+            if let Some(r) = self.ca_rollover_in_progress {
+                writeln!(w, "  CA rollover in its overlap: certificates move to the new CA from {} (`provision renew --rollover-ca --finish`).", r.finish_after)?;
+            }
+        } else {
+            writeln!(
+                w,
+                "Would renew in {} (dry run, nothing changed):",
+                self.dir.display()
+            )?;
+            write_plan(w, self.due)?;
+        }
+        super::write_nodes(w, self.nodes)
+    }
+}
+
+/// `renew` that made a new generation.
+#[derive(serde::Serialize)]
+struct Renewed<'a> {
+    action: &'static str,
+    dir: &'a Path,
+    dry_run: bool,
+    changed: bool,
+    generation: &'a str,
+    elapsed_ms: f64,
+    renewed: &'a [renewal::Renewed],
+    ca_rollover: Option<renewal::CaStep>,
+    finish_after: Option<&'a str>,
+    dropped_cas: &'a [String],
+    nodes: &'a [NodeResult],
+    #[serde(skip)]
+    generation_dir: &'a str,
+    /// Whether nodes were named (--reload / --redis).
+    #[serde(skip)]
+    live: bool,
+}
+
+impl Report for Renewed<'_> {
+    fn human(&self, w: &mut String) -> std::fmt::Result {
+        writeln!(
+            w,
+            "Renewed in {} (generation {}):",
+            self.dir.display(),
+            self.generation_dir
+        )?;
+        for r in self.renewed {
+            writeln!(
+                w,
+                "  {:<20} serial {} -> {}, expires {}",
+                r.file,
+                short(&r.old_serial),
+                short(&r.new_serial),
+                &r.not_after[..10]
+            )?;
+        }
+        match self.ca_rollover {
+            Some(renewal::CaStep::Publish) => {
+                writeln!(
+                    w,
+                    "  New CA published in ca.crt beside the old one; every certificate stays on the old CA until {}.",
+                    self.finish_after.unwrap_or("the overlap ends")
+                )?;
+                writeln!(w, "  Ship the new ca.crt to every client now, then finish with `provision renew --rollover-ca --finish` (a renew timer finishes it once the overlap has passed).")?;
+            }
+            Some(renewal::CaStep::Finish) => {
+                writeln!(w, "  CA rollover finished: every certificate is now from the new CA. ca.crt keeps the old CA until what it issued has expired, so old client certificates keep authenticating (`provision renew --retire-old-ca` drops it sooner).")?;
+            }
+            None => {}
+        }
+        if !self.dropped_cas.is_empty() {
+            writeln!(
+                w,
+                "  dropped {} old CA(s) from ca.crt: nothing they issued is valid any more",
+                self.dropped_cas.len()
+            )?;
+        }
+        super::write_nodes(w, self.nodes)?;
+        if !self.live {
+            writeln!(w, "  Redis still serves the old certificate until reloaded: run with --reload (or --redis HOST:PORT), or restart it.")?;
+        }
+        Ok(())
     }
 }

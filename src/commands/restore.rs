@@ -9,7 +9,7 @@ use crate::core::checkup;
 use crate::core::{inspect, integrity};
 use crate::error::{Error, ExitStatus, Result};
 use crate::io::age::{self as crypt, Key};
-use crate::output::Output;
+use crate::output::{Output, Report};
 use crate::store::{self, Store};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -105,31 +105,67 @@ pub fn run(args: &RestoreArgs, out: Output) -> Result<ExitStatus> {
     }
     let generation = store.commit(&files, &gen_id, &entry)?;
 
-    if out.json {
-        out.print_json(&json!({
-            "action": "restore",
-            "dir": store.dir,
-            "generation": gen_id,
-            "from_generation": m.generation,
-            "paths_moved_from": moved_from,
-            "files": files.0.iter().map(|f| json!({"name": f.name, "mode": format!("{:04o}", f.mode)})).collect::<Vec<_>>(),
-        }));
-    } else if !out.quiet {
-        crate::outln!(
-            "Restored {} files into {} as generation {generation} (backed up from generation {}).",
-            files.0.len(),
-            store.dir.display(),
-            m.generation
-        );
-        if let Some(from) = &moved_from {
-            crate::outln!(
-                "  paths in the configs moved from {from} to {} (manifest re-signed)",
-                store.dir.display()
-            );
-        }
-        crate::outln!("  verified as `provision check` does; run it for expiry details");
-    }
+    out.report(&Restored {
+        action: "restore",
+        dir: &store.dir,
+        generation: &gen_id,
+        from_generation: &m.generation,
+        paths_moved_from: moved_from.as_deref(),
+        files: files
+            .0
+            .iter()
+            .map(|f| RestoredFile {
+                name: &f.name,
+                mode: format!("{:04o}", f.mode),
+            })
+            .collect(),
+        generation_dir: generation,
+    });
     Ok(ExitStatus::Success)
+}
+
+#[derive(serde::Serialize)]
+struct Restored<'a> {
+    action: &'static str,
+    dir: &'a std::path::Path,
+    generation: &'a str,
+    from_generation: &'a str,
+    paths_moved_from: Option<&'a str>,
+    files: Vec<RestoredFile<'a>>,
+    /// The generation as the store names it, for people.
+    #[serde(skip)]
+    generation_dir: String,
+}
+
+#[derive(serde::Serialize)]
+struct RestoredFile<'a> {
+    name: &'a str,
+    mode: String,
+}
+
+impl Report for Restored<'_> {
+    fn human(&self, w: &mut String) -> std::fmt::Result {
+        use std::fmt::Write;
+        writeln!(
+            w,
+            "Restored {} files into {} as generation {} (backed up from generation {}).",
+            self.files.len(),
+            self.dir.display(),
+            self.generation_dir,
+            self.from_generation
+        )?;
+        if let Some(from) = self.paths_moved_from {
+            writeln!(
+                w,
+                "  paths in the configs moved from {from} to {} (manifest re-signed)",
+                self.dir.display()
+            )?;
+        }
+        writeln!(
+            w,
+            "  verified as `provision check` does; run it for expiry details"
+        )
+    }
 }
 
 /// Decrypts and unpacks the archive, entirely in memory (bounded by `archive::MAX_ARCHIVE`).

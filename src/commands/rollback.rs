@@ -3,8 +3,8 @@
 use super::manifest_of;
 use crate::cli::RollbackArgs;
 use crate::error::{ExitStatus, Result};
-use crate::live::{node_failures, nodes, reload_nodes};
-use crate::output::Output;
+use crate::live::{node_failures, nodes, reload_nodes, NodeResult};
+use crate::output::{Output, Report};
 use crate::store::Store;
 use serde_json::json;
 
@@ -27,12 +27,36 @@ pub fn run(args: &RollbackArgs, out: Output) -> Result<ExitStatus> {
     })?;
     let m = manifest_of(&now, &store.dir)?;
     let results = reload_nodes(&nodes(args.reload, &args.redis, &m)?, &before, &now, &m)?;
-    if out.json {
-        out.print_json(&json!({"action": "rollback", "dir": store.dir, "from": from, "to": to, "nodes": results}));
-    } else if !out.quiet {
-        crate::outln!("Rolled {} back from {from} to {to}.", store.dir.display());
-        super::print_nodes(&results);
-    }
+    out.report(&RolledBack {
+        action: "rollback",
+        dir: &store.dir,
+        from: &from,
+        to: &to,
+        nodes: &results,
+    });
     node_failures(&results, "the rollback is complete")?;
     Ok(ExitStatus::Success)
+}
+
+#[derive(serde::Serialize)]
+struct RolledBack<'a> {
+    action: &'static str,
+    dir: &'a std::path::Path,
+    from: &'a str,
+    to: &'a str,
+    nodes: &'a [NodeResult],
+}
+
+impl Report for RolledBack<'_> {
+    fn human(&self, w: &mut String) -> std::fmt::Result {
+        use std::fmt::Write;
+        writeln!(
+            w,
+            "Rolled {} back from {} to {}.",
+            self.dir.display(),
+            self.from,
+            self.to
+        )?;
+        super::write_nodes(w, self.nodes)
+    }
 }

@@ -13,7 +13,7 @@ use crate::core::rotation::{self, Step};
 use crate::error::{Error, ExitStatus, Result};
 use crate::live::nodes;
 use crate::live::{self, Creds};
-use crate::output::Output;
+use crate::output::{Output, Report};
 use crate::store::{self, Store};
 use serde_json::json;
 
@@ -168,45 +168,80 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<ExitStatus> {
     entry["sentinels"] = json!(sentinels);
     store.commit(&files, &gen_id, &entry)?;
 
-    if out.json {
-        out.print_json(&json!({"action": format!("rotate-{phase}"), "dir": store.dir, "generation": gen_id, "users": users, "nodes": results}));
-    } else if !out.quiet {
-        let list = users.join(", ");
-        if args.finish {
-            crate::outln!(
+    out.report(&Rotated {
+        action: format!("rotate-{phase}"),
+        dir: &store.dir,
+        generation: &gen_id,
+        users: &users,
+        nodes: results,
+        finish: args.finish,
+        applied_on: &nodes,
+        node_flags: node_flags(args),
+    });
+    Ok(ExitStatus::Success)
+}
+
+#[derive(serde::Serialize)]
+struct Rotated<'a> {
+    action: String,
+    dir: &'a std::path::Path,
+    generation: &'a str,
+    users: &'a [String],
+    nodes: Vec<serde_json::Value>,
+    #[serde(skip)]
+    finish: bool,
+    /// The data nodes the change was applied to.
+    #[serde(skip)]
+    applied_on: &'a [String],
+    /// `--reload` / `--redis ...` as given, for the next command shown.
+    #[serde(skip)]
+    node_flags: String,
+}
+
+impl Report for Rotated<'_> {
+    fn human(&self, w: &mut String) -> std::fmt::Result {
+        use std::fmt::Write;
+        let list = self.users.join(", ");
+        if self.finish {
+            writeln!(
+                w,
                 "Finished the password rotation for {list}: only the new password is accepted now."
-            );
+            )?;
         } else {
-            crate::outln!("Started a password rotation for {list}: the old and the new password are both accepted.");
-            for u in &users {
-                crate::outln!(
+            writeln!(w, "Started a password rotation for {list}: the old and the new password are both accepted.")?;
+            for u in self.users {
+                writeln!(
+                    w,
                     "  new password in {}",
-                    store
-                        .dir
+                    self.dir
                         .join(crate::core::bundle::user_password(u))
                         .display()
-                );
+                )?;
             }
-            crate::outln!("Next: roll your clients to the new password file, then run");
-            crate::outln!(
+            writeln!(
+                w,
+                "Next: roll your clients to the new password file, then run"
+            )?;
+            writeln!(
+                w,
                 "  provision rotate --dir {} {} --finish{}",
-                store.dir.display(),
-                users
+                self.dir.display(),
+                self.users
                     .iter()
                     .map(|u| format!("--user {u}"))
                     .collect::<Vec<_>>()
                     .join(" "),
-                node_flags(args)
-            );
+                self.node_flags
+            )?;
         }
-        for n in &nodes {
-            crate::outln!("  applied live on {n}");
+        for n in self.applied_on {
+            writeln!(w, "  applied live on {n}")?;
         }
-        if nodes.is_empty() {
-            crate::outln!("  (files only: no --reload or --redis was given; running nodes keep their old ACL until you apply it)");
+        if self.applied_on.is_empty() {
+            writeln!(w, "  (files only: no --reload or --redis was given; running nodes keep their old ACL until you apply it)")?;
         }
+        Ok(())
     }
-    Ok(ExitStatus::Success)
 }
 
 fn node_flags(args: &RotateArgs) -> String {

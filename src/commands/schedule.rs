@@ -3,7 +3,7 @@
 
 use crate::cli::ScheduleArgs;
 use crate::error::{Error, ExitStatus, Result};
-use crate::output::Output;
+use crate::output::{Output, Wrote};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -105,27 +105,25 @@ pub fn run(args: &ScheduleArgs, out: Output) -> Result<ExitStatus> {
             if m.spec.ca_key == Some(crate::core::cakey::Protection::Passphrase) { "--passphrase" } else { "--identity KEYFILE" }
         );
     }
-    if out.json {
-        out.print_json(&serde_json::json!({
-            "action": "schedule",
-            "dir": dir,
-            "files": written,
-            "cron": cron,
-        }));
-    } else if !out.quiet {
-        for p in &written {
-            crate::outln!("Wrote {}", p.display());
-        }
-        crate::outln!();
-        crate::outln!("Install:");
-        crate::outln!(
+    let next = vec![
+        String::new(),
+        "Install:".into(),
+        format!(
             "  cp {} {} /etc/systemd/system/ && systemctl daemon-reload && systemctl enable --now {TIMER}",
             written[0].display(),
             written[1].display()
-        );
-        crate::outln!();
-        crate::outln!("Or, without systemd, this crontab line (crontab -e as the bundle's owner):");
-        crate::outln!("  {cron}");
-    }
+        ),
+        String::new(),
+        "Or, without systemd, this crontab line (crontab -e as the bundle's owner):".into(),
+        format!("  {cron}"),
+    ];
+    out.report(&Wrote {
+        action: "schedule",
+        dir: Some(dir),
+        file: None,
+        files: written,
+        extra: [("cron".to_string(), cron.into())].into_iter().collect(),
+        next,
+    });
     Ok(ExitStatus::Success)
 }

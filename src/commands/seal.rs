@@ -5,9 +5,8 @@
 use crate::cli::{SealArgs, UnsealArgs};
 use crate::error::{Error, ExitStatus, Result};
 use crate::io::age::{self as crypt, Key, Sink, RECIPIENTS_FILE};
-use crate::output::Output;
+use crate::output::{Output, Report};
 use crate::store::Store;
-use serde_json::json;
 use std::fs::File;
 use std::io::{self, BufReader, Write};
 use std::path::Path;
@@ -71,26 +70,44 @@ pub fn unseal(args: &UnsealArgs, out: Output) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-fn report(out: Output, action: &str, input: &Path, written: Option<&Path>, bytes: u64) {
-    if out.json {
-        if written.is_some() {
-            out.print_json(
-                &json!({"action": action, "input": input, "output": written, "bytes": bytes}),
-            );
-        }
-    } else if !out.quiet {
-        let msg = format!(
-            "{}ed {} ({bytes} bytes) to {}",
-            if action == "seal" { "Seal" } else { "Unseal" },
-            input.display(),
-            written
+fn report(out: Output, action: &'static str, input: &Path, written: Option<&Path>, bytes: u64) {
+    let r = Sealed {
+        action,
+        input,
+        output: written,
+        bytes,
+    };
+    match written {
+        Some(_) => out.report(&r),
+        None => out.report_beside_data(&r),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Sealed<'a> {
+    action: &'static str,
+    input: &'a Path,
+    /// None: the result went to stdout.
+    output: Option<&'a Path>,
+    bytes: u64,
+}
+
+impl Report for Sealed<'_> {
+    fn human(&self, w: &mut String) -> std::fmt::Result {
+        use std::fmt::Write;
+        writeln!(
+            w,
+            "{}ed {} ({} bytes) to {}",
+            if self.action == "seal" {
+                "Seal"
+            } else {
+                "Unseal"
+            },
+            self.input.display(),
+            self.bytes,
+            self.output
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "stdout".into())
-        );
-        if written.is_some() {
-            crate::outln!("{msg}");
-        } else {
-            eprintln!("{msg}");
-        }
+        )
     }
 }

@@ -6,23 +6,27 @@ pub fn short_serial(serial: &str) -> &str {
 }
 
 /// One line per node of a live reload (renew, rollback).
-pub fn print_nodes(results: &[crate::live::NodeResult]) {
+pub fn write_nodes(w: &mut String, results: &[crate::live::NodeResult]) -> std::fmt::Result {
+    use std::fmt::Write;
     for r in results {
         if r.ok {
-            crate::outln!(
+            writeln!(
+                w,
                 "  reloaded {:<22} now serving serial {}",
                 r.node,
                 r.presented_serial
                     .as_deref()
                     .map(short_serial)
                     .unwrap_or("(unchanged)")
-            );
+            )?;
         } else {
-            crate::outln!(
+            writeln!(
+                w,
                 "  FAILED   {:<22} {}",
                 r.node,
                 r.error.as_deref().unwrap_or("")
-            );
+            )?;
         }
     }
+    Ok(())
 }
