@@ -101,7 +101,8 @@ fn render(c: &mut Criterion) {
     });
     g.bench_function("redis.conf", |b| {
         b.iter(|| {
-            render::redis_conf(
+            render::redis_conf_with(
+                &render::Templates::builtin(),
                 &spec,
                 &paths,
                 &render::NodeConf::standalone(&spec),

@@ -12,7 +12,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 pub fn run(args: &ComposeArgs, out: Output) -> Result<ExitStatus> {
-    let (dir, _files, m) = open_bundle(&args.bundle)?;
+    let (dir, _files, m) = open_bundle(args.bundle.path())?;
     super::standalone_only(&m, &dir)?;
     let (templates, _) = super::templates_for(args.output.templates.templates.as_deref(), &m.spec)?;
     let meta = std::fs::metadata(&dir).map_err(|e| Error::io("reading", &dir, e))?;

@@ -10,7 +10,7 @@ use crate::error::{Error, ExitStatus, Result};
 use crate::output::{Output, Report};
 
 pub fn run(args: &EnvArgs, out: Output) -> Result<ExitStatus> {
-    let (dir, files, m) = open_bundle(&args.bundle)?;
+    let (dir, files, m) = open_bundle(args.bundle.path())?;
     let user = match &args.user {
         Some(u) => m.spec.users.iter().find(|s| &s.name == u).ok_or_else(|| {
             Error::input(

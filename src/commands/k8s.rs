@@ -58,7 +58,7 @@ pub fn run(args: &BackupArgs, out: Output) -> Result<ExitStatus> {
         })?;
     }
 
-    let (dir, files, m) = open_bundle(&args.bundle)?;
+    let (dir, files, m) = open_bundle(args.bundle.path())?;
     super::standalone_only(&m, &dir)?;
     // A tampered or inconsistent bundle is not shipped into a cluster.
     super::refuse_if_inconsistent(&files, &dir, false)?;

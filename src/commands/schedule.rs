@@ -41,7 +41,7 @@ fn user_name(uid: u32) -> String {
 }
 
 pub fn run(args: &ScheduleArgs, out: Output) -> Result<ExitStatus> {
-    let (dir, _files, m) = super::open_bundle(&args.bundle)?;
+    let (dir, _files, m) = super::open_bundle(args.bundle.path())?;
     let (templates, _) = super::templates_for(args.output.templates.templates.as_deref(), &m.spec)?;
     let exe = std::env::current_exe()
         .map_err(|e| Error::failed(format!("finding this program's path: {e}"), None))?;

@@ -227,7 +227,12 @@ pub struct AclEntry<'a> {
     pub hashes: Vec<String>,
 }
 
-/// Renders users.acl from the built-in template.
+impl<'a> AclEntry<'a> {
+    pub fn new(user: &'a UserSpec, hashes: Vec<String>) -> Self {
+        AclEntry { user, hashes }
+    }
+}
+
 /// Renders users.acl for a standalone server from the built-in template.
 pub fn users_acl(entries: &[AclEntry<'_>]) -> Result<String, TemplateError> {
     users_acl_for(entries, Kind::Standalone)
@@ -417,24 +422,7 @@ impl NodeConf {
     }
 }
 
-/// Renders redis.conf from the built-in template.
-pub fn redis_conf(
-    spec: &Spec,
-    paths: &ConfPaths,
-    node: &NodeConf,
-    renames: &[Rename],
-    generated_at: &str,
-) -> Result<String, TemplateError> {
-    redis_conf_with(
-        &Templates::builtin(),
-        spec,
-        paths,
-        node,
-        renames,
-        generated_at,
-    )
-}
-
+/// Renders redis.conf (`Templates::builtin()` for the built-in template).
 pub fn redis_conf_with(
     templates: &Templates,
     spec: &Spec,
@@ -647,10 +635,7 @@ mod tests {
     fn hashed(users: &[UserSpec]) -> Vec<AclEntry<'_>> {
         users
             .iter()
-            .map(|u| AclEntry {
-                user: u,
-                hashes: vec![sha256_hex(u.name.as_bytes())],
-            })
+            .map(|u| AclEntry::new(u, vec![sha256_hex(u.name.as_bytes())]))
             .collect()
     }
 
@@ -661,14 +646,8 @@ mod tests {
         let admin = UserSpec::new("admin", Role::Admin);
         let h = sha256_hex(b"x");
         let acl = users_acl(&[
-            AclEntry {
-                user: &admin,
-                hashes: vec![h.clone()],
-            },
-            AclEntry {
-                user: &app,
-                hashes: vec![],
-            },
+            AclEntry::new(&admin, vec![h.clone()]),
+            AclEntry::new(&app, vec![]),
         ])
         .unwrap();
         let line = acl.lines().find(|l| l.starts_with("user app ")).unwrap();
@@ -676,25 +655,14 @@ mod tests {
         assert!(!line.contains('#') && !line.contains("nopass"), "{line}");
         assert!(acl.contains(&format!("user admin on #{h} ")), "{acl}");
         // A hash for a certificate-only user, or none for a password user, is refused.
-        let e = users_acl(&[AclEntry {
-            user: &app,
-            hashes: vec![h.clone()],
-        }])
-        .unwrap_err();
+        let e = users_acl(&[AclEntry::new(&app, vec![h.clone()])]).unwrap_err();
         assert!(e.to_string().contains("certificate only"), "{e}");
-        assert!(users_acl(&[AclEntry {
-            user: &admin,
-            hashes: vec![]
-        }])
-        .is_err());
+        assert!(users_acl(&[AclEntry::new(&admin, vec![])]).is_err());
         // An override that drops resetpass is refused after rendering.
         let t = ov("users.acl", "user default off resetpass\n{% for u in users %}user {{ u.name }} on ~* +@read\n{% endfor %}").unwrap();
         let e = users_acl_with(
             &t,
-            &[AclEntry {
-                user: &app,
-                hashes: vec![],
-            }],
+            &[AclEntry::new(&app, vec![])],
             Kind::Standalone,
             crate::core::server::BASELINE,
         )
@@ -797,18 +765,9 @@ mod tests {
         let admin = UserSpec::new("admin", Role::Admin);
         let (h1, h2) = (sha256_hex(b"1"), sha256_hex(b"2"));
         let acl = users_acl(&[
-            AclEntry {
-                user: &admin,
-                hashes: vec![h1.clone()],
-            },
-            AclEntry {
-                user: &app,
-                hashes: vec![h1.clone(), h2.clone()],
-            },
-            AclEntry {
-                user: &ro,
-                hashes: vec![h2.clone()],
-            },
+            AclEntry::new(&admin, vec![h1.clone()]),
+            AclEntry::new(&app, vec![h1.clone(), h2.clone()]),
+            AclEntry::new(&ro, vec![h2.clone()]),
         ])
         .unwrap();
         assert!(
@@ -823,16 +782,8 @@ mod tests {
     #[test]
     fn acl_refuses_missing_or_bad_hash() {
         let u = UserSpec::new("admin", Role::Admin);
-        assert!(users_acl(&[AclEntry {
-            user: &u,
-            hashes: vec![]
-        }])
-        .is_err());
-        assert!(users_acl(&[AclEntry {
-            user: &u,
-            hashes: vec!["nothex".into()]
-        }])
-        .is_err());
+        assert!(users_acl(&[AclEntry::new(&u, vec![])]).is_err());
+        assert!(users_acl(&[AclEntry::new(&u, vec!["nothex".into()])]).is_err());
     }
 
     #[test]
@@ -853,7 +804,8 @@ mod tests {
                 data_dir: data_dir.clone(),
                 ..Spec::default()
             };
-            let c = redis_conf(
+            let c = redis_conf_with(
+                &Templates::builtin(),
                 &spec,
                 &paths(),
                 &NodeConf::standalone(&spec),

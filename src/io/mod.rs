@@ -7,10 +7,16 @@
 //! - `write`: create-new files with their final mode, atomic replacement, and a streaming sink
 //!   that appears under its final name only when complete;
 //! - `age`: recipients, identities, passphrases and age-encrypted outputs;
-//! - `store`: the bundle directory itself (generations, links, lock, audit log).
+//! - `store`: the bundle directory itself (generations, links, lock, audit log);
+//! - `bundle`: a bundle opened for a command (manifest, consistency audit, audit lines);
+//! - `templates`: override templates read from a directory, and the Compose file;
+//! - `cakey`: unlocking and sealing the protected CA key.
 
 pub mod age;
+pub mod bundle;
+pub mod cakey;
 pub mod dir;
 pub mod read;
 pub mod store;
+pub mod templates;
 pub mod write;

@@ -1,12 +1,12 @@
-//! What several commands share (commands never import each other): reading a bundle, how
-//! per-node results are printed, templates and the protected CA key. Re-exported by `commands` as before.
+//! What several commands share (commands never import each other): the flags they map the
+//! same way and how per-node results are printed. The bundle, template and CA-key I/O they
+//! share lives in `crate::io` and is re-exported here for them.
 
-mod bundle;
-mod cakey;
+mod args;
 mod live;
-mod templates;
 
-pub use bundle::*;
-pub use cakey::*;
+pub use crate::io::bundle::*;
+pub use crate::io::cakey::*;
+pub use crate::io::templates::*;
+pub use args::*;
 pub use live::*;
-pub use templates::*;

@@ -73,20 +73,3 @@ pub fn ca_key_error(e: CaKeyError, p: Option<&Protection>, path: &Path, why: &st
         CaKeyError::Encrypt(_) => Error::failed(format!("{why}: {e}"), None),
     }
 }
-
-/// The key that `--identity` / `--passphrase-file` / `--passphrase` give, if any.
-pub fn key_from_args(a: &crate::cli::UnlockArgs) -> Result<Option<crate::io::age::Key>> {
-    if a.passphrase || a.passphrase_file.is_some() {
-        Ok(Some(crate::io::age::Key::Passphrase(
-            crate::io::age::passphrase(a.passphrase_file.as_deref(), false)?,
-        )))
-    } else if !a.identity.is_empty() {
-        Ok(Some(crate::io::age::Key::Identities(
-            crate::io::age::identities(&a.identity)?,
-        )))
-    } else {
-        Ok(None)
-    }
-}
-
-pub const COMPOSE: &str = "docker-compose.yml";

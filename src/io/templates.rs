@@ -1,12 +1,15 @@
 //! Templates for a command: loading overrides, naming their errors, rendering, and the Compose
 //! file.
 
-use super::*;
+use super::bundle::shell_quote;
 use crate::core::bundle::{self, Manifest};
 use crate::core::render::{self, Templates};
 use crate::core::spec::{Role, Spec};
 use crate::error::{Error, Result};
 use std::path::Path;
+
+/// The Compose file `compose` and `init --compose` write by default.
+pub const COMPOSE: &str = "docker-compose.yml";
 
 /// A template error as the user sees it: an operator's override at fault is bad input (exit
 /// 2, naming the file and line); a built-in template failing is a bug.

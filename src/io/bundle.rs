@@ -159,9 +159,9 @@ pub fn host_path_exists<'a>(files: &Files, dir: &'a Path) -> impl Fn(&str) -> bo
 }
 
 /// Opens a bundle read-only: its absolute directory, the current generation's files and the
-/// manifest. Used by the commands that describe a bundle to another system.
-pub fn open_bundle(dir: &crate::cli::DirArgs) -> Result<(PathBuf, Files, Manifest)> {
-    let store = Store::open_readonly(dir.path()).map_err(|e| match e {
+/// manifest: what `compose`, `env`, `export` and `schedule` describe to another system.
+pub fn open_bundle(dir: &Path) -> Result<(PathBuf, Files, Manifest)> {
+    let store = Store::open_readonly(dir).map_err(|e| match e {
         Error::Io { path, source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
             Error::input(
                 format!(
