@@ -10,10 +10,8 @@ use crate::output::{Output, Report};
 use crate::store::{self, Store};
 use serde_json::json;
 
+/// `backup --format age` (`--format k8s` is `commands::k8s`, chosen in `lib.rs`).
 pub fn run(args: &BackupArgs, out: Output) -> Result<ExitStatus> {
-    if args.format == crate::cli::ExportFormat::K8s {
-        return super::k8s::run(args, out);
-    }
     for (set, flag) in [
         (args.force, "--force"),
         (args.name.is_some(), "--name"),
