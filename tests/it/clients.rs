@@ -655,12 +655,7 @@ fn verdicts(cred: &Path, host: &str, port: u16) -> Vec<(&'static str, String)> {
         env_path("PROVISION_CLIENTS_NODE_MODULES", "pinned ioredis from npm"),
     );
     let rs = {
-        let pw = read(cred, "app.password");
-        let c = redis::Client::build_with_tls(
-            tls_info(host, port, "app", &pw),
-            tls_certs(cred, cred, "app"),
-        );
-        match c.and_then(|c| c.get_connection()) {
+        match client_at(host, cred, cred, port, "app", None) {
             Ok(mut c) => {
                 let p = ping(&mut c);
                 if p == "PONG" {
@@ -880,12 +875,5 @@ fn every_client_keeps_working_through_a_ca_rollover() {
 
 /// A redis-rs connection as app to the bundle's own server by its name, `localhost`.
 fn client_as_host(dir: &Path, port: u16) -> redis::Connection {
-    let pw = read(dir, "app.password");
-    redis::Client::build_with_tls(
-        tls_info("localhost", port, "app", &pw),
-        tls_certs(dir, dir, "app"),
-    )
-    .unwrap()
-    .get_connection()
-    .unwrap()
+    client_at("localhost", dir, dir, port, "app", None).unwrap()
 }
