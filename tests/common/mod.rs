@@ -384,7 +384,7 @@ impl Bundle {
     }
 
     /// `name` in the temporary directory, beside the bundle.
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub fn path(&self, name: impl AsRef<Path>) -> PathBuf {
         self.tmp.path().join(name)
     }
 }
