@@ -199,11 +199,10 @@ fn existing_bundle_needs_force_and_force_keeps_the_previous_generation() {
 
 #[test]
 fn force_with_fewer_users_removes_their_links() {
-    let b = Bundle::empty();
+    let b = Bundle::init(&[]);
     let dir = b.dir.as_path();
     let cfg = b.path("c.toml");
     std::fs::write(&cfg, "[[users]]\nname = \"admin\"\nrole = \"admin\"\n").unwrap();
-    run(&["init", "--dir", dir.to_str().unwrap(), "-q"]).success();
     run(&[
         "init",
         "--dir",

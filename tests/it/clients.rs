@@ -72,20 +72,8 @@ impl Deployment {
     /// One server whose certificate names only `host` (`localhost` or `127.0.0.1`).
     pub fn standalone(host: &str) -> Deployment {
         require("redis-server");
-        let t = tempdir();
-        let dir = t.path().join("secrets");
         let port = free_port();
-        run(&[
-            "init",
-            "--dir",
-            dir.to_str().unwrap(),
-            "--host",
-            host,
-            "--port",
-            &port.to_string(),
-            "--quiet",
-        ])
-        .success();
+        let Bundle { tmp: t, dir } = Bundle::init(&["--host", host, "--port", &port.to_string()]);
         let work = t.path().join("work");
         std::fs::create_dir_all(&work).unwrap();
         let r = Redis::start(&dir, port, &work);
@@ -111,8 +99,7 @@ impl Deployment {
     pub fn sentinel() -> Deployment {
         require("redis-server");
         require("redis-cli");
-        let t = tempdir();
-        let dir = t.path().join("secrets");
+        let Bundle { tmp: t, dir } = Bundle::empty();
         let base = free_ports(3, false);
         let sbase = free_ports(3, false);
         // master_name is left at its default, MASTER.
@@ -183,13 +170,8 @@ impl Deployment {
     pub fn cluster() -> Deployment {
         require("redis-server");
         require("redis-cli");
-        let t = tempdir();
-        let dir = t.path().join("secrets");
         let base = free_ports(6, true);
-        run(&[
-            "init",
-            "--dir",
-            dir.to_str().unwrap(),
+        let Bundle { tmp: t, dir } = Bundle::init(&[
             "--topology",
             "cluster",
             "--nodes",
@@ -198,9 +180,7 @@ impl Deployment {
             "127.0.0.1",
             "--port",
             &base.to_string(),
-            "--quiet",
-        ])
-        .success();
+        ]);
         let nodes: Vec<Option<Redis>> = (0..6u16)
             .map(|i| {
                 let name = format!("redis-{}", i + 1);

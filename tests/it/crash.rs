@@ -58,18 +58,9 @@ fn sigkill_at_random_moments_never_leaves_a_broken_bundle() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
-    let b = Bundle::empty();
-    let dir = b.dir.as_path();
     let port = free_port();
-    run(&[
-        "init",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--port",
-        &port.to_string(),
-        "-q",
-    ])
-    .success();
+    let b = Bundle::init(&["--port", &port.to_string()]);
+    let dir = b.dir.as_path();
 
     // How long each command takes uninterrupted (the median of five runs: the first runs pay
     // for cold caches), to spread the kills over its whole run.
@@ -423,13 +414,12 @@ fn each_change_flushes_only_its_own_files_around_its_commit_and_ephemeral_never(
 
 #[test]
 fn planted_symlinks_are_never_written_through() {
-    let b = Bundle::empty();
+    let b = Bundle::init(&[]);
     let (dir, d) = (b.dir.as_path(), b.d());
     let outside = b.path("outside");
     std::fs::create_dir(&outside).unwrap();
     let victim = outside.join("victim");
     std::fs::write(&victim, "original").unwrap();
-    run(&["init", "--dir", d, "-q"]).success();
 
     // A bundle file replaced by a link to elsewhere: the commit replaces the link itself.
     std::fs::remove_file(dir.join("ca.key")).unwrap();
