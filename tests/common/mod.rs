@@ -378,6 +378,26 @@ impl Bundle {
         b
     }
 
+    /// `provision init --dir <tmp>/s -q --config <tmp>/provision.toml EXTRA`, the config
+    /// holding `toml`; init must succeed.
+    #[track_caller]
+    pub fn with_config(toml: &str, extra: &[&str]) -> Bundle {
+        let b = Bundle::empty();
+        let cfg = b.path("provision.toml");
+        std::fs::write(&cfg, toml).unwrap();
+        let mut args = vec![
+            "init",
+            "--dir",
+            b.d(),
+            "-q",
+            "--config",
+            cfg.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run(&args).success();
+        b
+    }
+
     /// The bundle directory as a `--dir` argument.
     pub fn d(&self) -> &str {
         self.dir.to_str().unwrap()

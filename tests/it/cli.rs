@@ -388,19 +388,9 @@ fn help_documents_exit_codes_and_examples() {
 
 #[test]
 fn example_config_file_is_valid() {
-    let t = tempdir();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("provision.example.toml");
-    let dir = t.path().join("s");
-    run(&[
-        "init",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--config",
-        example.to_str().unwrap(),
-        "-q",
-    ])
-    .success();
-    let acl = read(&dir, "users.acl");
+    let b = Bundle::init(&["--config", example.to_str().unwrap()]);
+    let acl = read(&b.dir, "users.acl");
     assert!(
         acl.contains("user ja4proxy on #") && acl.contains("~ja4:* ~rate:* ~enforcement:*"),
         "{acl}"

@@ -99,22 +99,11 @@ impl Deployment {
     pub fn sentinel() -> Deployment {
         require("redis-server");
         require("redis-cli");
-        let Bundle { tmp: t, dir } = Bundle::empty();
         let base = free_ports(3, false);
         let sbase = free_ports(3, false);
         // master_name is left at its default, MASTER.
         let toml = sentinel_config(base, sbase, "\"127.0.0.1\"");
-        let cfg = t.path().join("provision.toml");
-        std::fs::write(&cfg, toml).unwrap();
-        run(&[
-            "init",
-            "--dir",
-            dir.to_str().unwrap(),
-            "--config",
-            cfg.to_str().unwrap(),
-            "--quiet",
-        ])
-        .success();
+        let Bundle { tmp: t, dir } = Bundle::with_config(&toml, &[]);
         let nodes: Vec<Option<Redis>> = (0..3u16)
             .map(|i| {
                 let work = t.path().join(format!("work-redis-{}", i + 1));

@@ -282,10 +282,8 @@ fn live_key_types_and_options() {
 
 #[test]
 fn live_config_file_users() {
-    let t = tempdir();
-    let cfg = t.path().join("provision.toml");
-    std::fs::write(
-        &cfg,
+    let port = free_port();
+    let b = Bundle::with_config(
         r#"
 [[users]]
 name = "ops"
@@ -301,22 +299,9 @@ role = "custom"
 keys = ["cache:*"]
 commands = ["+get", "+@connection"]
 "#,
-    )
-    .unwrap();
-    let dir = t.path().join("s");
-    let port = free_port();
-    run(&[
-        "init",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--config",
-        cfg.to_str().unwrap(),
-        "--port",
-        &port.to_string(),
-        "-q",
-    ])
-    .success();
-    let r = Redis::start(&dir, port, t.path());
+        &["--port", &port.to_string()],
+    );
+    let r = Redis::start(&b.dir, port, b.tmp.path());
     expect(
         &r.cli_as("ja4proxy", &["SET", "ja4:x", "1"]),
         "OK",

@@ -233,22 +233,11 @@ fn cluster_of_three_created_over_tls_serves_keys_across_slots() {
 fn sentinels_fail_over_over_tls_and_clients_find_the_new_primary() {
     require("redis-server");
     require("redis-cli");
-    let b = Bundle::empty();
-    let dir = b.dir.as_path();
     let base = free_ports(3, false);
     let sbase = free_ports(3, false);
     let toml = sentinel_config(base, sbase, "\"127.0.0.1\", \"localhost\"");
-    let cfg = b.path("provision.toml");
-    std::fs::write(&cfg, toml).unwrap();
-    run(&[
-        "init",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--config",
-        cfg.to_str().unwrap(),
-        "--quiet",
-    ])
-    .success();
+    let b = Bundle::with_config(&toml, &[]);
+    let dir = b.dir.as_path();
     let s1 = read(dir, "sentinel-1.conf");
     assert!(
         s1.contains(&format!("sentinel monitor mymaster 127.0.0.1 {base} 2")),
