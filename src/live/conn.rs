@@ -30,7 +30,11 @@ pub fn parse_node(s: &str) -> Result<(String, u16), Error> {
     Ok((host.to_string(), port))
 }
 
-fn client(host: &str, port: u16, c: &Creds) -> redis::RedisResult<redis::Connection> {
+/// A `redis` crate connection to `host:port` over TLS, trusting `c.ca_pem`, with hostname
+/// verification on and `c`'s client certificate; logged in as `c.user` with its password, or
+/// by the certificate alone when `c.password` is None. The one TLS client of the crate (the
+/// integration tests use it too).
+pub fn connect(host: &str, port: u16, c: &Creds) -> redis::RedisResult<redis::Connection> {
     use redis::IntoConnectionInfo;
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let info = redis::ConnectionAddr::TcpTls {
@@ -88,7 +92,7 @@ fn public_name(args: &[&str]) -> String {
 /// Connects as admin and runs one command; returns the reply as text.
 pub fn command(node: &str, creds: &Creds, args: &[&str]) -> Result<String, Error> {
     let (host, port) = parse_node(node)?;
-    let mut con = client(&host, port, creds).map_err(|e| Error::Login {
+    let mut con = connect(&host, port, creds).map_err(|e| Error::Login {
         node: node.to_string(),
         user: creds.user.clone(),
         detail: e.to_string(),

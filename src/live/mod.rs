@@ -12,7 +12,7 @@ mod nodes;
 mod server;
 mod tls;
 
-pub use conn::{command, command_ok, parse_node, Creds};
+pub use conn::{command, command_ok, connect, parse_node, Creds};
 pub use nodes::{admin_creds, node_failures, nodes, reload_nodes, renamed_config};
 pub use server::detect_server;
 pub use tls::{presented_certificate, reload_tls, wait_for_certificate, NodeResult};

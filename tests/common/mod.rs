@@ -352,27 +352,125 @@ impl Drop for Redis {
     }
 }
 
-/// Creates a bundle for live tests on a free port and returns (tempdir, bundle dir, port).
-pub fn live_bundle(extra: &[&str]) -> (tempfile::TempDir, PathBuf, u16) {
-    let t = tempdir();
-    let dir = t.path().join("secrets");
-    let port = free_port();
-    let port_s = port.to_string();
-    let mut args = vec![
-        "init",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--port",
-        &port_s,
-        "--quiet",
-    ];
-    args.extend_from_slice(extra);
-    run(&args).success();
-    (t, dir, port)
+/// A bundle directory `s` inside a fresh temporary directory (removed on drop). `tmp` stays
+/// reachable for what a test puts beside the bundle (keys, configs, a second bundle).
+pub struct Bundle {
+    pub tmp: tempfile::TempDir,
+    pub dir: PathBuf,
 }
 
-/// Where and as whom a `redis` crate client connects: TLS to `host:port` with hostname
-/// verification on, logging in as `user` with `password`.
+impl Bundle {
+    /// The temporary directory and the bundle's path in it; nothing is created there, for a
+    /// test that runs `init` itself.
+    pub fn empty() -> Bundle {
+        let tmp = tempdir();
+        let dir = tmp.path().join("s");
+        Bundle { tmp, dir }
+    }
+
+    /// `provision init --dir <tmp>/s -q EXTRA`, which must succeed.
+    #[track_caller]
+    pub fn init(extra: &[&str]) -> Bundle {
+        let b = Bundle::empty();
+        let mut args = vec!["init", "--dir", b.d(), "-q"];
+        args.extend_from_slice(extra);
+        run(&args).success();
+        b
+    }
+
+    /// `provision init --dir <tmp>/s -q --config <tmp>/provision.toml EXTRA`, the config
+    /// holding `toml`; init must succeed.
+    #[track_caller]
+    pub fn with_config(toml: &str, extra: &[&str]) -> Bundle {
+        let b = Bundle::empty();
+        let cfg = b.path("provision.toml");
+        std::fs::write(&cfg, toml).unwrap();
+        let mut args = vec![
+            "init",
+            "--dir",
+            b.d(),
+            "-q",
+            "--config",
+            cfg.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run(&args).success();
+        b
+    }
+
+    /// The bundle directory as a `--dir` argument.
+    pub fn d(&self) -> &str {
+        self.dir.to_str().unwrap()
+    }
+
+    /// `name` in the temporary directory, beside the bundle.
+    pub fn path(&self, name: impl AsRef<Path>) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+}
+
+/// Creates a bundle for live tests on a free port and returns (tempdir, bundle dir, port).
+pub fn live_bundle(extra: &[&str]) -> (tempfile::TempDir, PathBuf, u16) {
+    let port = free_port();
+    let port_s = port.to_string();
+    let mut args = vec!["--port", &port_s];
+    args.extend_from_slice(extra);
+    let b = Bundle::init(&args);
+    (b.tmp, b.dir, port)
+}
+
+/// The credentials of `user` as `provision::live` takes them: certificate, key and password
+/// found in `cred_dir` (`password` overrides the password file), trusting `dir/ca.crt`.
+pub fn creds_of(
+    dir: &Path,
+    cred_dir: &Path,
+    user: &str,
+    password: Option<&str>,
+) -> provision::live::Creds {
+    use provision::core::secret::Secret;
+    let pw = password
+        .map(str::to_string)
+        .unwrap_or_else(|| read(cred_dir, &format!("{user}.password")));
+    let file = |name: String| {
+        std::fs::read(cred_dir.join(&name)).unwrap_or_else(|e| panic!("read {name}: {e}"))
+    };
+    provision::live::Creds {
+        user: user.to_string(),
+        password: Some(Secret::from_string(pw)),
+        cert_pem: file(format!("{user}.crt")),
+        key_pem: Secret::new(file(format!("{user}.key"))),
+        ca_pem: std::fs::read(dir.join("ca.crt")).unwrap(),
+    }
+}
+
+/// A `redis` crate connection to `host:port` as `user` through the crate's own TLS client
+/// (`provision::live::connect`: hostname verification on), with the credentials of
+/// [`creds_of`].
+pub fn client_at(
+    host: &str,
+    dir: &Path,
+    cred_dir: &Path,
+    port: u16,
+    user: &str,
+    password: Option<&str>,
+) -> redis::RedisResult<redis::Connection> {
+    provision::live::connect(host, port, &creds_of(dir, cred_dir, user, password))
+}
+
+/// [`client_at`] 127.0.0.1.
+pub fn client_as(
+    dir: &Path,
+    cred_dir: &Path,
+    port: u16,
+    user: &str,
+    password: Option<&str>,
+) -> redis::RedisResult<redis::Connection> {
+    client_at("127.0.0.1", dir, cred_dir, port, user, password)
+}
+
+/// Where and as whom a raw `redis` crate client connects: TLS to `host:port` with hostname
+/// verification on, logging in as `user` with `password`. Only for clients the shared
+/// [`client_at`] cannot be: the cluster and Sentinel clients of tests/clients/redis_rs.rs.
 pub fn tls_info(host: &str, port: u16, user: &str, password: &str) -> redis::ConnectionInfo {
     use redis::IntoConnectionInfo;
     redis::ConnectionAddr::TcpTls {
@@ -390,7 +488,8 @@ pub fn tls_info(host: &str, port: u16, user: &str, password: &str) -> redis::Con
     )
 }
 
-/// The certificate and key of `user` found in `cred_dir`, trusting `dir/ca.crt`.
+/// The certificate and key of `user` found in `cred_dir`, trusting `dir/ca.crt`, for a raw
+/// `redis` crate client (see [`tls_info`]).
 pub fn tls_certs(dir: &Path, cred_dir: &Path, user: &str) -> redis::TlsCertificates {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     redis::TlsCertificates {
@@ -400,22 +499,6 @@ pub fn tls_certs(dir: &Path, cred_dir: &Path, user: &str) -> redis::TlsCertifica
         }),
         root_cert: Some(std::fs::read(dir.join("ca.crt")).unwrap()),
     }
-}
-
-/// A `redis` crate connection as `user`, with the certificate, key and password found in
-/// `cred_dir` and trusting `dir/ca.crt`. `password` overrides the password file.
-pub fn client_as(
-    dir: &Path,
-    cred_dir: &Path,
-    port: u16,
-    user: &str,
-    password: Option<&str>,
-) -> redis::RedisResult<redis::Connection> {
-    let pw = password
-        .map(str::to_string)
-        .unwrap_or_else(|| read(cred_dir, &format!("{user}.password")));
-    let info = tls_info("127.0.0.1", port, user, &pw);
-    redis::Client::build_with_tls(info, tls_certs(dir, cred_dir, user))?.get_connection()
 }
 
 pub fn app_client(dir: &Path, cred_dir: &Path, port: u16) -> redis::Connection {

@@ -59,16 +59,15 @@ fn s(p: &Path) -> &str {
 
 #[test]
 fn round_trip_is_byte_identical_with_modes() {
-    let t = tempdir();
-    let dir = t.path().join("secrets");
-    init(&dir);
-    let (key, pubkey) = keygen(t.path(), "key.txt");
-    let before = generation(&dir);
-    let out = t.path().join("b.age");
+    let b = Bundle::init(&[]);
+    let dir = b.dir.as_path();
+    let (key, pubkey) = keygen(b.tmp.path(), "key.txt");
+    let before = generation(dir);
+    let out = b.path("b.age");
     run(&[
         "backup",
         "--dir",
-        s(&dir),
+        s(dir),
         "--recipient",
         &pubkey,
         "-o",
@@ -79,59 +78,58 @@ fn round_trip_is_byte_identical_with_modes() {
     let raw = std::fs::read(&out).unwrap();
     assert!(raw.starts_with(b"age-encryption.org/v1\n"));
     // No bundle secret appears in the encrypted file.
-    let pw = read(&dir, "app.password");
+    let pw = read(dir, "app.password");
     assert!(!raw.windows(pw.len()).any(|w| w == pw.as_bytes()));
 
-    let fp = ca_fingerprint(&dir);
-    std::fs::remove_dir_all(&dir).unwrap();
+    let fp = ca_fingerprint(dir);
+    std::fs::remove_dir_all(dir).unwrap();
     run(&[
         "restore",
         "--expect-ca",
         &fp,
         s(&out),
         "--dir",
-        s(&dir),
+        s(dir),
         "--identity",
         s(&key),
     ])
     .success();
-    assert_eq!(generation(&dir), before);
-    assert_eq!(mode_of(&dir), 0o700);
-    run(&["check", "--dir", s(&dir)]).code(0);
-    assert!(read(&dir, "audit.log").contains("\"restore\""));
+    assert_eq!(generation(dir), before);
+    assert_eq!(mode_of(dir), 0o700);
+    run(&["check", "--dir", s(dir)]).code(0);
+    assert!(read(dir, "audit.log").contains("\"restore\""));
 
     // An existing bundle is replaced only with --force; the old one stays as ..previous.
-    let snap = snapshot(&dir);
-    run(&["restore", s(&out), "--dir", s(&dir), "--identity", s(&key)]).code(2);
-    assert_eq!(snapshot(&dir), snap);
+    let snap = snapshot(dir);
+    run(&["restore", s(&out), "--dir", s(dir), "--identity", s(&key)]).code(2);
+    assert_eq!(snapshot(dir), snap);
     run(&[
         "restore",
         s(&out),
         "--dir",
-        s(&dir),
+        s(dir),
         "-i",
         s(&key),
         "--force",
     ])
     .success();
-    assert_eq!(generation(&dir), before);
+    assert_eq!(generation(dir), before);
     assert!(std::fs::symlink_metadata(dir.join("..previous")).is_ok());
 }
 
 #[test]
 fn armored_passphrase_round_trip_and_output_rules() {
-    let t = tempdir();
-    let dir = t.path().join("secrets");
-    init(&dir);
-    let before = generation(&dir);
-    let pass = t.path().join("pass");
+    let b = Bundle::init(&[]);
+    let dir = b.dir.as_path();
+    let before = generation(dir);
+    let pass = b.path("pass");
     std::fs::write(&pass, "correct horse battery staple\n").unwrap();
-    let out = t.path().join("b.age.asc");
+    let out = b.path("b.age.asc");
     // `export` and `import` are the issue's names for backup and restore.
     run(&[
         "export",
         "--dir",
-        s(&dir),
+        s(dir),
         "--passphrase-file",
         s(&pass),
         "--armor",
@@ -146,7 +144,7 @@ fn armored_passphrase_round_trip_and_output_rules() {
     let again = run(&[
         "backup",
         "--dir",
-        s(&dir),
+        s(dir),
         "--passphrase-file",
         s(&pass),
         "-o",
@@ -157,41 +155,41 @@ fn armored_passphrase_round_trip_and_output_rules() {
         .unwrap()
         .starts_with("-----BEGIN AGE"));
     // Wrong passphrase: clear error, nothing changed.
-    let wrong = t.path().join("wrong");
+    let wrong = b.path("wrong");
     std::fs::write(&wrong, "not it\n").unwrap();
-    let snap = snapshot(&dir);
+    let snap = snapshot(dir);
     let r = run(&[
         "restore",
         s(&out),
         "--dir",
-        s(&dir),
+        s(dir),
         "--passphrase-file",
         s(&wrong),
         "--force",
     ]);
     let r = r.code(2);
     assert!(r.stderr.contains("wrong passphrase"), "{}", r.stderr);
-    assert_eq!(snapshot(&dir), snap);
+    assert_eq!(snapshot(dir), snap);
 
-    let fp = ca_fingerprint(&dir);
-    std::fs::remove_dir_all(&dir).unwrap();
+    let fp = ca_fingerprint(dir);
+    std::fs::remove_dir_all(dir).unwrap();
     run(&[
         "import",
         "--expect-ca",
         &fp,
         s(&out),
         "--dir",
-        s(&dir),
+        s(dir),
         "--passphrase-file",
         s(&pass),
     ])
     .success();
-    assert_eq!(generation(&dir), before);
+    assert_eq!(generation(dir), before);
     // -o -: the archive on stdout (not a terminal here), nothing else.
     let r = run(&[
         "backup",
         "--dir",
-        s(&dir),
+        s(dir),
         "--passphrase-file",
         s(&pass),
         "--armor",
@@ -201,20 +199,19 @@ fn armored_passphrase_round_trip_and_output_rules() {
     let r = r.code(0);
     assert!(r.stdout.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"));
     // No -o at all is an error, not a default to stdout.
-    run(&["backup", "--dir", s(&dir), "--passphrase-file", s(&pass)]).code(2);
+    run(&["backup", "--dir", s(dir), "--passphrase-file", s(&pass)]).code(2);
 }
 
 #[test]
 fn reference_age_decrypts_a_backup_and_tar_lists_it() {
     require("age");
     require("tar");
-    let t = tempdir();
-    let dir = t.path().join("secrets");
-    init(&dir);
-    let (key, pubkey) = keygen(t.path(), "key.txt");
-    let out = t.path().join("b.age");
-    run(&["backup", "--dir", s(&dir), "-r", &pubkey, "-o", s(&out)]).success();
-    let plain = t.path().join("b.tar");
+    let b = Bundle::init(&[]);
+    let dir = b.dir.as_path();
+    let (key, pubkey) = keygen(b.tmp.path(), "key.txt");
+    let out = b.path("b.age");
+    run(&["backup", "--dir", s(dir), "-r", &pubkey, "-o", s(&out)]).success();
+    let plain = b.path("b.tar");
     let st = Command::new("age")
         .args(["-d", "-i", s(&key), "-o", s(&plain), s(&out)])
         .status()
@@ -226,7 +223,7 @@ fn reference_age_decrypts_a_backup_and_tar_lists_it() {
         .unwrap();
     assert!(list.status.success());
     let list = String::from_utf8(list.stdout).unwrap();
-    for (name, (mode, _)) in generation(&dir) {
+    for (name, (mode, _)) in generation(dir) {
         let line = list
             .lines()
             .find(|l| l.ends_with(&format!("provision-bundle/{name}")))
@@ -311,24 +308,23 @@ fn reference_age_encrypted_files_unseal_and_restore() {
 #[test]
 fn seal_uses_remembered_recipients_and_reference_age_opens_it() {
     require("age");
-    let t = tempdir();
-    let dir = t.path().join("secrets");
-    init(&dir);
-    let (key, pubkey) = keygen(t.path(), "key.txt");
-    let dump = t.path().join("dump.rdb");
+    let bundle = Bundle::init(&[]);
+    let dir = bundle.dir.as_path();
+    let (key, pubkey) = keygen(bundle.tmp.path(), "key.txt");
+    let dump = bundle.path("dump.rdb");
     std::fs::write(&dump, b"REDIS0011 fake dump").unwrap();
-    let r = run(&["seal", s(&dump), "--dir", s(&dir)]);
+    let r = run(&["seal", s(&dump), "--dir", s(dir)]);
     let r = r.code(2);
     assert!(r.stderr.contains("--remember"), "{}", r.stderr);
-    assert!(!t.path().join("dump.rdb.age").exists());
+    assert!(!bundle.path("dump.rdb.age").exists());
 
-    run(&["backup", "--dir", s(&dir), "-r", &pubkey, "--remember"]).success();
+    run(&["backup", "--dir", s(dir), "-r", &pubkey, "--remember"]).success();
     assert_eq!(mode_of(&dir.join("backup-recipients")), 0o600);
-    assert!(read(&dir, "backup-recipients").contains(&pubkey));
-    run(&["check", "--dir", s(&dir)]).code(0);
+    assert!(read(dir, "backup-recipients").contains(&pubkey));
+    run(&["check", "--dir", s(dir)]).code(0);
 
-    run(&["seal", s(&dump), "--dir", s(&dir)]).success();
-    let sealed = t.path().join("dump.rdb.age");
+    run(&["seal", s(&dump), "--dir", s(dir)]).success();
+    let sealed = bundle.path("dump.rdb.age");
     assert_eq!(mode_of(&sealed), 0o600);
     let out = Command::new("age")
         .args(["-d", "-i", s(&key), s(&sealed)])
@@ -337,26 +333,26 @@ fn seal_uses_remembered_recipients_and_reference_age_opens_it() {
     assert!(out.status.success());
     assert_eq!(out.stdout, b"REDIS0011 fake dump");
     // The output is never replaced.
-    run(&["seal", s(&dump), "--dir", s(&dir)]).code(2);
+    run(&["seal", s(&dump), "--dir", s(dir)]).code(2);
 
     // A backup with no recipient flag uses the remembered ones.
-    let b = t.path().join("b.age");
-    run(&["backup", "--dir", s(&dir), "-o", s(&b)]).success();
-    let snap = generation(&dir);
-    let fp = ca_fingerprint(&dir);
-    std::fs::remove_dir_all(&dir).unwrap();
+    let b = bundle.path("b.age");
+    run(&["backup", "--dir", s(dir), "-o", s(&b)]).success();
+    let snap = generation(dir);
+    let fp = ca_fingerprint(dir);
+    std::fs::remove_dir_all(dir).unwrap();
     run(&[
         "restore",
         "--expect-ca",
         &fp,
         s(&b),
         "--dir",
-        s(&dir),
+        s(dir),
         "-i",
         s(&key),
     ])
     .success();
-    assert_eq!(generation(&dir), snap);
+    assert_eq!(generation(dir), snap);
 }
 
 /// A raw tar with exactly these entries (names written byte for byte, no sanitising).
@@ -393,30 +389,29 @@ fn age_encrypt(t: &Path, pubkey: &str, plain: &[u8], name: &str) -> PathBuf {
 #[test]
 fn bad_keys_damaged_and_hostile_archives_change_nothing() {
     require("age");
-    let t = tempdir();
-    let dir = t.path().join("secrets");
-    init(&dir);
-    let (key, pubkey) = keygen(t.path(), "key.txt");
-    let (other, _) = keygen(t.path(), "other.txt");
-    let good = t.path().join("good.age");
-    run(&["backup", "--dir", s(&dir), "-r", &pubkey, "-o", s(&good)]).success();
+    let bundle = Bundle::init(&[]);
+    let dir = bundle.dir.as_path();
+    let (key, pubkey) = keygen(bundle.tmp.path(), "key.txt");
+    let (other, _) = keygen(bundle.tmp.path(), "other.txt");
+    let good = bundle.path("good.age");
+    run(&["backup", "--dir", s(dir), "-r", &pubkey, "-o", s(&good)]).success();
     let bytes = std::fs::read(&good).unwrap();
 
-    let truncated = t.path().join("truncated.age");
+    let truncated = bundle.path("truncated.age");
     std::fs::write(&truncated, &bytes[..bytes.len() - 100]).unwrap();
-    let tampered = t.path().join("tampered.age");
+    let tampered = bundle.path("tampered.age");
     let mut tb = bytes.clone();
     let mid = tb.len() / 2;
     tb[mid] ^= 0x01;
     std::fs::write(&tampered, &tb).unwrap();
-    let not_age = t.path().join("plain.tar");
+    let not_age = bundle.path("plain.tar");
     std::fs::write(
         &not_age,
         raw_tar(&[("provision-bundle/a", tar::EntryType::Regular, b"x")]),
     )
     .unwrap();
 
-    let real = generation(&dir);
+    let real = generation(dir);
     let mut real_entries: Vec<(String, tar::EntryType, Vec<u8>)> = real
         .iter()
         .map(|(n, (_, b))| {
@@ -436,31 +431,31 @@ fn bad_keys_damaged_and_hostile_archives_change_nothing() {
         raw_tar(&v)
     };
     let dotdot = age_encrypt(
-        t.path(),
+        bundle.tmp.path(),
         &pubkey,
         &with(("provision-bundle/../x", tar::EntryType::Regular, b"pwned")),
         "dotdot",
     );
     let bare_dotdot = age_encrypt(
-        t.path(),
+        bundle.tmp.path(),
         &pubkey,
         &with(("../x", tar::EntryType::Regular, b"pwned")),
         "bare-dotdot",
     );
     let abs = age_encrypt(
-        t.path(),
+        bundle.tmp.path(),
         &pubkey,
         &with(("/tmp/abs-provision-test", tar::EntryType::Regular, b"pwned")),
         "abs",
     );
     let link = age_encrypt(
-        t.path(),
+        bundle.tmp.path(),
         &pubkey,
         &with(("provision-bundle/evil", tar::EntryType::Symlink, b"")),
         "symlink",
     );
     let extra = age_encrypt(
-        t.path(),
+        bundle.tmp.path(),
         &pubkey,
         &with(("provision-bundle/extra.key", tar::EntryType::Regular, b"x")),
         "extra",
@@ -477,7 +472,7 @@ fn bad_keys_damaged_and_hostile_archives_change_nothing() {
             .map(|(n, k, b)| (n.as_str(), *k, b.as_slice()))
             .collect::<Vec<_>>(),
     );
-    let unverified = age_encrypt(t.path(), &pubkey, &unverified_tar, "unverified");
+    let unverified = age_encrypt(bundle.tmp.path(), &pubkey, &unverified_tar, "unverified");
 
     let cases: Vec<(&str, Vec<&str>, &str)> = vec![
         (
@@ -519,12 +514,12 @@ fn bad_keys_damaged_and_hostile_archives_change_nothing() {
             "does not match its signed manifest",
         ),
     ];
-    let snap = snapshot(&dir);
-    let parent = snapshot(t.path());
+    let snap = snapshot(dir);
+    let parent = snapshot(bundle.tmp.path());
     for (what, mut args, want) in cases {
         let mut full = vec!["restore"];
         full.append(&mut args);
-        full.extend(["--dir", s(&dir), "--force"]);
+        full.extend(["--dir", s(dir), "--force"]);
         let r = run(&full);
         assert_eq!(r.code, 2, "{what}: {}", r.stderr);
         assert!(
@@ -532,16 +527,16 @@ fn bad_keys_damaged_and_hostile_archives_change_nothing() {
             "{what}: stderr lacks {want:?}: {}",
             r.stderr
         );
-        assert_eq!(snapshot(&dir), snap, "{what} changed the bundle");
+        assert_eq!(snapshot(dir), snap, "{what} changed the bundle");
         assert_eq!(
-            snapshot(t.path()),
+            snapshot(bundle.tmp.path()),
             parent,
             "{what} wrote next to the bundle"
         );
         // A fresh target stays absent too.
-        let fresh = t.path().join("fresh");
+        let fresh = bundle.path("fresh");
         let mut full2 = full.clone();
-        let i = full2.iter().position(|a| *a == s(&dir)).unwrap();
+        let i = full2.iter().position(|a| *a == s(dir)).unwrap();
         full2[i] = s(&fresh);
         run(&full2).code(2);
         assert!(!fresh.exists(), "{what} created {}", fresh.display());
@@ -668,17 +663,17 @@ fn assert_plaintext_nowhere(root: &Path, pem: &[u8]) {
 #[test]
 fn protected_ca_key_init_renew_rollover_and_check() {
     require("openssl");
-    let t = tempdir();
-    let dir = t.path().join("secrets");
-    let (key, pubkey) = keygen(t.path(), "ca-admin.txt");
-    let (other, _) = keygen(t.path(), "other.txt");
-    let (_, second) = keygen(t.path(), "second.txt");
-    let recipients = t.path().join("ca-recipients.txt");
+    let b = Bundle::empty();
+    let dir = b.dir.as_path();
+    let (key, pubkey) = keygen(b.tmp.path(), "ca-admin.txt");
+    let (other, _) = keygen(b.tmp.path(), "other.txt");
+    let (_, second) = keygen(b.tmp.path(), "second.txt");
+    let recipients = b.path("ca-recipients.txt");
     std::fs::write(&recipients, format!("# the second CA admin\n{second}\n")).unwrap();
     run(&[
         "init",
         "--dir",
-        s(&dir),
+        s(dir),
         "--protect-ca-key",
         &pubkey,
         "--protect-ca-key-file",
@@ -687,17 +682,17 @@ fn protected_ca_key_init_renew_rollover_and_check() {
     ])
     .success();
     assert!(
-        files_named(&dir, "ca.key").is_empty(),
+        files_named(dir, "ca.key").is_empty(),
         "a plaintext ca.key exists"
     );
     assert_eq!(mode_of(&dir.join("ca.key.age")), 0o600);
     assert!(std::fs::read(dir.join("ca.key.age"))
         .unwrap()
         .starts_with(b"age-encryption.org/v1\n"));
-    let pem = age_decrypt_ca_key(&dir, &key);
-    assert_key_matches_ca(&dir, &pem);
-    assert_plaintext_nowhere(t.path(), &pem);
-    let m: serde_json::Value = serde_json::from_str(&read(&dir, "manifest.json")).unwrap();
+    let pem = age_decrypt_ca_key(dir, &key);
+    assert_key_matches_ca(dir, &pem);
+    assert_plaintext_nowhere(b.tmp.path(), &pem);
+    let m: serde_json::Value = serde_json::from_str(&read(dir, "manifest.json")).unwrap();
     assert_eq!(m["spec"]["ca_key"]["method"], "recipients");
     assert_eq!(
         m["spec"]["ca_key"]["recipients"],
@@ -705,66 +700,59 @@ fn protected_ca_key_init_renew_rollover_and_check() {
     );
 
     // check: not missing; protected; verified only with the identity.
-    run(&["check", "--dir", s(&dir)])
+    run(&["check", "--dir", s(dir)])
         .code(0)
         .stdout_has("CA key protected (age, 2 recipients)")
         .stdout_has("not verified without --identity");
-    let j = run(&["check", "--dir", s(&dir), "--json"]).code(0);
+    let j = run(&["check", "--dir", s(dir), "--json"]).code(0);
     let j: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
     assert_eq!(j["ca_key"]["protected"], true);
     assert_eq!(j["ca_key"]["file"], "ca.key.age");
     assert!(j["ca_key"]["matches_ca"].is_null());
-    run(&["check", "--dir", s(&dir), "--identity", s(&key)])
+    run(&["check", "--dir", s(dir), "--identity", s(&key)])
         .code(0)
         .stdout_has("matches ca.crt");
-    run(&["check", "--dir", s(&dir), "--identity", s(&other)])
+    run(&["check", "--dir", s(dir), "--identity", s(&other)])
         .code(2)
         .stdout_has("ca.key.age: cannot be opened");
 
     // Nothing due: no identity needed (the unattended timer), nothing written.
-    let snap = snapshot(&dir);
-    run(&["renew", "--dir", s(&dir)])
+    let snap = snapshot(dir);
+    run(&["renew", "--dir", s(dir)])
         .success()
         .stdout_has("Nothing to renew");
-    assert_eq!(snapshot(&dir), snap);
+    assert_eq!(snapshot(dir), snap);
 
     // Due without the identity (or with the wrong one): exit 2, clear, byte-identical.
-    run(&["renew", "--dir", s(&dir), "--force"])
+    run(&["renew", "--dir", s(dir), "--force"])
         .code(2)
         .stderr_has("ca.key.age")
         .stderr_has("--identity KEYFILE")
         .stderr_has("nothing was changed");
-    assert_eq!(snapshot(&dir), snap);
-    run(&[
-        "renew",
-        "--dir",
-        s(&dir),
-        "--force",
-        "--identity",
-        s(&other),
-    ])
-    .code(2)
-    .stderr_has("no identity given can decrypt it");
-    assert_eq!(snapshot(&dir), snap);
+    assert_eq!(snapshot(dir), snap);
+    run(&["renew", "--dir", s(dir), "--force", "--identity", s(&other)])
+        .code(2)
+        .stderr_has("no identity given can decrypt it");
+    assert_eq!(snapshot(dir), snap);
 
     // With the identity: new serials, same CA, still no plaintext key anywhere.
     let sealed = std::fs::read(dir.join("ca.key.age")).unwrap();
-    let serials = leaf_serials(&dir);
-    run(&["renew", "--dir", s(&dir), "--force", "--identity", s(&key)]).success();
-    let renewed = leaf_serials(&dir);
+    let serials = leaf_serials(dir);
+    run(&["renew", "--dir", s(dir), "--force", "--identity", s(&key)]).success();
+    let renewed = leaf_serials(dir);
     assert_eq!(renewed.len(), 4);
     assert!(renewed.iter().all(|r| !serials.contains(r)), "serials kept");
-    assert_leaves_verify(&dir);
+    assert_leaves_verify(dir);
     assert_eq!(std::fs::read(dir.join("ca.key.age")).unwrap(), sealed);
-    assert!(files_named(&dir, "ca.key").is_empty());
-    assert_plaintext_nowhere(t.path(), &pem);
+    assert!(files_named(dir, "ca.key").is_empty());
+    assert_plaintext_nowhere(b.tmp.path(), &pem);
 
     // CA rollover: the new CA key is sealed, to the same recipients, first beside the old
     // one, then in its place.
     run(&[
         "renew",
         "--dir",
-        s(&dir),
+        s(dir),
         "--rollover-ca",
         "--overlap",
         "1s",
@@ -774,14 +762,14 @@ fn protected_ca_key_init_renew_rollover_and_check() {
     .success();
     assert_eq!(std::fs::read(dir.join("ca.key.age")).unwrap(), sealed);
     assert!(dir.join("ca-next.key.age").exists());
-    assert!(files_named(&dir, "ca-next.key").is_empty());
-    wait_overlap(&dir);
+    assert!(files_named(dir, "ca-next.key").is_empty());
+    wait_overlap(dir);
     // The old identity opens the new key too; a wrong one is refused, nothing changed.
-    let mid = snapshot(&dir);
+    let mid = snapshot(dir);
     run(&[
         "renew",
         "--dir",
-        s(&dir),
+        s(dir),
         "--rollover-ca",
         "--finish",
         "--identity",
@@ -789,11 +777,11 @@ fn protected_ca_key_init_renew_rollover_and_check() {
     ])
     .code(2)
     .stderr_has("ca-next.key.age");
-    assert_eq!(snapshot(&dir), mid);
+    assert_eq!(snapshot(dir), mid);
     run(&[
         "renew",
         "--dir",
-        s(&dir),
+        s(dir),
         "--rollover-ca",
         "--finish",
         "--identity",
@@ -801,83 +789,83 @@ fn protected_ca_key_init_renew_rollover_and_check() {
     ])
     .success();
     assert!(!dir.join("ca-next.key.age").exists());
-    assert!(files_named(&dir, "ca.key").is_empty());
+    assert!(files_named(dir, "ca.key").is_empty());
     assert_ne!(std::fs::read(dir.join("ca.key.age")).unwrap(), sealed);
-    let new_pem = age_decrypt_ca_key(&dir, &key);
+    let new_pem = age_decrypt_ca_key(dir, &key);
     assert_ne!(new_pem, pem);
-    assert_key_matches_ca(&dir, &new_pem);
-    assert_plaintext_nowhere(t.path(), &new_pem);
-    assert_leaves_verify(&dir);
-    let m: serde_json::Value = serde_json::from_str(&read(&dir, "manifest.json")).unwrap();
+    assert_key_matches_ca(dir, &new_pem);
+    assert_plaintext_nowhere(b.tmp.path(), &new_pem);
+    assert_leaves_verify(dir);
+    let m: serde_json::Value = serde_json::from_str(&read(dir, "manifest.json")).unwrap();
     assert_eq!(
         m["spec"]["ca_key"]["recipients"],
         serde_json::json!([pubkey, second])
     );
-    run(&["check", "--dir", s(&dir), "-i", s(&key)])
+    run(&["check", "--dir", s(dir), "-i", s(&key)])
         .code(0)
         .stdout_has("matches ca.crt");
-    assert!(read(&dir, "audit.log")
+    assert!(read(dir, "audit.log")
         .lines()
         .all(|l| !l.contains("PRIVATE KEY")));
 }
 
 #[test]
 fn protected_ca_key_with_a_passphrase_file() {
-    let t = tempdir();
-    let dir = t.path().join("secrets");
-    let pass = t.path().join("pass");
+    let b = Bundle::empty();
+    let dir = b.dir.as_path();
+    let pass = b.path("pass");
     std::fs::write(&pass, "ca key passphrase, long enough\n").unwrap();
-    let wrong = t.path().join("wrong");
+    let wrong = b.path("wrong");
     std::fs::write(&wrong, "not it\n").unwrap();
     // --passphrase-file alone says nothing about protecting the CA key: a usage error.
-    run(&["init", "--dir", s(&dir), "--passphrase-file", s(&pass)]).code(2);
+    run(&["init", "--dir", s(dir), "--passphrase-file", s(&pass)]).code(2);
     assert!(!dir.exists());
     run(&[
         "init",
         "--dir",
-        s(&dir),
+        s(dir),
         "--protect-ca-key-passphrase",
         "--passphrase-file",
         s(&pass),
         "-q",
     ])
     .success();
-    assert!(files_named(&dir, "ca.key").is_empty());
-    let m: serde_json::Value = serde_json::from_str(&read(&dir, "manifest.json")).unwrap();
+    assert!(files_named(dir, "ca.key").is_empty());
+    let m: serde_json::Value = serde_json::from_str(&read(dir, "manifest.json")).unwrap();
     assert_eq!(
         m["spec"]["ca_key"],
         serde_json::json!({"method": "passphrase"})
     );
-    assert!(!read(&dir, "manifest.json").contains("long enough"));
-    run(&["check", "--dir", s(&dir)])
+    assert!(!read(dir, "manifest.json").contains("long enough"));
+    run(&["check", "--dir", s(dir)])
         .code(0)
         .stdout_has("CA key protected (age, passphrase)");
-    run(&["check", "--dir", s(&dir), "--passphrase-file", s(&pass)])
+    run(&["check", "--dir", s(dir), "--passphrase-file", s(&pass)])
         .code(0)
         .stdout_has("matches ca.crt");
 
-    let snap = snapshot(&dir);
-    run(&["renew", "--dir", s(&dir), "--force"])
+    let snap = snapshot(dir);
+    run(&["renew", "--dir", s(dir), "--force"])
         .code(2)
         .stderr_has("ca.key.age")
         .stderr_has("--passphrase-file");
     run(&[
         "renew",
         "--dir",
-        s(&dir),
+        s(dir),
         "--force",
         "--passphrase-file",
         s(&wrong),
     ])
     .code(2)
     .stderr_has("wrong passphrase");
-    assert_eq!(snapshot(&dir), snap);
+    assert_eq!(snapshot(dir), snap);
 
-    let serials = leaf_serials(&dir);
+    let serials = leaf_serials(dir);
     run(&[
         "renew",
         "--dir",
-        s(&dir),
+        s(dir),
         "--rollover-ca",
         "--overlap",
         "1s",
@@ -890,15 +878,15 @@ fn protected_ca_key_with_a_passphrase_file() {
         v
     };
     assert_eq!(
-        sorted(leaf_serials(&dir)),
+        sorted(leaf_serials(dir)),
         sorted(serials.clone()),
         "leaves stay on the old CA in the overlap"
     );
-    wait_overlap(&dir);
+    wait_overlap(dir);
     run(&[
         "renew",
         "--dir",
-        s(&dir),
+        s(dir),
         "--rollover-ca",
         "--finish",
         "--passphrase-file",
@@ -909,34 +897,33 @@ fn protected_ca_key_with_a_passphrase_file() {
     run(&[
         "renew",
         "--dir",
-        s(&dir),
+        s(dir),
         "--rollover-ca",
         "--finish",
         "--passphrase-file",
         s(&pass),
     ])
     .success();
-    assert!(leaf_serials(&dir).iter().all(|r| !serials.contains(r)));
-    assert!(files_named(&dir, "ca.key").is_empty());
-    assert_leaves_verify(&dir);
+    assert!(leaf_serials(dir).iter().all(|r| !serials.contains(r)));
+    assert!(files_named(dir, "ca.key").is_empty());
+    assert_leaves_verify(dir);
     // The new CA key is sealed with the same passphrase.
-    run(&["check", "--dir", s(&dir), "--passphrase-file", s(&pass)])
+    run(&["check", "--dir", s(dir), "--passphrase-file", s(&pass)])
         .code(0)
         .stdout_has("matches ca.crt");
 }
 
 #[test]
 fn unlock_flags_on_a_plaintext_ca_key_are_refused() {
-    let t = tempdir();
-    let dir = t.path().join("secrets");
-    init(&dir);
-    let (key, _) = keygen(t.path(), "key.txt");
-    let snap = snapshot(&dir);
-    run(&["renew", "--dir", s(&dir), "--force", "--identity", s(&key)])
+    let b = Bundle::init(&[]);
+    let dir = b.dir.as_path();
+    let (key, _) = keygen(b.tmp.path(), "key.txt");
+    let snap = snapshot(dir);
+    run(&["renew", "--dir", s(dir), "--force", "--identity", s(&key)])
         .code(2)
         .stderr_has("not protected");
-    assert_eq!(snapshot(&dir), snap);
-    let r = run(&["check", "--dir", s(&dir), "--json"]).code(0);
+    assert_eq!(snapshot(dir), snap);
+    let r = run(&["check", "--dir", s(dir), "--json"]).code(0);
     let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(j["ca_key"]["protected"], false);
     assert_eq!(j["ca_key"]["matches_ca"], true);
@@ -944,15 +931,15 @@ fn unlock_flags_on_a_plaintext_ca_key_are_refused() {
 
 #[test]
 fn backup_and_restore_carry_a_protected_ca_key() {
-    let t = tempdir();
-    let dir = t.path().join("secrets");
-    let (ca_key, ca_pub) = keygen(t.path(), "ca-admin.txt");
-    let (backup_key, backup_pub) = keygen(t.path(), "backup.txt");
-    run(&["init", "--dir", s(&dir), "--protect-ca-key", &ca_pub, "-q"]).success();
-    let before = generation(&dir);
+    let b = Bundle::empty();
+    let dir = b.dir.as_path();
+    let (ca_key, ca_pub) = keygen(b.tmp.path(), "ca-admin.txt");
+    let (backup_key, backup_pub) = keygen(b.tmp.path(), "backup.txt");
+    run(&["init", "--dir", s(dir), "--protect-ca-key", &ca_pub, "-q"]).success();
+    let before = generation(dir);
     assert!(before.contains_key("ca.key.age") && !before.contains_key("ca.key"));
-    let out = t.path().join("b.age");
-    run(&["backup", "--dir", s(&dir), "-r", &backup_pub, "-o", s(&out)]).success();
+    let out = b.path("b.age");
+    run(&["backup", "--dir", s(dir), "-r", &backup_pub, "-o", s(&out)]).success();
     // The archive holds ca.key.age as it is: still encrypted to the CA admin, not the backup key.
     require("age");
     require("tar");
@@ -970,29 +957,29 @@ fn backup_and_restore_carry_a_protected_ca_key() {
     );
     assert!(!list.contains("provision-bundle/ca.key\n"), "{list}");
 
-    let fp = ca_fingerprint(&dir);
-    std::fs::remove_dir_all(&dir).unwrap();
+    let fp = ca_fingerprint(dir);
+    std::fs::remove_dir_all(dir).unwrap();
     run(&[
         "restore",
         "--expect-ca",
         &fp,
         s(&out),
         "--dir",
-        s(&dir),
+        s(dir),
         "-i",
         s(&backup_key),
     ])
     .success();
-    assert_eq!(generation(&dir), before);
+    assert_eq!(generation(dir), before);
     assert_eq!(mode_of(&dir.join("ca.key.age")), 0o600);
-    run(&["check", "--dir", s(&dir), "-i", s(&ca_key)])
+    run(&["check", "--dir", s(dir), "-i", s(&ca_key)])
         .code(0)
         .stdout_has("CA key protected")
         .stdout_has("matches ca.crt");
     // The restored bundle still signs with the CA admin's identity, and only with it.
-    run(&["renew", "--dir", s(&dir), "--force"]).code(2);
-    run(&["renew", "--dir", s(&dir), "--force", "-i", s(&ca_key)]).success();
-    assert_leaves_verify(&dir);
+    run(&["renew", "--dir", s(dir), "--force"]).code(2);
+    run(&["renew", "--dir", s(dir), "--force", "-i", s(&ca_key)]).success();
+    assert_leaves_verify(dir);
 }
 
 /// Disaster recovery: a backup restored into another directory (a new host, another mount

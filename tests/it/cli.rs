@@ -54,8 +54,8 @@ fn modes_are_exact_whatever_the_umask() {
 
 #[test]
 fn bundle_has_every_file_and_no_secret_reaches_output() {
-    let t = tempdir();
-    let dir = t.path().join("s");
+    let b = Bundle::empty();
+    let dir = b.dir.as_path();
     let human = run(&["init", "--dir", dir.to_str().unwrap()]).success();
     let names = [
         "ca.crt",
@@ -89,7 +89,7 @@ fn bundle_has_every_file_and_no_secret_reaches_output() {
         "next steps read the password from its file"
     );
     assert!(!human.stdout.contains(" -a "), "never suggests -a");
-    let json_dir = t.path().join("j");
+    let json_dir = b.path("j");
     let json = run(&["init", "--dir", json_dir.to_str().unwrap(), "--json"]).success();
     let v: serde_json::Value = serde_json::from_str(&json.stdout).expect("--json prints JSON");
     assert_eq!(v["files"].as_array().unwrap().len(), names.len());
@@ -99,17 +99,11 @@ fn bundle_has_every_file_and_no_secret_reaches_output() {
         "--json writes nothing to stderr: {}",
         json.stderr
     );
-    let quiet = run(&[
-        "init",
-        "--dir",
-        t.path().join("q").to_str().unwrap(),
-        "--quiet",
-    ])
-    .success();
+    let quiet = run(&["init", "--dir", b.path("q").to_str().unwrap(), "--quiet"]).success();
     assert!(quiet.stdout.is_empty() && quiet.stderr.is_empty());
 
     // Every secret of both bundles: passwords, key bodies, secret command names.
-    for (d, outputs) in [(&dir, &human), (&json_dir, &json)] {
+    for (d, outputs) in [(dir, &human), (json_dir.as_path(), &json)] {
         let audit = read(d, "audit.log");
         let manifest = read(d, "manifest.json");
         let mut secrets: Vec<String> = ["admin", "app", "monitor"]
@@ -158,23 +152,21 @@ fn bundle_has_every_file_and_no_secret_reaches_output() {
 
 #[test]
 fn existing_bundle_needs_force_and_force_keeps_the_previous_generation() {
-    let t = tempdir();
-    let dir = t.path().join("s");
-    let d = dir.to_str().unwrap();
-    run(&["init", "--dir", d, "-q"]).success();
-    let before = snapshot(&dir);
+    let b = Bundle::init(&[]);
+    let (dir, d) = (b.dir.as_path(), b.d());
+    let before = snapshot(dir);
     run(&["init", "--dir", d])
         .code(2)
         .stderr_has("already holds a bundle")
         .stderr_has("--force");
-    assert_eq!(snapshot(&dir), before, "refused init changed the bundle");
+    assert_eq!(snapshot(dir), before, "refused init changed the bundle");
 
     let old_gen = std::fs::read_link(dir.join("..data")).unwrap();
-    let old_pw = read(&dir, "app.password");
-    let old_ca = read(&dir, "ca.crt");
+    let old_pw = read(dir, "app.password");
+    let old_ca = read(dir, "ca.crt");
     run(&["init", "--dir", d, "--force", "-q"]).success();
-    assert_ne!(read(&dir, "app.password"), old_pw);
-    assert_ne!(read(&dir, "ca.crt"), old_ca);
+    assert_ne!(read(dir, "app.password"), old_pw);
+    assert_ne!(read(dir, "ca.crt"), old_ca);
     assert_eq!(
         std::fs::read_link(dir.join("..previous")).unwrap(),
         old_gen,
@@ -184,10 +176,10 @@ fn existing_bundle_needs_force_and_force_keeps_the_previous_generation() {
         std::fs::read_to_string(dir.join("..previous/app.password")).unwrap(),
         old_pw
     );
-    assert_modes(&dir);
+    assert_modes(dir);
     // A third run prunes the oldest generation: only current and previous remain.
     run(&["init", "--dir", d, "--force", "-q"]).success();
-    let gens = std::fs::read_dir(&dir)
+    let gens = std::fs::read_dir(dir)
         .unwrap()
         .filter(|e| {
             e.as_ref()
@@ -199,7 +191,7 @@ fn existing_bundle_needs_force_and_force_keeps_the_previous_generation() {
         .count();
     assert_eq!(gens, 2);
     assert_eq!(
-        read(&dir, "audit.log").lines().count(),
+        read(dir, "audit.log").lines().count(),
         3,
         "one audit line per init"
     );
@@ -207,11 +199,10 @@ fn existing_bundle_needs_force_and_force_keeps_the_previous_generation() {
 
 #[test]
 fn force_with_fewer_users_removes_their_links() {
-    let t = tempdir();
-    let dir = t.path().join("s");
-    let cfg = t.path().join("c.toml");
+    let b = Bundle::init(&[]);
+    let dir = b.dir.as_path();
+    let cfg = b.path("c.toml");
     std::fs::write(&cfg, "[[users]]\nname = \"admin\"\nrole = \"admin\"\n").unwrap();
-    run(&["init", "--dir", dir.to_str().unwrap(), "-q"]).success();
     run(&[
         "init",
         "--dir",
@@ -226,17 +217,15 @@ fn force_with_fewer_users_removes_their_links() {
         !dir.join("app.password").exists()
             && std::fs::symlink_metadata(dir.join("app.password")).is_err()
     );
-    assert!(read(&dir, "users.acl").lines().count() == 2);
+    assert!(read(dir, "users.acl").lines().count() == 2);
 }
 
 #[test]
 fn bad_input_fails_clearly_and_changes_nothing() {
-    let t = tempdir();
-    let dir = t.path().join("s");
-    let d = dir.to_str().unwrap();
-    run(&["init", "--dir", d, "-q"]).success();
+    let b = Bundle::init(&[]);
+    let (dir, d) = (b.dir.as_path(), b.d());
     let cfg = |name: &str, body: &str| {
-        let p = t.path().join(name);
+        let p = b.path(name);
         std::fs::write(&p, body).unwrap();
         p.to_string_lossy().into_owned()
     };
@@ -254,11 +243,11 @@ fn bad_input_fails_clearly_and_changes_nothing() {
     let with_uri = cfg("uri.toml", "[[users]]\nname = \"admin\"\nrole = \"admin\"\n[[users]]\nname = \"app\"\nrole = \"app\"\nuri = \"spiffe://example.org/sa/app\"\n");
     let no_admin = cfg("noadm.toml", "[[users]]\nname = \"a\"\nrole = \"app\"\n");
     let a_file = cfg("plainfile", "x");
-    let ww = t.path().join("ww");
+    let ww = b.path("ww");
     std::fs::create_dir(&ww).unwrap();
     std::fs::set_permissions(&ww, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let link = t.path().join("link");
-    std::os::unix::fs::symlink(&dir, &link).unwrap();
+    let link = b.path("link");
+    std::os::unix::fs::symlink(dir, &link).unwrap();
 
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["--host", "bad host"], "invalid host `bad host`"),
@@ -324,13 +313,13 @@ fn bad_input_fails_clearly_and_changes_nothing() {
             "reading config file",
         ),
     ];
-    let before = snapshot(t.path());
+    let before = snapshot(b.tmp.path());
     for (extra, needle) in &cases {
         let mut args = vec!["init", "--dir", d, "--force"];
         args.extend(extra.iter().copied());
         run(&args).code(2).stderr_has(needle);
         assert_eq!(
-            snapshot(t.path()),
+            snapshot(b.tmp.path()),
             before,
             "case {extra:?} changed the disk"
         );
@@ -343,14 +332,14 @@ fn bad_input_fails_clearly_and_changes_nothing() {
         (link.to_string_lossy().into_owned(), "symbolic link", 2),
         ("/nonexistent-parent/secrets".into(), "does not exist", 2),
     ];
-    let before = snapshot(t.path());
+    let before = snapshot(b.tmp.path());
     for (target, needle, code) in &dir_cases {
         run(&["init", "--dir", target, "--force"])
             .code(*code)
             .stderr_has(needle)
             .stderr_has("hint:");
         assert_eq!(
-            snapshot(t.path()),
+            snapshot(b.tmp.path()),
             before,
             "dir case {target} changed the disk"
         );
@@ -363,10 +352,10 @@ fn bad_input_fails_clearly_and_changes_nothing() {
 
 #[test]
 fn a_directory_where_a_file_belongs_is_refused() {
-    let t = tempdir();
-    let dir = t.path().join("s");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let b = Bundle::empty();
+    let dir = b.dir.as_path();
+    std::fs::create_dir(dir).unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::create_dir(dir.join("users.acl")).unwrap();
     run(&["init", "--dir", dir.to_str().unwrap(), "--force"])
         .code(2)
@@ -376,14 +365,14 @@ fn a_directory_where_a_file_belongs_is_refused() {
 
 #[test]
 fn existing_open_directory_is_tightened() {
-    let t = tempdir();
-    let dir = t.path().join("s");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let b = Bundle::empty();
+    let dir = b.dir.as_path();
+    std::fs::create_dir(dir).unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     run(&["init", "--dir", dir.to_str().unwrap()])
         .success()
         .stdout_has("from 0755 to 0700");
-    assert_eq!(mode_of(&dir), 0o700);
+    assert_eq!(mode_of(dir), 0o700);
 }
 
 #[test]
@@ -399,19 +388,9 @@ fn help_documents_exit_codes_and_examples() {
 
 #[test]
 fn example_config_file_is_valid() {
-    let t = tempdir();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("provision.example.toml");
-    let dir = t.path().join("s");
-    run(&[
-        "init",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--config",
-        example.to_str().unwrap(),
-        "-q",
-    ])
-    .success();
-    let acl = read(&dir, "users.acl");
+    let b = Bundle::init(&["--config", example.to_str().unwrap()]);
+    let acl = read(&b.dir, "users.acl");
     assert!(
         acl.contains("user ja4proxy on #") && acl.contains("~ja4:* ~rate:* ~enforcement:*"),
         "{acl}"
@@ -424,10 +403,8 @@ fn example_config_file_is_valid() {
 /// write meets EPIPE.
 #[test]
 fn a_closed_stdout_pipe_is_not_a_crash_and_keeps_the_exit_code() {
-    let t = tempdir();
-    let dir = t.path().join("s");
-    let d = dir.to_str().unwrap();
-    run(&["init", "--dir", d, "-q"]).success();
+    let b = Bundle::init(&[]);
+    let d = b.d();
     let cases: [(&[&str], i32); 5] = [
         (&["check", "--dir", d], 0),
         (&["check", "--dir", d, "--json"], 0),

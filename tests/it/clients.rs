@@ -72,20 +72,8 @@ impl Deployment {
     /// One server whose certificate names only `host` (`localhost` or `127.0.0.1`).
     pub fn standalone(host: &str) -> Deployment {
         require("redis-server");
-        let t = tempdir();
-        let dir = t.path().join("secrets");
         let port = free_port();
-        run(&[
-            "init",
-            "--dir",
-            dir.to_str().unwrap(),
-            "--host",
-            host,
-            "--port",
-            &port.to_string(),
-            "--quiet",
-        ])
-        .success();
+        let Bundle { tmp: t, dir } = Bundle::init(&["--host", host, "--port", &port.to_string()]);
         let work = t.path().join("work");
         std::fs::create_dir_all(&work).unwrap();
         let r = Redis::start(&dir, port, &work);
@@ -111,23 +99,11 @@ impl Deployment {
     pub fn sentinel() -> Deployment {
         require("redis-server");
         require("redis-cli");
-        let t = tempdir();
-        let dir = t.path().join("secrets");
         let base = free_ports(3, false);
         let sbase = free_ports(3, false);
         // master_name is left at its default, MASTER.
         let toml = sentinel_config(base, sbase, "\"127.0.0.1\"");
-        let cfg = t.path().join("provision.toml");
-        std::fs::write(&cfg, toml).unwrap();
-        run(&[
-            "init",
-            "--dir",
-            dir.to_str().unwrap(),
-            "--config",
-            cfg.to_str().unwrap(),
-            "--quiet",
-        ])
-        .success();
+        let Bundle { tmp: t, dir } = Bundle::with_config(&toml, &[]);
         let nodes: Vec<Option<Redis>> = (0..3u16)
             .map(|i| {
                 let work = t.path().join(format!("work-redis-{}", i + 1));
@@ -183,13 +159,8 @@ impl Deployment {
     pub fn cluster() -> Deployment {
         require("redis-server");
         require("redis-cli");
-        let t = tempdir();
-        let dir = t.path().join("secrets");
         let base = free_ports(6, true);
-        run(&[
-            "init",
-            "--dir",
-            dir.to_str().unwrap(),
+        let Bundle { tmp: t, dir } = Bundle::init(&[
             "--topology",
             "cluster",
             "--nodes",
@@ -198,9 +169,7 @@ impl Deployment {
             "127.0.0.1",
             "--port",
             &base.to_string(),
-            "--quiet",
-        ])
-        .success();
+        ]);
         let nodes: Vec<Option<Redis>> = (0..6u16)
             .map(|i| {
                 let name = format!("redis-{}", i + 1);
@@ -655,12 +624,7 @@ fn verdicts(cred: &Path, host: &str, port: u16) -> Vec<(&'static str, String)> {
         env_path("PROVISION_CLIENTS_NODE_MODULES", "pinned ioredis from npm"),
     );
     let rs = {
-        let pw = read(cred, "app.password");
-        let c = redis::Client::build_with_tls(
-            tls_info(host, port, "app", &pw),
-            tls_certs(cred, cred, "app"),
-        );
-        match c.and_then(|c| c.get_connection()) {
+        match client_at(host, cred, cred, port, "app", None) {
             Ok(mut c) => {
                 let p = ping(&mut c);
                 if p == "PONG" {
@@ -880,12 +844,5 @@ fn every_client_keeps_working_through_a_ca_rollover() {
 
 /// A redis-rs connection as app to the bundle's own server by its name, `localhost`.
 fn client_as_host(dir: &Path, port: u16) -> redis::Connection {
-    let pw = read(dir, "app.password");
-    redis::Client::build_with_tls(
-        tls_info("localhost", port, "app", &pw),
-        tls_certs(dir, dir, "app"),
-    )
-    .unwrap()
-    .get_connection()
-    .unwrap()
+    client_at("localhost", dir, dir, port, "app", None).unwrap()
 }

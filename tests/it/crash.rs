@@ -58,18 +58,9 @@ fn sigkill_at_random_moments_never_leaves_a_broken_bundle() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
-    let t = tempdir();
-    let dir = t.path().join("s");
     let port = free_port();
-    run(&[
-        "init",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--port",
-        &port.to_string(),
-        "-q",
-    ])
-    .success();
+    let b = Bundle::init(&["--port", &port.to_string()]);
+    let dir = b.dir.as_path();
 
     // How long each command takes uninterrupted (the median of five runs: the first runs pay
     // for cold caches), to spread the kills over its whole run.
@@ -78,7 +69,7 @@ fn sigkill_at_random_moments_never_leaves_a_broken_bundle() {
         let mut times: Vec<Duration> = (0..5)
             .map(|_| {
                 // Rotate alternates between starting and finishing, so its arguments change.
-                let args = op_args(op, &dir, port);
+                let args = op_args(op, dir, port);
                 let start = Instant::now();
                 let st = Command::new(bin())
                     .args(&args)
@@ -98,8 +89,8 @@ fn sigkill_at_random_moments_never_leaves_a_broken_bundle() {
     let mut stats: std::collections::BTreeMap<(&str, &str), usize> = Default::default();
     for i in 0..kills {
         let op = ["init", "renew", "rotate"][i % 3];
-        let args = op_args(op, &dir, port);
-        let before = gen_of(&dir);
+        let args = op_args(op, dir, port);
+        let before = gen_of(dir);
         let limit = dur[op].as_micros() as u64 * 11 / 10;
         let delay = Duration::from_micros(rng.random_range(0..=limit.max(1)));
         let mut child = Command::new(bin())
@@ -112,7 +103,7 @@ fn sigkill_at_random_moments_never_leaves_a_broken_bundle() {
         let finished_first = matches!(child.try_wait(), Ok(Some(_)));
         let _ = child.kill();
         let status = child.wait().unwrap();
-        let after = gen_of(&dir);
+        let after = gen_of(dir);
         let landed = if finished_first {
             "finished before the kill"
         } else if before == after {
@@ -125,9 +116,9 @@ fn sigkill_at_random_moments_never_leaves_a_broken_bundle() {
         }
         *stats.entry((op, landed)).or_default() += 1;
         assert_whole(
-            &dir,
+            dir,
             port,
-            t.path(),
+            b.tmp.path(),
             &format!("kill {i} of {op} at {delay:?} ({landed})"),
         );
     }
@@ -149,7 +140,7 @@ fn sigkill_at_random_moments_never_leaves_a_broken_bundle() {
 
     // The next run cleans up whatever the killed runs left behind.
     run(&["renew", "--dir", dir.to_str().unwrap(), "--force", "-q"]).success();
-    let names: Vec<String> = std::fs::read_dir(&dir)
+    let names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
@@ -164,7 +155,7 @@ fn sigkill_at_random_moments_never_leaves_a_broken_bundle() {
             .any(|n| n.contains(".tmp-") || n.ends_with("_tmp")),
         "temporary links left: {names:?}"
     );
-    assert_whole(&dir, port, t.path(), "after cleanup");
+    assert_whole(dir, port, b.tmp.path(), "after cleanup");
 }
 
 fn limited(limit_kib: u64, args: &[&str]) -> Run {
@@ -187,11 +178,9 @@ fn limited(limit_kib: u64, args: &[&str]) -> Run {
 
 #[test]
 fn a_failed_write_leaves_the_previous_bundle_intact() {
-    let t = tempdir();
-    let dir = t.path().join("s");
-    let d = dir.to_str().unwrap();
-    run(&["init", "--dir", d, "-q"]).success();
-    let before = snapshot(&dir);
+    let b = Bundle::init(&[]);
+    let (dir, d) = (b.dir.as_path(), b.d());
+    let before = snapshot(dir);
     // RSA-4096 keys (about 3.2 KiB each) do not fit under a 2 KiB file size limit.
     for args in [
         vec!["init", "--dir", d, "--force", "--key-type", "rsa-4096"],
@@ -202,13 +191,13 @@ fn a_failed_write_leaves_the_previous_bundle_intact() {
             .stderr_has("File too large")
             .stderr_has("previous bundle is intact");
         assert!(!r.stderr.contains("panicked"));
-        assert_eq!(snapshot(&dir), before, "{args:?} changed the bundle");
+        assert_eq!(snapshot(dir), before, "{args:?} changed the bundle");
     }
     run(&["check", "--dir", d]).code(0);
 
     // A first init that fails half-way leaves nothing that looks like a bundle (the links
     // made while the files were written are taken back), so the next init needs no --force.
-    let fresh = t.path().join("fresh");
+    let fresh = b.path("fresh");
     let f = fresh.to_str().unwrap();
     limited(1, &["init", "--dir", f, "--key-type", "rsa-4096"])
         .code(1)
@@ -425,14 +414,12 @@ fn each_change_flushes_only_its_own_files_around_its_commit_and_ephemeral_never(
 
 #[test]
 fn planted_symlinks_are_never_written_through() {
-    let t = tempdir();
-    let dir = t.path().join("s");
-    let d = dir.to_str().unwrap();
-    let outside = t.path().join("outside");
+    let b = Bundle::init(&[]);
+    let (dir, d) = (b.dir.as_path(), b.d());
+    let outside = b.path("outside");
     std::fs::create_dir(&outside).unwrap();
     let victim = outside.join("victim");
     std::fs::write(&victim, "original").unwrap();
-    run(&["init", "--dir", d, "-q"]).success();
 
     // A bundle file replaced by a link to elsewhere: the commit replaces the link itself.
     std::fs::remove_file(dir.join("ca.key")).unwrap();
@@ -449,14 +436,14 @@ fn planted_symlinks_are_never_written_through() {
         let p = dir.join(planted);
         std::fs::remove_file(&p).unwrap();
         std::os::unix::fs::symlink(&victim, &p).unwrap();
-        let before = snapshot(&dir);
+        let before = snapshot(dir);
         for args in [
             vec!["init", "--dir", d, "--force"],
             vec!["renew", "--dir", d, "--force"],
             vec!["rotate", "--dir", d, "--user", "app"],
         ] {
             run(&args).code(2).stderr_has("not a regular file");
-            assert_eq!(snapshot(&dir), before, "{planted}: {args:?}");
+            assert_eq!(snapshot(dir), before, "{planted}: {args:?}");
         }
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "original");
         std::fs::remove_file(&p).unwrap();
@@ -468,39 +455,35 @@ fn planted_symlinks_are_never_written_through() {
 
 #[test]
 fn a_directory_owned_by_another_user_is_refused() {
-    let t = tempdir();
-    let dir = t.path().join("s");
-    let d = dir.to_str().unwrap();
-    run(&["init", "--dir", d, "-q"]).success();
+    let b = Bundle::init(&[]);
+    let (dir, d) = (b.dir.as_path(), b.d());
     // Giving the directory to another user needs root; a silent pass as non-root proved nothing.
     assert!(
         rustix::process::getuid().is_root(),
         "this test gives the bundle directory to another user: run it as root (CI does)"
     );
-    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
-    let before = snapshot(&dir);
+    std::os::unix::fs::chown(dir, Some(65534), Some(65534)).unwrap();
+    let before = snapshot(dir);
     run(&["init", "--dir", d, "--force"])
         .code(2)
         .stderr_has("owned by uid 65534");
     run(&["renew", "--dir", d, "--force"])
         .code(2)
         .stderr_has("owned by uid 65534");
-    assert_eq!(snapshot(&dir), before);
+    assert_eq!(snapshot(dir), before);
     // check only reads: root (a monitoring job run as root) may check a bundle another user
     // owns, and it warns that the files and the directory have different owners.
     run(&["check", "--dir", d])
         .code(1)
         .stdout_has("owned by uid 0, the bundle directory by uid 65534");
-    assert_eq!(snapshot(&dir), before);
+    assert_eq!(snapshot(dir), before);
 }
 
 #[test]
 fn leftovers_of_killed_runs_are_ignored_then_removed() {
-    let t = tempdir();
-    let dir = t.path().join("s");
-    let d = dir.to_str().unwrap();
-    run(&["init", "--dir", d, "-q"]).success();
-    let gen = gen_of(&dir);
+    let b = Bundle::init(&[]);
+    let (dir, d) = (b.dir.as_path(), b.d());
+    let gen = gen_of(dir);
     // What a run killed half-way leaves: a partial generation and temporary links.
     std::fs::create_dir(dir.join("..gen-20260101T000000.000000000Z-dead")).unwrap();
     std::fs::write(
@@ -516,7 +499,7 @@ fn leftovers_of_killed_runs_are_ignored_then_removed() {
     std::os::unix::fs::symlink("..data/ca.crt", dir.join(".ca.crt.tmp-abcdef")).unwrap();
     run(&["check", "--dir", d]).code(0);
     assert_eq!(
-        gen_of(&dir),
+        gen_of(dir),
         gen,
         "leftovers are not mistaken for the bundle"
     );
@@ -607,11 +590,9 @@ fn corrupt_or_foreign_material_is_reported_and_never_renewed_over() {
 #[test]
 fn hostile_arguments_change_nothing() {
     use std::os::unix::ffi::OsStrExt;
-    let t = tempdir();
-    let dir = t.path().join("s");
-    let d = dir.to_str().unwrap();
-    run(&["init", "--dir", d, "-q"]).success();
-    let before = snapshot(&dir);
+    let b = Bundle::init(&[]);
+    let (dir, d) = (b.dir.as_path(), b.d());
+    let before = snapshot(dir);
     let bad_utf8 = std::ffi::OsStr::from_bytes(b"redis\xff");
     let out = Command::new(bin())
         .args(["init", "--dir", d, "--force", "--host"])
@@ -647,5 +628,5 @@ fn hostile_arguments_change_nothing() {
     run(&["init", "--dir", d, "--force", "--ca-validity", "36601d"])
         .code(2)
         .stderr_has("too large");
-    assert_eq!(snapshot(&dir), before);
+    assert_eq!(snapshot(dir), before);
 }

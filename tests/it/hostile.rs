@@ -104,10 +104,8 @@ fn a_world_writable_non_sticky_ancestor_is_refused() {
 /// (A hang fails the test through the runner's timeout, not a clock in the test.)
 #[test]
 fn a_device_where_a_bundle_file_belongs_is_critical() {
-    let t = tempdir();
-    let dir = t.path().join("s");
-    let d = dir.to_str().unwrap();
-    run(&["init", "--dir", d, "-q"]).success();
+    let b = Bundle::init(&[]);
+    let (dir, d) = (b.dir.as_path(), b.d());
     let ca = dir.join("ca.crt");
     std::fs::remove_file(&ca).unwrap();
     std::os::unix::fs::symlink("/dev/zero", &ca).unwrap();
@@ -135,10 +133,8 @@ fn finding<'a>(j: &'a serde_json::Value, file: &str) -> Vec<&'a str> {
 
 #[test]
 fn a_fifo_in_the_generation_is_critical_and_no_writer_opens_it() {
-    let t = tempdir();
-    let dir = t.path().join("s");
-    let d = dir.to_str().unwrap();
-    run(&["init", "--dir", d, "-q"]).success();
+    let b = Bundle::init(&[]);
+    let (dir, d) = (b.dir.as_path(), b.d());
     let gen = std::fs::read_link(dir.join("..data")).unwrap();
     let inside = dir.join(&gen).join("ca.crt");
     std::fs::remove_file(&inside).unwrap();
@@ -154,7 +150,7 @@ fn a_fifo_in_the_generation_is_critical_and_no_writer_opens_it() {
     let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let msgs = finding(&j, "ca.crt");
     assert!(msgs.iter().any(|m| m.contains("FIFO")), "{j}");
-    let before = snapshot(&dir);
+    let before = snapshot(dir);
     for args in [
         &["renew", "--force", "--dir", d][..],
         &["rotate", "--dir", d, "--user", "app"][..],
@@ -162,7 +158,7 @@ fn a_fifo_in_the_generation_is_critical_and_no_writer_opens_it() {
     ] {
         run(args).code(1).stderr_has("ca.crt").stderr_has("FIFO");
     }
-    assert_eq!(before, snapshot(&dir), "nothing written");
+    assert_eq!(before, snapshot(dir), "nothing written");
 }
 
 /// Usage errors of `check` are UNKNOWN (3) to a monitoring system, whatever global flags come
@@ -306,10 +302,8 @@ const HASH_OF_X: &str = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db0225871
 /// into a new, signed generation that audit.log records.
 #[test]
 fn a_hand_edit_of_any_file_is_critical_and_writers_refuse_it() {
-    let t = tempdir();
-    let dir = t.path().join("s");
-    let d = dir.to_str().unwrap();
-    run(&["init", "--dir", d, "-q"]).success();
+    let b = Bundle::init(&[]);
+    let (dir, d) = (b.dir.as_path(), b.d());
     let j = check_json(d, 0);
     assert_eq!(j["integrity"]["signed"], true, "{j}");
     let edits: &[(&str, &str)] = &[
@@ -327,9 +321,9 @@ fn a_hand_edit_of_any_file_is_critical_and_writers_refuse_it() {
         ("signer.key", "# appended"),
     ];
     for (file, line) in edits {
-        let gen = generation(&dir);
+        let gen = generation(dir);
         let original = std::fs::read(gen.join(file)).unwrap();
-        append(&dir, file, line);
+        append(dir, file, line);
         let j = check_json(d, 2);
         let msgs = finding(&j, file);
         assert!(
@@ -337,7 +331,7 @@ fn a_hand_edit_of_any_file_is_critical_and_writers_refuse_it() {
                 .any(|m| m.contains("changed since provision wrote it")),
             "{file}: {j}"
         );
-        let before = snapshot(&dir);
+        let before = snapshot(dir);
         for args in [
             &["renew", "--force", "--dir", d][..],
             &["rotate", "--dir", d, "--user", "app"][..],
@@ -347,17 +341,17 @@ fn a_hand_edit_of_any_file_is_critical_and_writers_refuse_it() {
                 .code(1)
                 .stderr_has(&format!("{file}: changed since provision wrote it"));
         }
-        assert_eq!(before, snapshot(&dir), "{file}: nothing written");
+        assert_eq!(before, snapshot(dir), "{file}: nothing written");
         std::fs::write(gen.join(file), original).unwrap();
         check_json(d, 0);
     }
 
     // An edit made on purpose: accepted, recorded, signed.
-    append(&dir, "redis.conf", "maxmemory 100mb");
+    append(dir, "redis.conf", "maxmemory 100mb");
     run(&["renew", "--dir", d, "--accept-local-changes", "-q"]).success();
     let j = check_json(d, 0);
     assert_eq!(j["integrity"]["signed"], true, "{j}");
-    assert!(read(&dir, "redis.conf").contains("maxmemory 100mb"));
+    assert!(read(dir, "redis.conf").contains("maxmemory 100mb"));
     let audit = std::fs::read_to_string(dir.join("audit.log")).unwrap();
     let last: serde_json::Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
     assert_eq!(
@@ -371,13 +365,11 @@ fn a_hand_edit_of_any_file_is_critical_and_writers_refuse_it() {
 /// each CRITICAL, naming the file.
 #[test]
 fn a_rewritten_manifest_or_a_foreign_signer_is_critical() {
-    let t = tempdir();
-    let dir = t.path().join("s");
-    let d = dir.to_str().unwrap();
-    run(&["init", "--dir", d, "-q"]).success();
-    let other = t.path().join("other");
+    let b = Bundle::init(&[]);
+    let (dir, d) = (b.dir.as_path(), b.d());
+    let other = b.path("other");
     run(&["init", "--dir", other.to_str().unwrap(), "-q"]).success();
-    let gen = generation(&dir);
+    let gen = generation(dir);
     let keep = |n: &str| std::fs::read(gen.join(n)).unwrap();
     let (manifest, sig, signer, signer_key) = (
         keep("manifest.json"),
@@ -471,11 +463,9 @@ fn provision_sha256(data: &[u8]) -> String {
 #[test]
 fn openssl_verifies_the_manifest_signature() {
     require("openssl");
-    let t = tempdir();
-    let dir = t.path().join("s");
-    let d = dir.to_str().unwrap();
-    run(&["init", "--dir", d, "-q", "--key-type", "rsa-2048"]).success();
-    let gen = generation(&dir);
+    let b = Bundle::init(&["--key-type", "rsa-2048"]);
+    let dir = b.dir.as_path();
+    let gen = generation(dir);
     let sh = |script: &str| {
         Command::new("sh")
             .args(["-c", script])
@@ -483,7 +473,7 @@ fn openssl_verifies_the_manifest_signature() {
             .output()
             .unwrap()
     };
-    let tmp = t.path().display().to_string();
+    let tmp = b.tmp.path().display().to_string();
     let v = sh(&format!(
         "openssl x509 -in signer.crt -pubkey -noout > {tmp}/pub && base64 -d manifest.sig > {tmp}/sig && openssl dgst -sha256 -verify {tmp}/pub -signature {tmp}/sig manifest.json"
     ));
@@ -518,10 +508,8 @@ fn openssl_verifies_the_manifest_signature() {
 /// `--accept-local-changes` does not carry it (an accepted edit must still be safe).
 #[test]
 fn a_weakened_acl_or_config_is_critical_even_when_the_edit_is_accepted() {
-    let t = tempdir();
-    let dir = t.path().join("s");
-    let d = dir.to_str().unwrap();
-    run(&["init", "--dir", d, "-q"]).success();
+    let b = Bundle::init(&[]);
+    let (dir, d) = (b.dir.as_path(), b.d());
     let rows: &[(&str, &str, &str)] = &[
         (
             "users.acl",
@@ -587,23 +575,23 @@ fn a_weakened_acl_or_config_is_critical_even_when_the_edit_is_accepted() {
         ("redis.conf", "loadmodule /tmp/m.so", "loads a module"),
     ];
     for (file, line, want) in rows {
-        let gen = generation(&dir);
+        let gen = generation(dir);
         let original = std::fs::read(gen.join(file)).unwrap();
-        append(&dir, file, line);
+        append(dir, file, line);
         let j = check_json(d, 2);
         assert!(
             finding(&j, file).iter().any(|m| m.contains(want)),
             "{line}: no finding {want:?}: {j}"
         );
-        let before = snapshot(&dir);
+        let before = snapshot(dir);
         run(&["renew", "--force", "--accept-local-changes", "--dir", d])
             .code(1)
             .stderr_has(want);
-        assert_eq!(before, snapshot(&dir), "{line}: nothing written");
+        assert_eq!(before, snapshot(dir), "{line}: nothing written");
         std::fs::write(gen.join(file), original).unwrap();
     }
     // A missing rename, by deleting a line.
-    let gen = generation(&dir);
+    let gen = generation(dir);
     let conf = std::fs::read_to_string(gen.join("redis.conf")).unwrap();
     let cut: String = conf
         .lines()
@@ -751,11 +739,10 @@ fn found_in(image: &[u8], needles: &[(String, Vec<u8>)]) -> Vec<String> {
 /// process's memory (a positive control proves the search reads live memory).
 #[test]
 fn no_secret_is_left_in_memory_at_exit() {
-    let t = tempdir();
-    let dir = t.path().join("s");
-    let d = dir.to_str().unwrap();
+    let b = Bundle::empty();
+    let (dir, d) = (b.dir.as_path(), b.d());
     let image = memory_at_exit(&["init", "--dir", d, "-q"], &[]);
-    let needles = secrets_of(&dir);
+    let needles = secrets_of(dir);
     assert!(needles.len() >= 3 + 5 + 9, "{}", needles.len());
     assert_eq!(found_in(&image, &needles), Vec::<String>::new(), "init");
     for args in [
@@ -767,7 +754,7 @@ fn no_secret_is_left_in_memory_at_exit() {
         // What the run may have made (renew: new keys; rotate: a new password) and what
         // was there before.
         let mut all = needles.clone();
-        all.extend(secrets_of(&dir));
+        all.extend(secrets_of(dir));
         assert_eq!(found_in(&image, &all), Vec::<String>::new(), "{args:?}");
     }
     // Positive control: the environment of the process is memory too; a needle put there on
@@ -931,10 +918,8 @@ fn a_backup_forged_with_the_public_recipient_is_refused() {
 /// refused (exit 1, nothing changed); an intact one is rolled back to.
 #[test]
 fn rollback_refuses_a_tampered_previous_generation() {
-    let t = tempdir();
-    let dir = t.path().join("s");
-    let d = dir.to_str().unwrap();
-    run(&["init", "--dir", d, "-q"]).success();
+    let b = Bundle::init(&[]);
+    let (dir, d) = (b.dir.as_path(), b.d());
     run(&["rotate", "--dir", d, "--user", "app", "-q"]).success();
     let prev = dir.join(std::fs::read_link(dir.join("..previous")).unwrap());
     let acl = prev.join("users.acl");
@@ -942,11 +927,11 @@ fn rollback_refuses_a_tampered_previous_generation() {
     let mut edited = original.clone();
     edited.extend_from_slice(format!("user backdoor on #{HASH_OF_X} ~* &* +@all\n").as_bytes());
     std::fs::write(&acl, edited).unwrap();
-    let before = snapshot(&dir);
+    let before = snapshot(dir);
     run(&["rollback", "--dir", d])
         .code(1)
         .stderr_has("users.acl: changed since provision wrote it");
-    assert_eq!(before, snapshot(&dir));
+    assert_eq!(before, snapshot(dir));
     std::fs::write(&acl, original).unwrap();
     run(&["rollback", "--dir", d, "-q"]).success();
     check_json(d, 0);

@@ -242,23 +242,14 @@ fn init_ephemeral_makes_a_one_day_bundle_in_a_kept_temp_dir() {
 
 #[test]
 fn mount_dir_writes_container_paths_into_redis_conf() {
-    let t = tempdir();
-    let dir = t.path().join("s");
-    run(&[
-        "init",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--mount-dir",
-        "/etc/redis/tls/",
-        "--quiet",
-    ])
-    .success();
-    let conf = read(&dir, "redis.conf");
+    let b = Bundle::init(&["--mount-dir", "/etc/redis/tls/"]);
+    let dir = b.dir.as_path();
+    let conf = read(dir, "redis.conf");
     for f in ["redis.crt", "redis.key", "ca.crt"] {
         assert!(conf.contains(&format!("\"/etc/redis/tls/{f}\"")), "{conf}");
     }
     assert!(conf.contains("aclfile \"/etc/redis/tls/users.acl\""));
-    assert!(!conf.contains(t.path().to_str().unwrap()));
+    assert!(!conf.contains(b.tmp.path().to_str().unwrap()));
     // Regression: check on the host maps the container paths back to the bundle directory,
     // so a mount-dir bundle is OK (it used to report every redis.conf path as missing).
     run(&["check", "--dir", dir.to_str().unwrap()]).code(0);
@@ -266,9 +257,9 @@ fn mount_dir_writes_container_paths_into_redis_conf() {
     run(&["check", "--dir", dir.to_str().unwrap()]).code(0);
 
     // From the config file too; the flag wins over it.
-    let cfg = t.path().join("p.toml");
+    let cfg = b.path("p.toml");
     std::fs::write(&cfg, "mount_dir = \"/run/redis\"\n").unwrap();
-    let d2 = t.path().join("s2");
+    let d2 = b.path("s2");
     run(&[
         "init",
         "--config",
@@ -281,7 +272,7 @@ fn mount_dir_writes_container_paths_into_redis_conf() {
     assert!(read(&d2, "redis.conf").contains("aclfile \"/run/redis/users.acl\""));
 
     for bad in ["relative/dir", "/", "/etc/redis\"\nrequirepass x"] {
-        let d = t.path().join("bad");
+        let d = b.path("bad");
         run(&["init", "--dir", d.to_str().unwrap(), "--mount-dir", bad])
             .code(2)
             .stderr_has("mount dir");
@@ -616,23 +607,16 @@ fn yaml_to_json(yaml: &str) -> serde_json::Value {
 fn compose_writes_a_file_docker_compose_validates() {
     require("docker-compose");
     require("python3");
-    let t = tempdir();
-    let dir = t.path().join("s");
-    let d = dir.to_str().unwrap();
-    run(&[
-        "init",
-        "--dir",
-        d,
+    let b = Bundle::init(&[
         "--mount-dir",
         "/etc/redis/tls",
         "--bind",
         "0.0.0.0",
         "--port",
         "6380",
-        "--quiet",
-    ])
-    .success();
-    let file = t.path().join("docker-compose.yml");
+    ]);
+    let (dir, d) = (b.dir.as_path(), b.d());
+    let file = b.path("docker-compose.yml");
     let r = run(&["compose", "--dir", d, "--out", file.to_str().unwrap()]).success();
     assert!(r.stdout.contains("docker-compose.yml"), "{}", r.stdout);
     assert_eq!(mode_of(&file), 0o644);
@@ -714,7 +698,7 @@ fn compose_writes_a_file_docker_compose_validates() {
     assert!(ex.get("ports").is_none() && ex.get("volumes").is_none());
     // No password anywhere: neither in the file nor in what Compose makes of it.
     for u in ["admin", "app", "monitor"] {
-        let pw = read(&dir, &format!("{u}.password"));
+        let pw = read(dir, &format!("{u}.password"));
         assert!(
             !text.contains(&pw) && !normalized.contains(&pw),
             "{u}'s password leaked"
@@ -722,23 +706,23 @@ fn compose_writes_a_file_docker_compose_validates() {
     }
 
     // The validator catches mistakes: a non-boolean `internal` fails.
-    let broken = t.path().join("broken.yml");
+    let broken = b.path("broken.yml");
     std::fs::write(&broken, text.replace("internal: true", "internal: [maybe]")).unwrap();
     assert!(!docker_compose(&broken, &["config", "-q"]).0);
 
     // A bundle made without --mount-dir: an error with the way out.
-    let host_only = t.path().join("h");
+    let host_only = b.path("h");
     run(&["init", "--dir", host_only.to_str().unwrap(), "--quiet"]).success();
     run(&[
         "compose",
         "--dir",
         host_only.to_str().unwrap(),
         "--out",
-        t.path().join("h.yml").to_str().unwrap(),
+        b.path("h.yml").to_str().unwrap(),
     ])
     .code(2)
     .stderr_has("--mount-dir /etc/redis/tls --bind 0.0.0.0");
-    assert!(!t.path().join("h.yml").exists());
+    assert!(!b.path("h.yml").exists());
     // Existing file kept unless --force.
     run(&["compose", "--dir", d, "--out", file.to_str().unwrap()])
         .code(2)
@@ -1063,21 +1047,9 @@ fn b64decode(s: &str) -> Vec<u8> {
 
 #[test]
 fn export_k8s_writes_secrets_kubernetes_validate_accepts() {
-    let t = tempdir();
-    let dir = t.path().join("s");
-    let d = dir.to_str().unwrap();
-    run(&[
-        "init",
-        "--dir",
-        d,
-        "--mount-dir",
-        "/etc/redis/tls",
-        "--bind",
-        "0.0.0.0",
-        "--quiet",
-    ])
-    .success();
-    let file = t.path().join("redis-secrets.yaml");
+    let b = Bundle::init(&["--mount-dir", "/etc/redis/tls", "--bind", "0.0.0.0"]);
+    let (dir, d) = (b.dir.as_path(), b.d());
+    let file = b.path("redis-secrets.yaml");
     let f = file.to_str().unwrap();
     let r = run(&[
         "export",
@@ -1201,12 +1173,12 @@ fn export_k8s_writes_secrets_kubernetes_validate_accepts() {
     );
     // Nothing secret on the terminal.
     for u in ["admin", "app", "monitor"] {
-        let pw = read(&dir, &format!("{u}.password"));
+        let pw = read(dir, &format!("{u}.password"));
         assert!(!r.stdout.contains(&pw) && !r.stderr.contains(&pw));
     }
 
     // The validator is not a rubber stamp: a wrong type and an unknown field fail.
-    let broken = t.path().join("broken.yaml");
+    let broken = b.path("broken.yaml");
     std::fs::write(
         &broken,
         text.replacen("\"type\": \"Opaque\"", "\"type\": 7", 1),
@@ -1253,12 +1225,12 @@ fn export_k8s_writes_secrets_kubernetes_validate_accepts() {
     // `-o -` to a pipe: the YAML on stdout, the summary on stderr; validated too.
     let piped = run(&["export", "--dir", d, "--format", "k8s", "-o", "-"]).success();
     assert!(piped.stderr.contains("to stdout"), "{}", piped.stderr);
-    let streamed = t.path().join("streamed.yaml");
+    let streamed = b.path("streamed.yaml");
     std::fs::write(&streamed, &piped.stdout).unwrap();
     assert!(k8s_validate(&streamed).0);
 
     // Bad input: exit 2, nothing written.
-    let other = t.path().join("other.yaml");
+    let other = b.path("other.yaml");
     let o = other.to_str().unwrap();
     for (args, msg) in [
         (vec!["--name", "Redis_1"], "not a DNS label"),
@@ -1289,7 +1261,7 @@ fn export_k8s_writes_secrets_kubernetes_validate_accepts() {
     assert!(!other.exists());
 
     // A bundle without --mount-dir: exported, with a warning that says how to fix it.
-    let host = t.path().join("h");
+    let host = b.path("h");
     run(&["init", "--dir", host.to_str().unwrap(), "-q"]).success();
     run(&[
         "export",
@@ -1344,11 +1316,10 @@ fn readme_kubernetes_statefulset_validates_and_matches_the_export() {
 #[test]
 fn init_compose_writes_the_compose_file_outside_the_bundle() {
     require("docker-compose");
-    let t = tempdir();
-    let dir = t.path().join("s");
-    let d = dir.to_str().unwrap();
+    let b = Bundle::empty();
+    let (dir, d) = (b.dir.as_path(), b.d());
     let r = run_in(
-        t.path(),
+        b.tmp.path(),
         &[
             "init",
             "--dir",
@@ -1362,12 +1333,12 @@ fn init_compose_writes_the_compose_file_outside_the_bundle() {
     )
     .success()
     .stdout_has("docker-compose.yml");
-    let file = t.path().join("docker-compose.yml");
+    let file = b.path("docker-compose.yml");
     assert_eq!(mode_of(&file), 0o644);
     let (ok, _, err) = docker_compose(&file, &["config", "-q"]);
     assert!(ok, "docker-compose config -q:\n{err}\n{}", r.stdout);
     // The same file `provision compose` writes.
-    let again = t.path().join("again.yml");
+    let again = b.path("again.yml");
     run(&[
         "compose",
         "--dir",
@@ -1383,13 +1354,13 @@ fn init_compose_writes_the_compose_file_outside_the_bundle() {
     );
     // Not part of the bundle: check is OK, the generation does not list it.
     run(&["check", "--dir", d]).code(0);
-    let m: serde_json::Value = serde_json::from_str(&read(&dir, "manifest.json")).unwrap();
+    let m: serde_json::Value = serde_json::from_str(&read(dir, "manifest.json")).unwrap();
     assert!(!m["files"].to_string().contains("docker-compose"));
 
     // An existing Compose file without --force: refused before the bundle is written.
-    let d2 = t.path().join("s2");
+    let d2 = b.path("s2");
     run_in(
-        t.path(),
+        b.tmp.path(),
         &[
             "init",
             "--dir",
@@ -1403,7 +1374,7 @@ fn init_compose_writes_the_compose_file_outside_the_bundle() {
     .stderr_has("already exists");
     assert!(!d2.exists());
     // --compose-out elsewhere; --force replaces both.
-    let out = t.path().join("c.yml");
+    let out = b.path("c.yml");
     run(&[
         "init",
         "--dir",
@@ -1436,9 +1407,9 @@ fn init_compose_writes_the_compose_file_outside_the_bundle() {
         "--force replaced the stale file"
     );
     // Without --mount-dir: an error naming the fix, nothing written.
-    let d3 = t.path().join("s3");
+    let d3 = b.path("s3");
     run_in(
-        t.path(),
+        b.tmp.path(),
         &[
             "init",
             "--dir",
@@ -1450,9 +1421,9 @@ fn init_compose_writes_the_compose_file_outside_the_bundle() {
     )
     .code(2)
     .stderr_has("--compose needs --mount-dir");
-    assert!(!d3.exists() && !t.path().join("x.yml").exists());
+    assert!(!d3.exists() && !b.path("x.yml").exists());
     // A broken docker-compose.yml override: nothing written either.
-    let tpl = t.path().join("tpl");
+    let tpl = b.path("tpl");
     std::fs::create_dir(&tpl).unwrap();
     std::fs::write(
         tpl.join("docker-compose.yml"),
@@ -1460,7 +1431,7 @@ fn init_compose_writes_the_compose_file_outside_the_bundle() {
     )
     .unwrap();
     run_in(
-        t.path(),
+        b.tmp.path(),
         &[
             "init",
             "--dir",
@@ -1476,7 +1447,7 @@ fn init_compose_writes_the_compose_file_outside_the_bundle() {
     )
     .code(2)
     .stderr_has("docker-compose.yml`, line 3: undefined value (`image`)");
-    assert!(!d3.exists() && !t.path().join("x.yml").exists());
+    assert!(!d3.exists() && !b.path("x.yml").exists());
 }
 
 /// A bundle whose users log in by certificate goes through every output without a password
@@ -1485,9 +1456,8 @@ fn init_compose_writes_the_compose_file_outside_the_bundle() {
 #[test]
 fn certificate_identity_users_have_no_password_anywhere() {
     require("docker-compose");
-    let t = tempdir();
-    let dir = t.path().join("s");
-    let d = dir.to_str().unwrap();
+    let b = Bundle::empty();
+    let (dir, d) = (b.dir.as_path(), b.d());
     // A target without the setting: exit 2, the versions that have it named, nothing written.
     let r = run(&[
         "init",
@@ -1523,7 +1493,7 @@ fn certificate_identity_users_have_no_password_anywhere() {
     for u in ["admin", "app", "monitor"] {
         assert!(!dir.join(format!("{u}.password")).exists(), "{u}.password");
     }
-    assert!(read(&dir, "redis.conf").contains("\ntls-auth-clients-user CN\n"));
+    assert!(read(dir, "redis.conf").contains("\ntls-auth-clients-user CN\n"));
     run(&["check", "--dir", d]).success();
 
     let env = run(&["env", "--dir", d, "--show-secrets"]).success().stdout;
@@ -1532,7 +1502,7 @@ fn certificate_identity_users_have_no_password_anywhere() {
         "{env}"
     );
 
-    let file = t.path().join("docker-compose.yml");
+    let file = b.path("docker-compose.yml");
     run(&["compose", "--dir", d, "--out", file.to_str().unwrap()]).success();
     let text = std::fs::read_to_string(&file).unwrap();
     let (ok, _, err) = docker_compose(&file, &["config", "-q"]);
@@ -1543,7 +1513,7 @@ fn certificate_identity_users_have_no_password_anywhere() {
     );
     assert!(text.contains("redis-cli --tls"), "{text}");
 
-    let k8s = t.path().join("k8s.json");
+    let k8s = b.path("k8s.json");
     run(&[
         "backup",
         "--dir",

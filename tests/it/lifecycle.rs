@@ -185,15 +185,14 @@ fn check_unknown_for_missing_bundle_and_bad_usage() {
 #[test]
 fn check_prometheus_output_passes_promtool() {
     require("promtool");
-    let t = tempdir();
-    let d = t.path().join("s");
-    init(&d, &["--cert-validity", "1h"]);
-    let r = check(&d, &["--format", "prometheus", "--warn", "2h"]).code(1);
+    let b = Bundle::init(&["--cert-validity", "1h"]);
+    let d = b.dir.as_path();
+    let r = check(d, &["--format", "prometheus", "--warn", "2h"]).code(1);
     assert!(r
         .stdout
         .contains("provision_certificate_expiry_timestamp_seconds{"));
     assert!(r.stdout.contains("provision_check_status{") && r.stdout.contains("} 1\n"));
-    let f = t.path().join("m.prom");
+    let f = b.path("m.prom");
     std::fs::write(&f, &r.stdout).unwrap();
     let out = std::process::Command::new("promtool")
         .args(["check", "metrics"])
@@ -210,10 +209,9 @@ fn check_prometheus_output_passes_promtool() {
 
 #[test]
 fn renew_nothing_due_changes_nothing() {
-    let t = tempdir();
-    let d = t.path().join("s");
-    init(&d, &[]);
-    let before = snapshot(&d);
+    let b = Bundle::init(&[]);
+    let d = b.dir.as_path();
+    let before = snapshot(d);
     run(&["renew", "--dir", d.to_str().unwrap()])
         .success()
         .stdout_has("Nothing to renew");
@@ -226,18 +224,17 @@ fn renew_nothing_due_changes_nothing() {
     ])
     .success()
     .stdout_has("Would renew");
-    assert_eq!(snapshot(&d), before, "byte-identical");
+    assert_eq!(snapshot(d), before, "byte-identical");
 }
 
 #[test]
 fn renew_reissues_due_leaves_from_the_same_ca_and_rollback_restores() {
-    let t = tempdir();
-    let d = t.path().join("s");
-    init(&d, &["--cert-validity", "1h"]);
+    let b = Bundle::init(&["--cert-validity", "1h"]);
+    let d = b.dir.as_path();
     let ca = std::fs::read(d.join("ca.crt")).unwrap();
     let ca_key = std::fs::read(d.join("ca.key")).unwrap();
     let old_crt = std::fs::read(d.join("redis.crt")).unwrap();
-    let old = serial(&d, "redis.crt");
+    let old = serial(d, "redis.crt");
     let j = run(&[
         "renew",
         "--dir",
@@ -253,7 +250,7 @@ fn renew_reissues_due_leaves_from_the_same_ca_and_rollback_restores() {
         4,
         "server + 3 clients"
     );
-    assert_ne!(serial(&d, "redis.crt"), old);
+    assert_ne!(serial(d, "redis.crt"), old);
     assert_eq!(std::fs::read(d.join("ca.crt")).unwrap(), ca, "CA untouched");
     assert_eq!(std::fs::read(d.join("ca.key")).unwrap(), ca_key);
     let o = std::process::Command::new("openssl")
@@ -265,12 +262,12 @@ fn renew_reissues_due_leaves_from_the_same_ca_and_rollback_restores() {
             "redis.crt",
             "app.crt",
         ])
-        .current_dir(&d)
+        .current_dir(d)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
-    check(&d, &["--crit", "1m", "--warn", "1m"]).code(0);
-    assert!(read(&d, "audit.log")
+    check(d, &["--crit", "1m", "--warn", "1m"]).code(0);
+    assert!(read(d, "audit.log")
         .lines()
         .last()
         .unwrap()
@@ -281,14 +278,13 @@ fn renew_reissues_due_leaves_from_the_same_ca_and_rollback_restores() {
         old_crt,
         "rollback restored the old certificate"
     );
-    check(&d, &["--crit", "1m", "--warn", "1m"]).code(0);
+    check(d, &["--crit", "1m", "--warn", "1m"]).code(0);
 }
 
 #[test]
 fn a_held_lock_makes_renew_wait_then_fail_clearly() {
-    let t = tempdir();
-    let d = t.path().join("s");
-    init(&d, &[]);
+    let b = Bundle::init(&[]);
+    let d = b.dir.as_path();
     let f = std::fs::OpenOptions::new()
         .write(true)
         .open(d.join(".lock"))
@@ -433,11 +429,10 @@ fn live_reload_without_config_waits_for_auto_reload_or_says_why_not() {
 /// (The live rollover, with every client library, is tests/it/clients.rs.)
 #[test]
 fn ca_rollover_steps_are_refused_out_of_order() {
-    let t = tempdir();
-    let d = t.path().join("s");
-    init(&d, &[]);
+    let b = Bundle::init(&[]);
+    let d = b.dir.as_path();
     let ds = d.to_str().unwrap();
-    let generation = || read(&d, "manifest.json");
+    let generation = || read(d, "manifest.json");
     let g0 = generation();
     run(&["renew", "--dir", ds, "--rollover-ca", "--finish"])
         .code(2)
@@ -466,12 +461,12 @@ fn ca_rollover_steps_are_refused_out_of_order() {
     assert_eq!(renewed.len(), 1, "only the new CA is made: {v}");
     assert_eq!(renewed[0]["role"], "new-ca");
     // The default overlap is 30 days.
-    let c = check(&d, &["--format", "json"]).code(0);
+    let c = check(d, &["--format", "json"]).code(0);
     let r: serde_json::Value = serde_json::from_str(&c.stdout).unwrap();
     assert_eq!(r["ca_rollover"]["phase"], "overlap");
     let left = r["ca_rollover"]["overlap_seconds_left"].as_i64().unwrap();
     assert!((30 * 86_400 - 60..=30 * 86_400).contains(&left), "{left}");
-    let text = check(&d, &[]).code(0);
+    let text = check(d, &[]).code(0);
     assert!(
         text.stdout.contains("CA rollover, step 1 of 2"),
         "{}",
@@ -499,9 +494,8 @@ fn ca_rollover_steps_are_refused_out_of_order() {
 
 #[test]
 fn live_reload_failure_names_the_node_and_leaves_a_consistent_bundle() {
-    let t = tempdir();
-    let d = t.path().join("s");
-    init(&d, &[]);
+    let b = Bundle::init(&[]);
+    let d = b.dir.as_path();
     let dead = format!("127.0.0.1:{}", free_port());
     run(&[
         "renew",
@@ -514,7 +508,7 @@ fn live_reload_failure_names_the_node_and_leaves_a_consistent_bundle() {
     .code(1)
     .stderr_has(&dead)
     .stderr_has("consistent");
-    check(&d, &[]).code(0);
+    check(d, &[]).code(0);
     run(&["renew", "--dir", d.to_str().unwrap(), "--redis", "nonsense"])
         .code(2)
         .stderr_has("HOST:PORT");

@@ -200,15 +200,7 @@ fn live_access_matrix() {
 fn live_real_client_library_verifies_the_hostname() {
     let (t, dir, port) = live_bundle(&[]);
     let _r = Redis::start(&dir, port, t.path());
-    let certs = |d: &std::path::Path| tls_certs(d, d, "app");
-    let info = |host: &str, port: u16, pw: String| tls_info(host, port, "app", &pw);
-    let client = redis::Client::build_with_tls(
-        info("localhost", port, read(&dir, "app.password")),
-        certs(&dir),
-    )
-    .unwrap();
-    let mut con = client
-        .get_connection()
+    let mut con = client_at("localhost", &dir, &dir, port, "app", None)
         .expect("connect to localhost with hostname verification");
     let pong: String = redis::cmd("PING").query(&mut con).unwrap();
     assert_eq!(pong, "PONG");
@@ -220,10 +212,7 @@ fn live_real_client_library_verifies_the_hostname() {
     // must fail verification. A bundle whose server certificate lacks `localhost`:
     let (t2, dir2, port2) = live_bundle(&["--host", "redis.internal", "--host", "127.0.0.1"]);
     let _r2 = Redis::start(&dir2, port2, t2.path());
-    let i2 = info("localhost", port2, read(&dir2, "app.password"));
-    let c2 = redis::Client::build_with_tls(i2, certs(&dir2)).unwrap();
-    let err = c2
-        .get_connection()
+    let err = client_at("localhost", &dir2, &dir2, port2, "app", None)
         .err()
         .expect("hostname mismatch must fail");
     assert!(
@@ -293,10 +282,8 @@ fn live_key_types_and_options() {
 
 #[test]
 fn live_config_file_users() {
-    let t = tempdir();
-    let cfg = t.path().join("provision.toml");
-    std::fs::write(
-        &cfg,
+    let port = free_port();
+    let b = Bundle::with_config(
         r#"
 [[users]]
 name = "ops"
@@ -312,22 +299,9 @@ role = "custom"
 keys = ["cache:*"]
 commands = ["+get", "+@connection"]
 "#,
-    )
-    .unwrap();
-    let dir = t.path().join("s");
-    let port = free_port();
-    run(&[
-        "init",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--config",
-        cfg.to_str().unwrap(),
-        "--port",
-        &port.to_string(),
-        "-q",
-    ])
-    .success();
-    let r = Redis::start(&dir, port, t.path());
+        &["--port", &port.to_string()],
+    );
+    let r = Redis::start(&b.dir, port, b.tmp.path());
     expect(
         &r.cli_as("ja4proxy", &["SET", "ja4:x", "1"]),
         "OK",

@@ -33,37 +33,28 @@ fn verify(dir: &Path, purpose: &str, file: &str) -> (bool, String) {
 }
 
 fn check(key_type: &str) {
-    let t = tempdir();
-    let dir = t.path().join("s");
-    run(&[
-        "init",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--key-type",
-        key_type,
-        "--quiet",
-    ])
-    .success();
-    let (ok, out) = verify(&dir, "sslserver", "redis.crt");
+    let bundle = Bundle::init(&["--key-type", key_type]);
+    let dir = bundle.dir.as_path();
+    let (ok, out) = verify(dir, "sslserver", "redis.crt");
     assert!(
         ok && out.contains("redis.crt: OK"),
         "{key_type} server: {out}"
     );
     for f in ["redis.crt", "admin.crt", "app.crt", "monitor.crt"] {
-        let (ok, out) = verify(&dir, "sslclient", f);
+        let (ok, out) = verify(dir, "sslclient", f);
         assert!(
             ok && out.contains(": OK"),
             "{key_type} {f} as client: {out}"
         );
     }
     // A client certificate must not pass as a server certificate.
-    let (ok, out) = verify(&dir, "sslserver", "app.crt");
+    let (ok, out) = verify(dir, "sslserver", "app.crt");
     assert!(
         !ok,
         "{key_type}: app.crt accepted as a server certificate: {out}"
     );
 
-    let (_, text) = openssl(&["x509", "-in", "redis.crt", "-noout", "-text"], &dir);
+    let (_, text) = openssl(&["x509", "-in", "redis.crt", "-noout", "-text"], dir);
     for want in [
         "Version: 3 (0x2)",
         "DNS:redis, DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1",
@@ -76,7 +67,7 @@ fn check(key_type: &str) {
             "{key_type} redis.crt lacks {want:?}:\n{text}"
         );
     }
-    let (_, text) = openssl(&["x509", "-in", "ca.crt", "-noout", "-text"], &dir);
+    let (_, text) = openssl(&["x509", "-in", "ca.crt", "-noout", "-text"], dir);
     for want in [
         "CA:TRUE, pathlen:0",
         "Certificate Sign, CRL Sign",
@@ -89,10 +80,10 @@ fn check(key_type: &str) {
     }
     // Each key matches its certificate, as OpenSSL sees them.
     for stem in ["ca", "redis", "app"] {
-        let (_, a) = openssl(&["pkey", "-in", &format!("{stem}.key"), "-pubout"], &dir);
+        let (_, a) = openssl(&["pkey", "-in", &format!("{stem}.key"), "-pubout"], dir);
         let (_, b) = openssl(
             &["x509", "-in", &format!("{stem}.crt"), "-pubkey", "-noout"],
-            &dir,
+            dir,
         );
         assert!(
             a.contains("BEGIN PUBLIC KEY") && a == b,

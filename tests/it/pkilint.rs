@@ -602,21 +602,9 @@ fn key_types_are_all_covered() {
 #[test]
 fn the_checks_catch_what_they_are_for() {
     let bin = venv_bin();
-    let (ta, tb) = (tempdir(), tempdir());
-    let a = ta.path().join("secrets");
-    let b = tb.path().join("secrets");
-    run(&[
-        "init",
-        "--dir",
-        a.to_str().unwrap(),
-        "--host",
-        "redis.example.com",
-        "--host",
-        "localhost",
-        "--quiet",
-    ])
-    .success();
-    run(&["init", "--dir", b.to_str().unwrap(), "--quiet"]).success();
+    let ta = Bundle::init(&["--host", "redis.example.com", "--host", "localhost"]);
+    let tb = Bundle::init(&[]);
+    let (a, b) = (&ta.dir, &tb.dir);
 
     let codes = |fs: Vec<Finding>| fs.into_iter().map(|f| f.code).collect::<Vec<_>>();
     let chain = codes(lint(

@@ -26,10 +26,8 @@ fn hashes_of(acl: &str, user: &str) -> usize {
 
 #[test]
 fn rotate_errors_and_files_at_each_step() {
-    let t = tempdir();
-    let d = t.path().join("s");
-    let ds = d.to_str().unwrap();
-    run(&["init", "--dir", ds, "-q"]).success();
+    let b = Bundle::init(&[]);
+    let (d, ds) = (b.dir.as_path(), b.d());
     run(&["rotate", "--dir", ds, "--user", "app", "--finish"])
         .code(2)
         .stderr_has("no rotation in progress");
@@ -37,27 +35,27 @@ fn rotate_errors_and_files_at_each_step() {
         .code(2)
         .stderr_has("unknown user `nobody`");
     run(&["rotate", "--dir", ds]).code(2);
-    let before = snapshot(&d);
-    let old = read(&d, "app.password");
+    let before = snapshot(d);
+    let old = read(d, "app.password");
     let old_hash = sha256sum(&d.join("app.password"));
     assert_eq!(
-        acl_hashes_of(&read(&d, "users.acl"), "app"),
+        acl_hashes_of(&read(d, "users.acl"), "app"),
         std::slice::from_ref(&old_hash)
     );
     run(&["rotate", "--dir", ds, "--user", "app"])
         .success()
         .stdout_has("--finish");
-    let new = read(&d, "app.password");
+    let new = read(d, "app.password");
     let new_hash = sha256sum(&d.join("app.password"));
     assert_ne!(old, new);
     assert_eq!(new.len(), 43);
     // Both passwords, by their SHA-256 (coreutils' sha256sum of the password files).
-    let mut both = acl_hashes_of(&read(&d, "users.acl"), "app");
+    let mut both = acl_hashes_of(&read(d, "users.acl"), "app");
     both.sort();
     let mut want = vec![old_hash, new_hash.clone()];
     want.sort();
     assert_eq!(both, want);
-    assert_eq!(hashes_of(&read(&d, "users.acl"), "admin"), 1);
+    assert_eq!(hashes_of(&read(d, "users.acl"), "admin"), 1);
     run(&["check", "--dir", ds])
         .code(0)
         .stdout_has("rotation in progress for: app");
@@ -65,10 +63,10 @@ fn rotate_errors_and_files_at_each_step() {
         .code(2)
         .stderr_has("already in progress");
     run(&["rotate", "--dir", ds, "--user", "app", "--finish"]).success();
-    assert_eq!(acl_hashes_of(&read(&d, "users.acl"), "app"), [new_hash]);
-    assert_eq!(read(&d, "app.password"), new);
-    assert_ne!(snapshot(&d), before);
-    let audit = read(&d, "audit.log");
+    assert_eq!(acl_hashes_of(&read(d, "users.acl"), "app"), [new_hash]);
+    assert_eq!(read(d, "app.password"), new);
+    assert_ne!(snapshot(d), before);
+    let audit = read(d, "audit.log");
     assert!(audit.contains("\"rotate-start\"") && audit.contains("\"rotate-finish\""));
     assert!(
         !audit.contains(&old) && !audit.contains(&new),
@@ -77,7 +75,7 @@ fn rotate_errors_and_files_at_each_step() {
     run(&["check", "--dir", ds]).code(0);
     run(&["rotate", "--dir", ds, "--all"]).success();
     for u in ["admin", "app", "monitor"] {
-        assert_eq!(hashes_of(&read(&d, "users.acl"), u), 2, "{u}");
+        assert_eq!(hashes_of(&read(d, "users.acl"), u), 2, "{u}");
     }
 }
 

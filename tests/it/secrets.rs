@@ -34,9 +34,8 @@ fn secrets_of_generation(g: &Path, out: &mut BTreeSet<String>) {
 
 #[test]
 fn no_secret_reaches_any_output_over_a_life_cycle() {
-    let t = tempdir();
-    let dir = t.path().join("s");
-    let d = dir.to_str().unwrap();
+    let b = Bundle::empty();
+    let (dir, d) = (b.dir.as_path(), b.d());
     let steps: Vec<Vec<&str>> = vec![
         vec!["init", "--dir", d],
         vec!["init", "--dir", d, "--force", "--json"],
@@ -67,7 +66,7 @@ fn no_secret_reaches_any_output_over_a_life_cycle() {
             assert!(r.stderr.contains("bad host"), "{}", r.stderr);
         }
         outputs.push((format!("{s:?}"), r.stdout, r.stderr));
-        for e in std::fs::read_dir(&dir).unwrap() {
+        for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
             if p.file_name()
                 .unwrap()
@@ -78,8 +77,8 @@ fn no_secret_reaches_any_output_over_a_life_cycle() {
             }
         }
     }
-    let audit = read(&dir, "audit.log");
-    let manifest = read(&dir, "manifest.json");
+    let audit = read(dir, "audit.log");
+    let manifest = read(dir, "manifest.json");
     assert!(
         secrets.len() > 60,
         "collected only {} secrets",
@@ -103,7 +102,7 @@ fn no_secret_reaches_any_output_over_a_life_cycle() {
     }
     // With --show-secrets, and only then, the password is printed (the control: the search works).
     let shown = run(&["env", "--dir", d, "--show-secrets"]).success();
-    assert!(shown.stdout.contains(&read(&dir, "app.password")));
+    assert!(shown.stdout.contains(&read(dir, "app.password")));
     eprintln!(
         "{} secrets checked against {} command outputs, audit.log and manifest.json",
         secrets.len(),

@@ -446,8 +446,8 @@ fn client_info_user(reply: &str) -> String {
 #[test]
 fn certificate_identity_users_log_in_by_certificate_alone() {
     let (server, has, _) = server_maps_certificates();
-    let t = tempdir();
-    let dir = t.path().join("secrets");
+    let b = Bundle::empty();
+    let dir = b.dir.as_path();
     if !has {
         // No such server setting: refused before anything is written, naming who has it.
         let r = run(&[
@@ -469,7 +469,7 @@ fn certificate_identity_users_log_in_by_certificate_alone() {
         return;
     }
     // admin and app by certificate only, monitor both ways, `legacy` by password only.
-    let cfg = t.path().join("provision.toml");
+    let cfg = b.path("provision.toml");
     std::fs::write(
         &cfg,
         "[[users]]\nname = \"admin\"\nrole = \"admin\"\n\
@@ -502,7 +502,7 @@ fn certificate_identity_users_log_in_by_certificate_alone() {
     ] {
         assert_eq!(dir.join(file).exists(), present, "{file}");
     }
-    let acl = read(&dir, "users.acl");
+    let acl = read(dir, "users.acl");
     for l in acl
         .lines()
         .filter(|l| l.starts_with("user app ") || l.starts_with("user admin "))
@@ -514,21 +514,21 @@ fn certificate_identity_users_log_in_by_certificate_alone() {
     }
     run(&["check", "--dir", d]).success();
 
-    let r = Redis::start(&dir, port, t.path());
+    let r = Redis::start(dir, port, b.tmp.path());
     // The certificate alone logs in as the user its CN names.
-    let info = redis_py(&dir, port, "app", "-", &["CLIENT", "INFO"]);
+    let info = redis_py(dir, port, "app", "-", &["CLIENT", "INFO"]);
     assert_eq!(client_info_user(&info), "app", "{server}: {info}");
     assert_eq!(
-        redis_py(&dir, port, "admin", "-", &["ACL", "WHOAMI"]),
+        redis_py(dir, port, "admin", "-", &["ACL", "WHOAMI"]),
         "admin"
     );
     assert_eq!(
-        redis_py(&dir, port, "app", "-", &["SET", "app:k", "v"]),
+        redis_py(dir, port, "app", "-", &["SET", "app:k", "v"]),
         "True"
     );
     // No password can log in as a certificate-only user, with or without its certificate.
     for cert in ["app", "legacy"] {
-        let got = redis_py(&dir, port, cert, "app=anything", &["PING"]);
+        let got = redis_py(dir, port, cert, "app=anything", &["PING"]);
         assert!(
             got.starts_with("ERROR AuthenticationError")
                 && got.contains("invalid username-password"),
@@ -536,7 +536,7 @@ fn certificate_identity_users_log_in_by_certificate_alone() {
         );
     }
     // monitor: the certificate logs in, and so does the password.
-    let info = redis_py(&dir, port, "monitor", "-", &["CLIENT", "INFO"]);
+    let info = redis_py(dir, port, "monitor", "-", &["CLIENT", "INFO"]);
     assert!(
         info.starts_with("ERROR NoPermission"),
         "monitor may not CLIENT INFO: {info}"
@@ -546,21 +546,21 @@ fn certificate_identity_users_log_in_by_certificate_alone() {
         "{server}: monitor's certificate: {info}"
     );
     assert_eq!(
-        redis_py(&dir, port, "monitor", "monitor:file", &["PING"]),
+        redis_py(dir, port, "monitor", "monitor:file", &["PING"]),
         "True"
     );
     // A password user's certificate logs in as nobody; its password does.
-    let got = redis_py(&dir, port, "legacy", "-", &["PING"]);
+    let got = redis_py(dir, port, "legacy", "-", &["PING"]);
     assert!(
         got.contains("NOAUTH") || got.contains("Authentication required"),
         "{server}: legacy.crt alone: {got}"
     );
-    let info = redis_py(&dir, port, "legacy", "legacy:file", &["CLIENT", "INFO"]);
+    let info = redis_py(dir, port, "legacy", "legacy:file", &["CLIENT", "INFO"]);
     assert_eq!(client_info_user(&info), "legacy", "{server}: {info}");
 
     // Renewal: provision itself logs in as the certificate-only admin to reload; the new
     // certificate logs in as the same user, the old one still does until it expires.
-    let old = t.path().join("old");
+    let old = b.path("old");
     std::fs::create_dir(&old).unwrap();
     for f in ["ca.crt", "app.crt", "app.key"] {
         std::fs::copy(dir.join(f), old.join(f)).unwrap();
@@ -575,7 +575,7 @@ fn certificate_identity_users_log_in_by_certificate_alone() {
         "app.crt was not renewed"
     );
     assert!(!dir.join("app.password").exists());
-    for cred in [&dir, &old] {
+    for cred in [dir, old.as_path()] {
         let info = redis_py(cred, port, "app", "-", &["CLIENT", "INFO"]);
         assert_eq!(client_info_user(&info), "app", "{server}: {cred:?}: {info}");
     }
@@ -595,9 +595,8 @@ fn certificate_identity_users_log_in_by_certificate_alone() {
 #[test]
 fn uri_identity_users_log_in_by_their_uri() {
     let (server, _, has_uri) = server_maps_certificates();
-    let t = tempdir();
-    let dir = t.path().join("secrets");
-    let d = dir.to_str().unwrap();
+    let b = Bundle::empty();
+    let (dir, d) = (b.dir.as_path(), b.d());
     if !has_uri {
         let r = run(&[
             "init",
@@ -625,7 +624,7 @@ fn uri_identity_users_log_in_by_their_uri() {
     let td = "example.org";
     let admin_uri = format!("spiffe://{td}/redis/user/admin");
     let monitor_uri = format!("spiffe://{td}/redis/user/monitor");
-    let cfg = t.path().join("provision.toml");
+    let cfg = b.path("provision.toml");
     std::fs::write(
         &cfg,
         format!(
@@ -655,7 +654,7 @@ fn uri_identity_users_log_in_by_their_uri() {
         "--quiet",
     ])
     .success();
-    let acl = read(&dir, "users.acl");
+    let acl = read(dir, "users.acl");
     for name in [app_uri, admin_uri.as_str()] {
         let line = acl
             .lines()
@@ -668,7 +667,7 @@ fn uri_identity_users_log_in_by_their_uri() {
     }
     assert!(acl.contains("\nuser legacy on #"), "{acl}");
     assert!(!acl.contains("\nuser app "), "{acl}");
-    assert!(read(&dir, "redis.conf").contains("\ntls-auth-clients-user URI\n"));
+    assert!(read(dir, "redis.conf").contains("\ntls-auth-clients-user URI\n"));
     // The URI is in the certificate, as OpenSSL reads it.
     let san = std::process::Command::new("openssl")
         .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
@@ -679,30 +678,30 @@ fn uri_identity_users_log_in_by_their_uri() {
     assert!(san.contains(&format!("URI:{app_uri}")), "{san}");
     run(&["check", "--dir", d]).success();
 
-    let r = Redis::start(&dir, port, t.path());
-    let info = redis_py(&dir, port, "app", "-", &["CLIENT", "INFO"]);
+    let r = Redis::start(dir, port, b.tmp.path());
+    let info = redis_py(dir, port, "app", "-", &["CLIENT", "INFO"]);
     assert_eq!(client_info_user(&info), app_uri, "{server}: {info}");
     assert_eq!(
-        redis_py(&dir, port, "app", "-", &["SET", "app:k", "v"]),
+        redis_py(dir, port, "app", "-", &["SET", "app:k", "v"]),
         "True"
     );
     assert_eq!(
-        redis_py(&dir, port, "admin", "-", &["ACL", "WHOAMI"]),
+        redis_py(dir, port, "admin", "-", &["ACL", "WHOAMI"]),
         admin_uri
     );
     // No password logs in as the URI user, by its URI name or its file name.
     for login in [format!("{app_uri}=anything"), "app=anything".to_string()] {
-        let got = redis_py(&dir, port, "legacy", &login, &["PING"]);
+        let got = redis_py(dir, port, "legacy", &login, &["PING"]);
         assert!(
             got.starts_with("ERROR AuthenticationError"),
             "{server}: AUTH {login}: {got}"
         );
     }
     // monitor: its certificate, or its URI name and password.
-    let got = redis_py(&dir, port, "monitor", "-", &["PING"]);
+    let got = redis_py(dir, port, "monitor", "-", &["PING"]);
     assert_eq!(got, "True", "{server}: monitor's certificate: {got}");
     let got = redis_py(
-        &dir,
+        dir,
         port,
         "legacy",
         &format!("{monitor_uri}|monitor:file"),
@@ -710,7 +709,7 @@ fn uri_identity_users_log_in_by_their_uri() {
     );
     assert_eq!(got, "True", "{server}: monitor's password: {got}");
     // A password user's certificate (its URI names no user) logs in as nobody.
-    let got = redis_py(&dir, port, "legacy", "-", &["PING"]);
+    let got = redis_py(dir, port, "legacy", "-", &["PING"]);
     assert!(
         got.contains("NOAUTH") || got.contains("Authentication required"),
         "{server}: legacy.crt alone: {got}"
@@ -721,13 +720,13 @@ fn uri_identity_users_log_in_by_their_uri() {
     let rn = run(&["renew", "--dir", d, "--force", "--redis", &node]);
     assert_eq!(rn.code, 0, "{server}: {}{}", rn.stdout, rn.stderr);
     assert_ne!(sha256sum(&dir.join("app.crt")), before);
-    let info = redis_py(&dir, port, "app", "-", &["CLIENT", "INFO"]);
+    let info = redis_py(dir, port, "app", "-", &["CLIENT", "INFO"]);
     assert_eq!(client_info_user(&info), app_uri, "{server}: {info}");
     // rotate the break-glass password of monitor: ACL SETUSER by its URI name.
     let ro = run(&["rotate", "--dir", d, "--user", "monitor", "--redis", &node]);
     assert_eq!(ro.code, 0, "{server}: {}{}", ro.stdout, ro.stderr);
     let got = redis_py(
-        &dir,
+        dir,
         port,
         "legacy",
         &format!("{monitor_uri}|monitor:file"),

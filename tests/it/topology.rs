@@ -46,13 +46,8 @@ fn link_up(r: &Redis) -> bool {
 fn replication_over_tls_survives_renew_rotate_and_restart() {
     require("redis-server");
     require("redis-cli");
-    let t = tempdir();
-    let dir = t.path().join("secrets");
     let base = free_ports(3, false);
-    run(&[
-        "init",
-        "--dir",
-        dir.to_str().unwrap(),
+    let b = Bundle::init(&[
         "--topology",
         "replication",
         "--nodes",
@@ -63,25 +58,24 @@ fn replication_over_tls_survives_renew_rotate_and_restart() {
         "localhost",
         "--port",
         &base.to_string(),
-        "--quiet",
-    ])
-    .success();
+    ]);
+    let dir = b.dir.as_path();
     // Per-node files, one shared masterauth include, no password in any redis.conf.
-    let pw = read(&dir, "replication.password");
+    let pw = read(dir, "replication.password");
     for n in ["redis-1", "redis-2", "redis-3"] {
         assert_eq!(mode_of(&dir.join(format!("{n}.key"))), 0o600);
-        let conf = read(&dir, &format!("{n}.conf"));
+        let conf = read(dir, &format!("{n}.conf"));
         assert!(!conf.contains(pw.trim()), "{n}.conf holds the password");
         assert!(conf.contains("masterauth.conf"), "{conf}");
         assert_eq!(conf.contains("replicaof"), n != "redis-1");
     }
     assert_eq!(mode_of(&dir.join("masterauth.conf")), 0o600);
-    assert!(read(&dir, "users.acl").contains("user replication on #"));
+    assert!(read(dir, "users.acl").contains("user replication on #"));
     run(&["check", "--dir", dir.to_str().unwrap()]).success();
 
-    let primary = start_node(&dir, "redis-1", base, t.path());
-    let r2 = start_node(&dir, "redis-2", base + 1, t.path());
-    let r3 = start_node(&dir, "redis-3", base + 2, t.path());
+    let primary = start_node(dir, "redis-1", base, b.tmp.path());
+    let r2 = start_node(dir, "redis-2", base + 1, b.tmp.path());
+    let r3 = start_node(dir, "redis-3", base + 2, b.tmp.path());
     for r in [&r2, &r3] {
         wait_for("the replica link", Duration::from_secs(15), || {
             link_up(r).then_some(String::new())
@@ -97,7 +91,7 @@ fn replication_over_tls_survives_renew_rotate_and_restart() {
     assert!(denied.contains("NOPERM"), "{denied}");
 
     // Certificates renewed and hot-reloaded on all three nodes; the links stay up.
-    let before = read(&dir, "redis-2.crt");
+    let before = read(dir, "redis-2.crt");
     run(&[
         "renew",
         "--dir",
@@ -106,7 +100,7 @@ fn replication_over_tls_survives_renew_rotate_and_restart() {
         "--reload",
     ])
     .success();
-    assert_ne!(read(&dir, "redis-2.crt"), before);
+    assert_ne!(read(dir, "redis-2.crt"), before);
     assert!(link_up(&r2) && link_up(&r3));
     assert_eq!(primary.cli_as("app", &["SET", "app:k", "v2"]), "OK");
     assert_eq!(primary.cli_as("admin", &["WAIT", "2", "5000"]), "2");
@@ -121,9 +115,9 @@ fn replication_over_tls_survives_renew_rotate_and_restart() {
         "--reload",
     ])
     .success();
-    let new_pw = read(&dir, "replication.password");
+    let new_pw = read(dir, "replication.password");
     assert_ne!(new_pw, pw);
-    assert!(read(&dir, "masterauth.conf").contains(new_pw.trim()));
+    assert!(read(dir, "masterauth.conf").contains(new_pw.trim()));
     let config = primary.renamed("CONFIG");
     let ma = r2.cli_as("admin", &[&config, "GET", "masterauth"]);
     assert!(
@@ -151,7 +145,7 @@ fn replication_over_tls_survives_renew_rotate_and_restart() {
 
     // A replica restarted from its files (new certificate, new masterauth) resyncs.
     drop(r3);
-    let r3 = start_node(&dir, "redis-3", base + 2, t.path());
+    let r3 = start_node(dir, "redis-3", base + 2, b.tmp.path());
     wait_for(
         "the restarted replica's link",
         Duration::from_secs(15),
@@ -167,13 +161,8 @@ fn replication_over_tls_survives_renew_rotate_and_restart() {
 fn cluster_of_three_created_over_tls_serves_keys_across_slots() {
     require("redis-server");
     require("redis-cli");
-    let t = tempdir();
-    let dir = t.path().join("secrets");
     let base = free_ports(3, true);
-    run(&[
-        "init",
-        "--dir",
-        dir.to_str().unwrap(),
+    let b = Bundle::init(&[
         "--topology",
         "cluster",
         "--nodes",
@@ -182,19 +171,18 @@ fn cluster_of_three_created_over_tls_serves_keys_across_slots() {
         "127.0.0.1",
         "--port",
         &base.to_string(),
-        "--quiet",
-    ])
-    .success();
-    let conf = read(&dir, "redis-1.conf");
+    ]);
+    let dir = b.dir.as_path();
+    let conf = read(dir, "redis-1.conf");
     assert!(conf.contains("cluster-enabled yes") && conf.contains("tls-cluster yes"));
     let nodes: Vec<Redis> = (0..3)
-        .map(|i| start_node(&dir, &format!("redis-{}", i + 1), base + i, t.path()))
+        .map(|i| start_node(dir, &format!("redis-{}", i + 1), base + i, b.tmp.path()))
         .collect();
     // redis-cli --cluster create as admin: password from the file via REDISCLI_AUTH.
     let addrs: Vec<String> = (0..3).map(|i| format!("127.0.0.1:{}", base + i)).collect();
     let out = Command::new("redis-cli")
         .env_clear()
-        .env("REDISCLI_AUTH", read(&dir, "admin.password").trim())
+        .env("REDISCLI_AUTH", read(dir, "admin.password").trim())
         .args(["--tls", "--cacert"])
         .arg(dir.join("ca.crt"))
         .arg("--cert")
@@ -245,29 +233,18 @@ fn cluster_of_three_created_over_tls_serves_keys_across_slots() {
 fn sentinels_fail_over_over_tls_and_clients_find_the_new_primary() {
     require("redis-server");
     require("redis-cli");
-    let t = tempdir();
-    let dir = t.path().join("secrets");
     let base = free_ports(3, false);
     let sbase = free_ports(3, false);
     let toml = sentinel_config(base, sbase, "\"127.0.0.1\", \"localhost\"");
-    let cfg = t.path().join("provision.toml");
-    std::fs::write(&cfg, toml).unwrap();
-    run(&[
-        "init",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--config",
-        cfg.to_str().unwrap(),
-        "--quiet",
-    ])
-    .success();
-    let s1 = read(&dir, "sentinel-1.conf");
+    let b = Bundle::with_config(&toml, &[]);
+    let dir = b.dir.as_path();
+    let s1 = read(dir, "sentinel-1.conf");
     assert!(
         s1.contains(&format!("sentinel monitor mymaster 127.0.0.1 {base} 2")),
         "{s1}"
     );
     assert!(s1.contains("sentinel auth-user mymaster sentinel"));
-    let config = renamed_in(&dir, "CONFIG");
+    let config = renamed_in(dir, "CONFIG");
     // A Sentinel reaches the renamed CONFIG of the nodes it watches (and none when it is not).
     assert_eq!(
         s1.contains(&format!("sentinel rename-command mymaster CONFIG {config}")),
@@ -276,16 +253,16 @@ fn sentinels_fail_over_over_tls_and_clients_find_the_new_primary() {
     );
     run(&["check", "--dir", dir.to_str().unwrap()]).success();
 
-    let primary = start_node(&dir, "redis-1", base, t.path());
-    let r2 = start_node(&dir, "redis-2", base + 1, t.path());
-    let r3 = start_node(&dir, "redis-3", base + 2, t.path());
+    let primary = start_node(dir, "redis-1", base, b.tmp.path());
+    let r2 = start_node(dir, "redis-2", base + 1, b.tmp.path());
+    let r3 = start_node(dir, "redis-3", base + 2, b.tmp.path());
     for r in [&r2, &r3] {
         wait_for("the replica link", Duration::from_secs(15), || {
             link_up(r).then_some(String::new())
         });
     }
     let _sentinels: Vec<Sentinel> = (1..=3)
-        .map(|i| start_sentinel(&dir, &format!("sentinel-{i}"), t.path()))
+        .map(|i| start_sentinel(dir, &format!("sentinel-{i}"), b.tmp.path()))
         .collect();
     // Every Sentinel sees the two replicas and the two other Sentinels (over TLS, with ACL).
     for i in 0..3 {
@@ -293,12 +270,7 @@ fn sentinels_fail_over_over_tls_and_clients_find_the_new_primary() {
             "Sentinels to discover each other",
             Duration::from_secs(20),
             || {
-                let m = cli_user(
-                    &dir,
-                    sbase + i,
-                    "admin",
-                    &["SENTINEL", "MASTER", "mymaster"],
-                );
+                let m = cli_user(dir, sbase + i, "admin", &["SENTINEL", "MASTER", "mymaster"]);
                 let lines: Vec<&str> = m.lines().collect();
                 let get = |k: &str| {
                     lines
@@ -316,40 +288,40 @@ fn sentinels_fail_over_over_tls_and_clients_find_the_new_primary() {
     assert_eq!(primary.cli_as("app", &["SET", "app:k", "before"]), "OK");
     assert_eq!(primary.cli_as("admin", &["WAIT", "2", "5000"]), "2");
     // The app user may ask where the primary is, and nothing more of Sentinel.
-    let denied = cli_user(&dir, sbase, "app", &["SENTINEL", "RESET", "mymaster"]);
+    let denied = cli_user(dir, sbase, "app", &["SENTINEL", "RESET", "mymaster"]);
     assert!(denied.contains("NOPERM"), "{denied}");
-    let wrong = cli_tls(&dir, sbase, "app", "not-the-password", &["PING"]);
+    let wrong = cli_tls(dir, sbase, "app", "not-the-password", &["PING"]);
     assert!(wrong.contains("WRONGPASS"), "{wrong}");
 
     // Rotations reach the Sentinels too: their own ACL for app, and the sentinel user's
     // password they send to the nodes and to each other.
     let d = dir.to_str().unwrap();
-    let old_app = read(&dir, "app.password");
+    let old_app = read(dir, "app.password");
     for user in ["app", "sentinel"] {
         run(&["rotate", "--dir", d, "--user", user, "--reload"]).success();
         run(&["rotate", "--dir", d, "--user", user, "--finish", "--reload"]).success();
     }
-    assert_ne!(read(&dir, "app.password"), old_app);
-    let ok = cli_user(&dir, sbase + 2, "app", &["PING"]);
+    assert_ne!(read(dir, "app.password"), old_app);
+    let ok = cli_user(dir, sbase + 2, "app", &["PING"]);
     assert_eq!(ok, "PONG", "new app password refused by a Sentinel");
-    let stale = cli_tls(&dir, sbase, "app", old_app.trim(), &["PING"]);
+    let stale = cli_tls(dir, sbase, "app", old_app.trim(), &["PING"]);
     assert!(
         stale.contains("WRONGPASS"),
         "old app password still accepted by a Sentinel: {stale}"
     );
     let sp = cli_user(
-        &dir,
+        dir,
         sbase,
         "admin",
         &["SENTINEL", "CONFIG", "GET", "sentinel-pass"],
     );
-    assert!(sp.contains(read(&dir, "sentinel.password").trim()), "{sp}");
+    assert!(sp.contains(read(dir, "sentinel.password").trim()), "{sp}");
 
     // Kill the primary by its pid; a replica is promoted.
     let old = format!("127.0.0.1\n{base}");
     assert_eq!(
         cli_user(
-            &dir,
+            dir,
             sbase,
             "app",
             &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"]
@@ -359,7 +331,7 @@ fn sentinels_fail_over_over_tls_and_clients_find_the_new_primary() {
     drop(primary);
     let addr = wait_for("a failover", Duration::from_secs(30), || {
         let a = cli_user(
-            &dir,
+            dir,
             sbase + 1,
             "app",
             &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"],
