@@ -81,6 +81,9 @@ pub enum Command {
     /// Rotate passwords in two phases with no failed login (start, then --finish).
     #[command(after_help = ROTATE_HELP)]
     Rotate(RotateArgs),
+    /// Add, change, disable, enable, remove or list users, on disk and live on every node.
+    #[command(after_help = USER_HELP)]
+    User(UserArgs),
     /// Make the previous generation of the bundle current again.
     Rollback(RollbackArgs),
     /// Print the environment a client or CI job needs (paths, user, topology and addresses; no secret by default).
@@ -556,6 +559,124 @@ pub struct RotateArgs {
     pub accept_local_changes: bool,
     #[command(flatten)]
     pub lock: LockArgs,
+}
+
+const USER_HELP: &str = "\
+Each change is one new generation (all or nothing) and one audit line. With --reload (every node
+of the bundle's topology) or --redis HOST:PORT it is applied live with ACL SETUSER / ACL DELUSER,
+never ACL LOAD, and verified with ACL GETUSER; no other user's connection is touched. A node
+that cannot be reached is named, the others are still changed, the bundle is committed, and the
+command exits 1: run it again (or `provision rotate`/`renew` later) once the node is back; a
+restarted node reads the same users from users.acl.
+
+Examples:
+  provision user add orders --keys 'orders:*' --channels 'orders:*' --reload
+  provision user add exporter --role monitor --reload
+  provision user add reporting --rules '+@read +info' --keys 'report:*' --reload
+  provision user set orders --keys 'orders:*' --keys 'carts:*' --reload
+  provision user disable orders --reload     # refused at once, its connections closed
+  provision user enable orders --reload
+  provision user remove orders --reload      # files gone, certificate recorded as revoked
+  provision user list --json
+
+Exit codes: 0 done, 1 a node did not take the change (the bundle on disk has it), 2 bad input
+(nothing written).";
+
+#[derive(Args, Debug)]
+pub struct UserArgs {
+    #[command(subcommand)]
+    pub action: UserAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserAction {
+    /// A new user: its certificate from the bundle's CA, its password, its users.acl line.
+    Add(UserAddArgs),
+    /// Change an app or custom user's key patterns, channel patterns or command rules.
+    Set(UserSetArgs),
+    /// Refuse the user's logins (users.acl `off`) and close its open connections; files stay.
+    Disable(UserNameArgs),
+    /// Let a disabled user log in again.
+    Enable(UserNameArgs),
+    /// Delete the user everywhere: files gone, its certificate recorded in the manifest as revoked.
+    Remove(UserNameArgs),
+    /// The bundle's users, their roles, patterns and state.
+    List(UserListArgs),
+}
+
+/// Where a user change goes: the bundle, and which live nodes.
+#[derive(Args, Debug)]
+pub struct UserTarget {
+    #[command(flatten)]
+    pub bundle: DirArgs,
+    #[command(flatten)]
+    pub templates: TemplatesOpt,
+    /// Apply live on every Redis node of the bundle's topology.
+    #[arg(long)]
+    pub reload: bool,
+    /// Apply live on this Redis node (repeatable; ACL changes are not replicated).
+    #[arg(long = "redis", value_name = "HOST:PORT")]
+    pub redis: Vec<String>,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+/// Key patterns, channel patterns and command rules of a user.
+#[derive(Args, Debug)]
+pub struct UserRules {
+    /// Key pattern the user may touch (repeatable), for example `orders:*`.
+    #[arg(long = "keys", value_name = "PATTERN")]
+    pub keys: Vec<String>,
+    /// Channel pattern the user may use (repeatable).
+    #[arg(long = "channels", value_name = "PATTERN")]
+    pub channels: Vec<String>,
+    /// No channels at all.
+    #[arg(long, conflicts_with = "channels")]
+    pub no_channels: bool,
+    /// ACL command rules, space-separated (`'+@read +info'`): makes a custom user.
+    #[arg(long, value_name = "'ACL RULES'")]
+    pub rules: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct UserAddArgs {
+    /// The user's name (its files are NAME.crt, NAME.key, NAME.password).
+    pub name: String,
+    /// The user's role: app (data on its patterns), monitor (what redis_exporter reads) or admin.
+    #[arg(long, value_parser = ["app", "monitor", "admin"], conflicts_with = "rules")]
+    pub role: Option<String>,
+    #[command(flatten)]
+    pub rules: UserRules,
+    /// How the user logs in: password (default), cert (its certificate alone; Valkey 9.0+/Redis
+    /// 8.6+ bundles made with certificate users) or both.
+    #[arg(long, value_parser = ["password", "cert", "both"])]
+    pub auth: Option<String>,
+    #[command(flatten)]
+    pub unlock: UnlockArgs,
+    #[command(flatten)]
+    pub target: UserTarget,
+}
+
+#[derive(Args, Debug)]
+pub struct UserSetArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub rules: UserRules,
+    #[command(flatten)]
+    pub target: UserTarget,
+}
+
+#[derive(Args, Debug)]
+pub struct UserNameArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub target: UserTarget,
+}
+
+#[derive(Args, Debug)]
+pub struct UserListArgs {
+    #[command(flatten)]
+    pub bundle: DirArgs,
 }
 
 #[derive(Args, Debug)]

@@ -14,6 +14,7 @@ pub mod rollback;
 pub mod rotate;
 pub mod schedule;
 pub mod seal;
+pub mod user;
 
 mod shared;
 pub use shared::*;

@@ -451,6 +451,20 @@ pub struct Manifest {
     /// A CA rollover whose new CA is published in `ca.crt` while leaves stay on the old CA.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_rollover: Option<CaRollover>,
+    /// Client certificates of removed users (`provision user remove`): never to be accepted
+    /// back into the bundle.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked: Vec<Revoked>,
+}
+
+/// A client certificate revoked with its user: Redis has no CRL, so the user is deleted on
+/// every node and its certificate recorded here, for `check`, `restore` and `rollback`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoked {
+    pub user: String,
+    pub serial: String,
+    pub sha256_fingerprint: String,
+    pub revoked_at: String,
 }
 
 impl Manifest {
@@ -460,6 +474,7 @@ impl Manifest {
             retired_cas: self.retired_cas.clone(),
             rotations: self.rotations.clone(),
             ca_rollover: self.ca_rollover.clone(),
+            revoked: self.revoked.clone(),
         }
     }
 }
@@ -471,6 +486,7 @@ pub struct Records {
     pub retired_cas: Vec<RetiredCa>,
     pub rotations: Vec<Rotation>,
     pub ca_rollover: Option<CaRollover>,
+    pub revoked: Vec<Revoked>,
 }
 
 /// The first phase of a CA rollover: the new CA (key in `ca-next.key` or `ca-next.key.age`)
@@ -600,6 +616,7 @@ pub fn build_manifest(
         retired_cas: records.retired_cas,
         rotations: records.rotations,
         ca_rollover: records.ca_rollover,
+        revoked: records.revoked,
     };
     let mut s = serde_json::to_string_pretty(&m).expect("manifest serializes");
     s.push('\n');

@@ -330,6 +330,7 @@ pub fn check(
     statuses.extend(check_leaves(&mut ctx, &v, &cas, &instances, now, th));
     let rotations = check_acl(&mut ctx, &v);
     check_configs(&mut ctx, &v, &instances, exists);
+    revoked_present(&mut ctx, files, v.manifest());
 
     let status = ctx
         .findings
@@ -531,6 +532,13 @@ fn check_acl(ctx: &mut Ctx, v: &View) -> Vec<String> {
             .and_then(|m| m.spec.users.iter().find(|s| s.name == *u));
         // The user's name in users.acl: its URI identity, if it logs in by one.
         let acl_name = declared.map_or(u.as_str(), |s| s.acl_name());
+        // A user disabled with `provision user disable` and switched back on by hand (or the
+        // reverse) is not the bundle provision signed.
+        if let Some(s) = declared {
+            if let Err(e) = render::on_off_line(acl, acl_name, s.disabled) {
+                ctx.add(Status::Critical, bundle::USERS_ACL, e.to_string());
+            }
+        }
         if declared.is_some_and(|s| !s.has_password()) {
             if let Err(e) = render::cert_only_line(acl, acl_name) {
                 ctx.add(Status::Critical, bundle::USERS_ACL, e.to_string());
@@ -574,6 +582,36 @@ fn check_acl(ctx: &mut Ctx, v: &View) -> Vec<String> {
         }
     }
     rotations
+}
+
+/// A certificate revoked with its user (`provision user remove`) must not be back anywhere in
+/// the bundle: Redis has no CRL, so a revoked certificate in ca.crt's company would log in
+/// again the day its user is re-created by hand.
+fn revoked_present(ctx: &mut Ctx, files: &Files, manifest: Option<&Manifest>) {
+    let Some(m) = manifest.filter(|m| !m.revoked.is_empty()) else {
+        return;
+    };
+    for f in files.0.iter().filter(|f| f.name.ends_with(".crt")) {
+        for der in inspect::pem_certificates(f.data.expose()).unwrap_or_default() {
+            let Ok(i) = inspect::inspect(&der) else {
+                continue;
+            };
+            if let Some(r) = m
+                .revoked
+                .iter()
+                .find(|r| r.sha256_fingerprint == i.sha256_fingerprint || r.serial == i.serial)
+            {
+                ctx.add(
+                    Status::Critical,
+                    &f.name,
+                    format!(
+                        "holds the certificate of removed user `{}` (serial {}, revoked {}): remove it, or re-add the user with `provision user add` for a new certificate",
+                        r.user, r.serial, r.revoked_at
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// Each config: referenced files exist, and nothing weaker than the declared policy; the

@@ -21,4 +21,5 @@ pub mod secret;
 pub mod server;
 pub mod spec;
 pub mod topology;
+pub mod users;
 pub mod validate;

@@ -213,6 +213,8 @@ fn template_error(
 #[derive(Serialize)]
 struct AclUser<'a> {
     name: &'a str,
+    /// Disabled (`provision user disable`): the line says `off`.
+    off: bool,
     role: &'a str,
     hashes: &'a [String],
     keys: Vec<String>,
@@ -268,6 +270,7 @@ pub fn users_acl_with(
         .iter()
         .map(|e| AclUser {
             name: e.user.acl_name(),
+            off: e.user.disabled,
             role: match e.user.role {
                 Role::Admin => "admin",
                 Role::App => "app",
@@ -305,11 +308,37 @@ pub fn users_acl_with(
     )?;
     check_acl(&out, entries.len())
         .map_err(|e| templates.output_error("users.acl", e.to_string()))?;
+    for e in entries {
+        on_off_line(&out, e.user.acl_name(), e.user.disabled)
+            .map_err(|m| templates.output_error("users.acl", m.to_string()))?;
+    }
     for e in entries.iter().filter(|e| !e.user.has_password()) {
         cert_only_line(&out, e.user.acl_name())
             .map_err(|m| templates.output_error("users.acl", m.to_string()))?;
     }
     Ok(out)
+}
+
+/// A user's line says `on` or, for a disabled user, `off`, exactly once: an override template
+/// that ignored `off` would leave a user the operator cut off able to log in.
+pub fn on_off_line(acl: &str, user: &str, disabled: bool) -> Result<(), AclError> {
+    let line = acl
+        .lines()
+        .find(|l| l.split_ascii_whitespace().nth(1) == Some(user))
+        .ok_or_else(|| AclError::NoLine(user.into()))?;
+    let flags: Vec<&str> = line
+        .split_ascii_whitespace()
+        .skip(2)
+        .filter(|t| *t == "on" || *t == "off")
+        .collect();
+    let want = if disabled { "off" } else { "on" };
+    if flags != [want] {
+        return Err(AclError::OnOff {
+            user: user.into(),
+            want,
+        });
+    }
+    Ok(())
 }
 
 /// A certificate-only user's line must clear every password (`resetpass`) and set none: an
@@ -372,6 +401,8 @@ pub enum AclError {
     Plaintext(String),
     #[error("users.acl has no line for `{0}`")]
     NoLine(String),
+    #[error("the users.acl line of `{user}` must say `{want}` exactly once")]
+    OnOff { user: String, want: &'static str },
     #[error("user `{0}` logs in by certificate only, so its users.acl line must have `resetpass` and no password (`#hash`, `>password`, `nopass`)")]
     CertOnlyWithPassword(String),
 }
@@ -535,8 +566,9 @@ pub fn sentinel_acl(entries: &[AclEntry<'_>]) -> Result<Vec<String>, String> {
         }
         let hashes: Vec<String> = e.hashes.iter().map(|h| format!("#{h}")).collect();
         v.push(format!(
-            "user {} on {} {rules}",
+            "user {} {} {} {rules}",
             e.user.acl_name(),
+            if e.user.disabled { "off" } else { "on" },
             hashes.join(" ")
         ));
     }

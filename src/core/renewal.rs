@@ -557,6 +557,7 @@ pub fn apply(
         retired_cas: retired,
         rotations: m.rotations.clone(),
         ca_rollover: rollover,
+        revoked: m.revoked.clone(),
     };
     let manifest = bundle::build_manifest(spec, &out, generation, now, records)?;
     bundle::put_manifest(&mut out, manifest)?;

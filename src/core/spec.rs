@@ -72,6 +72,10 @@ pub struct UserSpec {
     /// (Valkey looks the whole URI up as a user name). The bundle's files keep `name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
+    /// `provision user disable`: the user's users.acl line says `off` (no login, by password
+    /// or certificate); its files stay, so `user enable` gives it back as it was.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
 }
 
 /// How an ACL user logs in.
@@ -112,6 +116,7 @@ impl UserSpec {
             commands: vec![],
             auth: None,
             uri: None,
+            disabled: false,
         }
     }
     /// The user's name in users.acl and on the server: its URI identity if it has one, else
@@ -289,7 +294,11 @@ impl Spec {
         if self.users.is_empty() {
             push!(Err("no users; define at least one admin user".to_string()));
         }
-        if !self.users.iter().any(|u| u.role == Role::Admin) {
+        if !self
+            .users
+            .iter()
+            .any(|u| u.role == Role::Admin && !u.disabled)
+        {
             push!(Err(
                 "no user has role `admin`; provision needs one to reload certificates and rotate passwords".to_string(),
             ));
@@ -586,10 +595,12 @@ impl Spec {
         }
     }
 
+    /// The admin provision logs in as: the first enabled one (a validated spec has one).
     pub fn admin(&self) -> &UserSpec {
         self.users
             .iter()
-            .find(|u| u.role == Role::Admin)
+            .find(|u| u.role == Role::Admin && !u.disabled)
+            .or_else(|| self.users.iter().find(|u| u.role == Role::Admin))
             .expect("validated spec has an admin")
     }
 }

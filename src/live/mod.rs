@@ -7,11 +7,13 @@
 //! `conn` logs in and runs a command, `tls` reloads and verifies certificates, `nodes` turns a
 //! bundle into the nodes and credentials to use, `server` probes `redis-server --version`.
 
+mod acl;
 mod conn;
 mod nodes;
 mod server;
 mod tls;
 
+pub use acl::{delete_user, set_user, Pushed};
 pub use conn::{command, command_ok, connect, parse_node, Creds};
 pub use nodes::{admin_creds, node_failures, nodes, reload_nodes, renamed_config};
 pub use server::detect_server;

@@ -22,3 +22,4 @@ mod rotate;
 mod secrets;
 mod servers;
 mod topology;
+mod users;

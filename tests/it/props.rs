@@ -46,7 +46,7 @@ fn user_strategy() -> impl Strategy<Value = UserSpec> {
             0..3,
         ),
     )
-        .prop_map(|(name, role, keys, channels, commands)| UserSpec { name, role, keys, channels, commands, auth: None, uri: None })
+        .prop_map(|(name, role, keys, channels, commands)| UserSpec { name, role, keys, channels, commands, auth: None, uri: None, disabled: false })
 }
 
 /// A user is accepted if a spec of the admin plus that user validates.

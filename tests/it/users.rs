@@ -1,0 +1,394 @@
+//! `provision user`: users after day one. On disk: one generation per change, bad input
+//! changes nothing, a removed user's certificate is recorded as revoked. Live against a real
+//! redis-server: the change reaches the node with ACL SETUSER/DELUSER, a disabled user's open
+//! connection is closed, another user's held connection survives every command, a restarted
+//! node reads the same users, and a node that is down is named while the bundle is committed.
+
+use crate::common::*;
+use std::path::Path;
+use std::process::Command;
+
+/// The serial of a certificate file as openssl prints it (upper-case hex).
+fn serial_of(path: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-serial", "-in"])
+        .arg(path)
+        .output()
+        .expect("openssl");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .trim_start_matches("serial=")
+        .to_string()
+}
+
+fn acl_line(dir: &Path, user: &str) -> String {
+    read(dir, "users.acl")
+        .lines()
+        .find(|l| l.starts_with(&format!("user {user} ")))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn bad_user_changes_are_refused_and_write_nothing() {
+    let b = Bundle::init(&[]);
+    let ds = b.d();
+    let before = snapshot(&b.dir);
+    let cases: &[(&[&str], &str)] = &[
+        (&["add", "bad name"], "invalid user name"),
+        (&["add", "app"], "already has a user `app`"),
+        (&["add", "APP"], "already has a user `app`"),
+        (&["add", "x", "--keys", "~x"], "pattern"),
+        (
+            &["add", "x", "--rules", "+nosuchcommand"],
+            "not a Redis 7.0 command",
+        ),
+        (
+            &["add", "x", "--role", "monitor", "--keys", "a:*"],
+            "takes no --keys",
+        ),
+        (&["add", "default"], "reserved"),
+        (&["remove", "nobody"], "no user `nobody`"),
+        (&["remove", "admin"], "only enabled admin"),
+        (&["disable", "admin"], "only enabled admin"),
+        (&["set", "monitor", "--keys", "a:*"], "fixed"),
+        (&["set", "app"], "nothing to change"),
+        (&["add", "x", "--redis", "nohost"], "HOST:PORT"),
+    ];
+    for (args, msg) in cases {
+        let mut a = vec!["user"];
+        a.extend_from_slice(&args[..1]);
+        a.extend_from_slice(&["--dir", ds]);
+        a.extend_from_slice(&args[1..]);
+        run(&a).code(2).stderr_has(msg);
+    }
+    assert_eq!(snapshot(&b.dir), before, "a refused change wrote something");
+}
+
+#[test]
+fn user_changes_on_disk_each_make_one_signed_generation() {
+    let b = Bundle::init(&[]);
+    let (d, ds) = (b.dir.as_path(), b.d());
+    let hashes_before: Vec<Vec<String>> = ["admin", "app", "monitor"]
+        .iter()
+        .map(|u| acl_hashes_of(&read(d, "users.acl"), u))
+        .collect();
+    run(&[
+        "user",
+        "add",
+        "orders",
+        "--dir",
+        ds,
+        "--keys",
+        "orders:*",
+        "--channels",
+        "orders:*",
+    ])
+    .success()
+    .stdout_has("Added user `orders`");
+    assert_eq!(mode_of(&d.join("orders.crt")), 0o644);
+    assert_eq!(mode_of(&d.join("orders.key")), 0o600);
+    assert_eq!(mode_of(&d.join("orders.password")), 0o600);
+    // Issued by the bundle's CA, as openssl sees it.
+    let v = Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(d.join("ca.crt"))
+        .arg(d.join("orders.crt"))
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    let line = acl_line(d, "orders");
+    assert!(
+        line.contains(" on #") && line.contains("~orders:*") && line.contains("&orders:*"),
+        "{line}"
+    );
+    assert_eq!(
+        acl_hashes_of(&read(d, "users.acl"), "orders"),
+        [sha256sum(&d.join("orders.password"))]
+    );
+    // Nobody else's password changed.
+    for (u, h) in ["admin", "app", "monitor"].iter().zip(&hashes_before) {
+        assert_eq!(&acl_hashes_of(&read(d, "users.acl"), u), h, "{u}");
+    }
+    run(&["check", "--dir", ds]).code(0);
+
+    let list = run(&["user", "list", "--dir", ds, "--json"]).success();
+    let j: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    let orders = j["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "orders")
+        .expect("orders listed");
+    assert_eq!(orders["state"], "enabled");
+    assert_eq!(orders["keys"], serde_json::json!(["orders:*"]));
+
+    run(&[
+        "user",
+        "set",
+        "orders",
+        "--dir",
+        ds,
+        "--keys",
+        "orders:*",
+        "--keys",
+        "carts:*",
+        "--no-channels",
+    ])
+    .success();
+    let line = acl_line(d, "orders");
+    assert!(
+        line.contains("~orders:* ~carts:*") && !line.contains('&'),
+        "{line}"
+    );
+    run(&["user", "disable", "orders", "--dir", ds]).success();
+    assert!(acl_line(d, "orders").starts_with("user orders off #"));
+    run(&["check", "--dir", ds]).code(0);
+    run(&["user", "list", "--dir", ds])
+        .success()
+        .stdout_has("disabled");
+    run(&["user", "enable", "orders", "--dir", ds]).success();
+    assert!(acl_line(d, "orders").starts_with("user orders on #"));
+
+    let serial = serial_of(&d.join("orders.crt"));
+    run(&["user", "remove", "orders", "--dir", ds])
+        .success()
+        .stdout_has("revoked");
+    for f in ["orders.crt", "orders.key", "orders.password"] {
+        assert!(!d.join(f).exists(), "{f} left behind");
+    }
+    assert_eq!(acl_line(d, "orders"), "");
+    let m: serde_json::Value = serde_json::from_str(&read(d, "manifest.json")).unwrap();
+    let revoked = &m["revoked"][0];
+    assert_eq!(revoked["user"], "orders");
+    assert_eq!(
+        revoked["serial"].as_str().unwrap().to_ascii_uppercase(),
+        serial
+    );
+    run(&["check", "--dir", ds]).code(0);
+
+    // One audit line per change, never a password.
+    let audit = read(d, "audit.log");
+    for a in [
+        "user-add",
+        "user-set",
+        "user-disable",
+        "user-enable",
+        "user-remove",
+    ] {
+        assert_eq!(audit.matches(&format!("\"{a}\"")).count(), 1, "{a}");
+    }
+    for u in ["admin", "app", "monitor"] {
+        assert!(!audit.contains(read(d, &format!("{u}.password")).trim()));
+    }
+}
+
+/// ACL LIST with each line's rules as a sorted set (Redis prints commands in hash-table
+/// order, which differs between a live change and a restart).
+fn acl_list(r: &Redis) -> Vec<Vec<String>> {
+    let mut v: Vec<Vec<String>> = r
+        .cli_as("admin", &["ACL", "LIST"])
+        .lines()
+        .map(|l| {
+            let mut t: Vec<String> = l.split_whitespace().map(str::to_string).collect();
+            t.sort();
+            t
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// ACL GETUSER as the admin, by redis-cli.
+fn getuser(r: &Redis, user: &str) -> String {
+    r.cli_as("admin", &["ACL", "GETUSER", user])
+}
+
+#[test]
+fn user_changes_apply_live_and_other_connections_survive() {
+    let (_t, dir, port) = live_bundle(&[]);
+    let d = dir.as_path();
+    let ds = d.to_str().unwrap();
+    let work = tempdir();
+    let mut redis = Redis::start(d, port, work.path());
+    let node = format!("127.0.0.1:{port}");
+    // app's connection is held open across every command below.
+    let mut held = app_client(d, d, port);
+    let held_id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut held).unwrap();
+    let still_there = |held: &mut redis::Connection| {
+        let id: i64 = redis::cmd("CLIENT")
+            .arg("ID")
+            .query(held)
+            .expect("held connection alive");
+        assert_eq!(id, held_id);
+    };
+
+    let out = run(&[
+        "user", "add", "orders", "--dir", ds, "--keys", "orders:*", "--reload", "--json",
+    ])
+    .success();
+    let j: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(j["nodes"][0]["node"], node.as_str());
+    assert_eq!(j["nodes"][0]["state"], "updated");
+    let mut orders =
+        client_as(d, d, port, "orders", None).expect("orders logs in without a restart");
+    let ok: String = redis::cmd("SET")
+        .arg("orders:1")
+        .arg("x")
+        .query(&mut orders)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    let denied = redis::cmd("SET")
+        .arg("other:1")
+        .arg("x")
+        .query::<String>(&mut orders);
+    assert!(
+        format!("{denied:?}").to_lowercase().contains("noperm"),
+        "{denied:?}"
+    );
+    still_there(&mut held);
+
+    // set: the patterns change live, on the open connection too.
+    run(&[
+        "user", "set", "orders", "--dir", ds, "--keys", "orders:*", "--keys", "carts:*", "--reload",
+    ])
+    .success()
+    .stdout_has("updated");
+    let ok: String = redis::cmd("SET")
+        .arg("carts:1")
+        .arg("x")
+        .query(&mut orders)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    still_there(&mut held);
+
+    // Pushing what the node already has changes nothing there.
+    let out = run(&[
+        "user", "enable", "orders", "--dir", ds, "--reload", "--json",
+    ])
+    .success();
+    assert!(out.stdout.contains("\"in_sync\""), "{}", out.stdout);
+
+    // disable: its open connection is closed, a new login refused.
+    run(&["user", "disable", "orders", "--dir", ds, "--reload"]).success();
+    let gone = redis::cmd("PING").query::<String>(&mut orders);
+    assert!(
+        gone.is_err(),
+        "a disabled user's connection stays open: {gone:?}"
+    );
+    assert!(client_as(d, d, port, "orders", None).is_err());
+    assert!(getuser(&redis, "orders").contains("off"));
+    still_there(&mut held);
+
+    run(&["user", "enable", "orders", "--dir", ds, "--reload"]).success();
+    let mut orders = client_as(d, d, port, "orders", None).expect("enabled again");
+    let pong: String = redis::cmd("PING").query(&mut orders).unwrap();
+    assert_eq!(pong, "PONG");
+
+    // remove: gone from the node and its connection closed.
+    run(&["user", "remove", "orders", "--dir", ds, "--reload"])
+        .success()
+        .stdout_has("updated");
+    assert!(redis::cmd("PING").query::<String>(&mut orders).is_err());
+    assert_eq!(getuser(&redis, "orders"), "");
+    still_there(&mut held);
+
+    // A node that is down: named, the other node still changed, the bundle committed, exit 1.
+    let dead = free_port();
+    run(&[
+        "user",
+        "add",
+        "billing",
+        "--dir",
+        ds,
+        "--reload",
+        "--redis",
+        &format!("127.0.0.1:{dead}"),
+    ])
+    .code(1)
+    .stderr_has(&format!("127.0.0.1:{dead}"))
+    .stdout_has("unreachable");
+    assert!(
+        d.join("billing.crt").exists(),
+        "the bundle was not committed"
+    );
+    client_as(d, d, port, "billing", None).expect("the live node was still changed");
+    still_there(&mut held);
+    run(&["check", "--dir", ds]).code(0);
+
+    // A restarted node reads the same users from users.acl.
+    let live_acl = acl_list(&redis);
+    drop(held);
+    redis.child.kill().unwrap();
+    redis.child.wait().unwrap();
+    redis = Redis::start(d, port, work.path());
+    assert_eq!(acl_list(&redis), live_acl);
+    assert!(redis
+        .cli_as("admin", &["ACL", "LIST"])
+        .contains("user billing on"));
+    assert_eq!(getuser(&redis, "orders"), "");
+    // No provision probe user is left behind.
+    assert!(
+        !live_acl
+            .iter()
+            .flatten()
+            .any(|t| t.contains("provision-verify")),
+        "{live_acl:?}"
+    );
+}
+
+#[test]
+fn a_replication_bundle_with_a_node_down_changes_the_others_and_the_bundle() {
+    require("redis-server");
+    let base = free_ports(3, false);
+    let b = Bundle::init(&[
+        "--topology",
+        "replication",
+        "--nodes",
+        "3",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &base.to_string(),
+    ]);
+    let (d, ds) = (b.dir.as_path(), b.d());
+    // Each node in its own working directory (a replica writes dump.rdb on its first sync).
+    let start = |name: &str, port: u16| {
+        let work = b.tmp.path().join(format!("work-{name}"));
+        std::fs::create_dir_all(&work).unwrap();
+        Redis::start_conf(d, &format!("{name}.conf"), port, &work)
+    };
+    let r1 = start("redis-1", base);
+    let r2 = start("redis-2", base + 1);
+    // redis-3 is down.
+    let down = format!("127.0.0.1:{}", base + 2);
+    let mut held = app_client(d, d, base);
+    let out = run(&[
+        "user", "add", "orders", "--dir", ds, "--keys", "orders:*", "--reload",
+    ])
+    .code(1)
+    .stderr_has(&down);
+    assert_eq!(out.stdout.matches("updated").count(), 2, "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("unreachable {down}")),
+        "{}",
+        out.stdout
+    );
+    assert!(d.join("orders.crt").exists());
+    for port in [base, base + 1] {
+        let mut c = client_as(d, d, port, "orders", None).expect("orders on a live node");
+        assert_eq!(ping(&mut c), "PONG");
+    }
+    assert_eq!(ping(&mut held), "PONG");
+    // The node that was down starts from the bundle with the user already there.
+    let r3 = start("redis-3", base + 2);
+    let mut c = client_as(d, d, base + 2, "orders", None).expect("orders on the restarted node");
+    assert_eq!(ping(&mut c), "PONG");
+    // All three up: remove reaches every node.
+    let out = run(&["user", "remove", "orders", "--dir", ds, "--reload"]).success();
+    assert_eq!(out.stdout.matches("updated").count(), 3, "{}", out.stdout);
+    for r in [&r1, &r2, &r3] {
+        assert_eq!(getuser(r, "orders"), "", "node {}", r.port);
+    }
+    assert_eq!(ping(&mut held), "PONG");
+}
