@@ -84,6 +84,9 @@ pub enum Command {
     /// Add, change, disable, enable, remove or list users, on disk and live on every node.
     #[command(after_help = USER_HELP)]
     User(UserArgs),
+    /// Bring live nodes back in line with the bundle on disk: users, and certificates where the server can reload.
+    #[command(after_help = PUSH_HELP)]
+    Push(PushArgs),
     /// Make the previous generation of the bundle current again.
     Rollback(RollbackArgs),
     /// Print the environment a client or CI job needs (paths, user, topology and addresses; no secret by default).
@@ -248,6 +251,10 @@ pub struct RestoreArgs {
     /// Replace an existing bundle (kept as the previous generation).
     #[arg(long)]
     pub force: bool,
+    /// Restore even a backup holding a client certificate the current bundle revoked
+    /// (`provision user remove`): the removed user could log in again.
+    #[arg(long)]
+    pub allow_revoked: bool,
     /// Trust the archive only if its signer was issued by the CA with this SHA-256
     /// fingerprint (as `openssl x509 -noout -fingerprint -sha256`, `provision backup` and
     /// `provision check` print it; colons and case optional). Required when restoring into
@@ -582,6 +589,31 @@ Examples:
 Exit codes: 0 done, 1 a node did not take the change (the bundle on disk has it), 2 bad input
 (nothing written).";
 
+const PUSH_HELP: &str = "\
+For every node named: each users.acl line is set with ACL SETUSER where the node differs (and
+verified with ACL GETUSER), every user the file does not name is deleted, and the node's TLS
+certificate is hot-reloaded (CONFIG SET, verified by a fresh handshake) if it serves an older one.
+Reports per node `in sync`, `updated` or `unreachable` (--json too). Use it after a node was
+down during `user`, `rotate` or `renew`, or to undo a hand edit on a node.
+
+Examples:
+  provision push --dir /etc/redis/tls --reload
+  provision push --redis 10.0.0.7:6379 --json
+
+Exit codes: 0 every node in line with the bundle, 1 a node unreachable or refusing, 2 bad input.";
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub bundle: DirArgs,
+    /// Every Redis node of the bundle's topology.
+    #[arg(long, required_unless_present = "redis")]
+    pub reload: bool,
+    /// This Redis node (repeatable).
+    #[arg(long = "redis", value_name = "HOST:PORT")]
+    pub redis: Vec<String>,
+}
+
 #[derive(Args, Debug)]
 pub struct UserArgs {
     #[command(subcommand)]
@@ -683,6 +715,10 @@ pub struct UserListArgs {
 pub struct RollbackArgs {
     #[command(flatten)]
     pub bundle: DirArgs,
+    /// Roll back even to a generation holding a client certificate revoked since
+    /// (`provision user remove`): the removed user could log in again.
+    #[arg(long)]
+    pub allow_revoked: bool,
     /// Hot-reload the bundle's own Redis afterwards.
     #[arg(long)]
     pub reload: bool,

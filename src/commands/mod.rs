@@ -8,6 +8,7 @@ pub mod compose;
 pub mod env;
 pub mod init;
 pub mod k8s;
+pub mod push;
 pub mod renew;
 pub mod restore;
 pub mod rollback;

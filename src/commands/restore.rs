@@ -62,6 +62,14 @@ pub fn run(args: &RestoreArgs, out: Output) -> Result<ExitStatus> {
 
     let mut files = decrypt(&args.file, &key)?;
     authenticate(&files, expected.as_deref(), existing.as_ref(), &args.file)?;
+    if let Some(current) = &existing {
+        super::refuse_revoked(
+            current,
+            &files,
+            args.allow_revoked,
+            &format!("`{}`", args.file.display()),
+        )?;
+    }
     // Every file against the signed digests before anything is rewritten: relocating re-signs
     // the manifest, which must never launder an edited file.
     let local: Vec<String> = checkup::check(

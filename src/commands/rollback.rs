@@ -19,6 +19,12 @@ pub fn run(args: &RollbackArgs, out: Output) -> Result<ExitStatus> {
     if let Some(prev) = store.previous_generation() {
         let target = store.read_generation(Some(&prev))?;
         super::refuse_if_inconsistent(&target, &store.dir, false)?;
+        super::refuse_revoked(
+            &before,
+            &target,
+            args.allow_revoked,
+            &format!("the previous generation {prev}"),
+        )?;
     }
     let (to, now) = store.rollback(|to, now| {
         let mut entry = super::audit_entry("rollback", to.trim_start_matches("..gen-"), now);

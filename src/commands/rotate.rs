@@ -4,8 +4,11 @@
 //! `<user>.password` switches to it, so a client reading the file never holds a password a
 //! node does not know. Finish: each node loses the old one (`ACL SETUSER u !old`), then
 //! users.acl keeps only the new hash. `ACL LOAD` is never used: on Redis 7.0 it disconnects
-//! every client of every non-default user. If any node fails, the nodes already changed are
-//! undone and the bundle on disk is left as it was: re-running the command is the retry.
+//! every client of every non-default user. If a node refuses, the nodes already changed are
+//! undone and the bundle on disk is left as it was: re-running the command is the retry. A
+//! node that cannot be reached (down, after a failover) does not stop the rotation: it is
+//! named, the others are changed, the bundle is committed, and the command exits 1; the node
+//! reads the new users.acl when it restarts, or `provision push` brings it in line.
 
 use super::manifest_of;
 use crate::cli::RotateArgs;
@@ -122,6 +125,7 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<ExitStatus> {
         .collect();
     let mut results = Vec::new();
     let mut applied: Vec<(&String, bool)> = Vec::new();
+    let mut unreachable: Vec<String> = Vec::new();
     for &(n, is_sentinel) in &targets {
         let outcome = if is_sentinel {
             sentinel_live.apply(n, &login, &steps, false)
@@ -132,6 +136,12 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<ExitStatus> {
             Ok(()) => {
                 applied.push((n, is_sentinel));
                 results.push(json!({"node": n, "ok": true}));
+            }
+            Err(e @ (live::Error::Login { .. } | live::Error::Address(_))) => {
+                results.push(
+                    json!({"node": n, "ok": false, "state": "unreachable", "error": e.to_string()}),
+                );
+                unreachable.push(format!("{n}: {e}"));
             }
             Err(e) => {
                 results.push(json!({"node": n, "ok": false, "error": e.to_string()}));
@@ -175,9 +185,24 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<ExitStatus> {
         users: &users,
         nodes: results,
         finish: args.finish,
-        applied_on: &nodes,
+        applied_on: &applied
+            .iter()
+            .filter(|(_, sentinel)| !sentinel)
+            .map(|(n, _)| n.to_string())
+            .collect::<Vec<_>>(),
+        unreachable: &unreachable,
         node_flags: node_flags(args),
     });
+    if !unreachable.is_empty() {
+        return Err(Error::failed(
+            format!(
+                "rotation {phase} is in the bundle on disk and on every other node, but {} node(s) could not be reached:\n  - {}",
+                unreachable.len(),
+                unreachable.join("\n  - ")
+            ),
+            Some("a node restarted from the bundle reads the new users.acl; a node that comes back without a restart needs `provision push --reload`".into()),
+        ));
+    }
     Ok(ExitStatus::Success)
 }
 
@@ -193,6 +218,9 @@ struct Rotated<'a> {
     /// The data nodes the change was applied to.
     #[serde(skip)]
     applied_on: &'a [String],
+    /// Nodes that could not be reached, with why.
+    #[serde(skip)]
+    unreachable: &'a [String],
     /// `--reload` / `--redis ...` as given, for the next command shown.
     #[serde(skip)]
     node_flags: String,
@@ -237,7 +265,10 @@ impl Report for Rotated<'_> {
         for n in self.applied_on {
             writeln!(w, "  applied live on {n}")?;
         }
-        if self.applied_on.is_empty() {
+        for n in self.unreachable {
+            writeln!(w, "  unreachable {n}")?;
+        }
+        if self.applied_on.is_empty() && self.unreachable.is_empty() {
             writeln!(w, "  (files only: no --reload or --redis was given; running nodes keep their old ACL until you apply it)")?;
         }
         Ok(())

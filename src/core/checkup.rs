@@ -588,29 +588,18 @@ fn check_acl(ctx: &mut Ctx, v: &View) -> Vec<String> {
 /// the bundle: Redis has no CRL, so a revoked certificate in ca.crt's company would log in
 /// again the day its user is re-created by hand.
 fn revoked_present(ctx: &mut Ctx, files: &Files, manifest: Option<&Manifest>) {
-    let Some(m) = manifest.filter(|m| !m.revoked.is_empty()) else {
+    let Some(m) = manifest else {
         return;
     };
-    for f in files.0.iter().filter(|f| f.name.ends_with(".crt")) {
-        for der in inspect::pem_certificates(f.data.expose()).unwrap_or_default() {
-            let Ok(i) = inspect::inspect(&der) else {
-                continue;
-            };
-            if let Some(r) = m
-                .revoked
-                .iter()
-                .find(|r| r.sha256_fingerprint == i.sha256_fingerprint || r.serial == i.serial)
-            {
-                ctx.add(
-                    Status::Critical,
-                    &f.name,
-                    format!(
-                        "holds the certificate of removed user `{}` (serial {}, revoked {}): remove it, or re-add the user with `provision user add` for a new certificate",
-                        r.user, r.serial, r.revoked_at
-                    ),
-                );
-            }
-        }
+    for (file, r) in super::users::revoked_certificates(files, &m.revoked) {
+        ctx.add(
+            Status::Critical,
+            &file,
+            format!(
+                "holds the certificate of removed user `{}` (serial {}, revoked {}): remove it, or re-add the user with `provision user add` for a new certificate",
+                r.user, r.serial, r.revoked_at
+            ),
+        );
     }
 }
 

@@ -323,6 +323,32 @@ fn add_credentials(
     Ok(Some(pw))
 }
 
+/// Every certificate in `files` (any `.crt`, each certificate of it) that `revoked` names, by
+/// serial or fingerprint, with the file it is in.
+pub fn revoked_certificates<'a>(
+    files: &Files,
+    revoked: &'a [Revoked],
+) -> Vec<(String, &'a Revoked)> {
+    let mut found = Vec::new();
+    if revoked.is_empty() {
+        return found;
+    }
+    for f in files.0.iter().filter(|f| f.name.ends_with(".crt")) {
+        for der in super::inspect::pem_certificates(f.data.expose()).unwrap_or_default() {
+            let Ok(i) = super::inspect::inspect(&der) else {
+                continue;
+            };
+            if let Some(r) = revoked
+                .iter()
+                .find(|r| r.sha256_fingerprint == i.sha256_fingerprint || r.serial == i.serial)
+            {
+                found.push((f.name.clone(), r));
+            }
+        }
+    }
+    found
+}
+
 /// The revocation record of a removed user's certificate.
 fn revoke(files: &Files, u: &UserSpec, now: OffsetDateTime) -> Result<Revoked, UserError> {
     let crt = user_crt(&u.name);

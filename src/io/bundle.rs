@@ -178,6 +178,38 @@ pub fn open_bundle(dir: &Path) -> Result<(PathBuf, Files, Manifest)> {
     Ok((store.dir, files, m))
 }
 
+/// Refuses to make `incoming` (a previous generation, a backup) the bundle when it holds a
+/// certificate the current bundle revoked (`provision user remove`): undoing a revocation
+/// must be asked for by name (`--allow-revoked`), not come with a routine rollback or restore.
+pub fn refuse_revoked(current: &Files, incoming: &Files, allow: bool, what: &str) -> Result<()> {
+    let Some(m) = current
+        .text(bundle::MANIFEST)
+        .and_then(|t| serde_json::from_str::<Manifest>(t).ok())
+    else {
+        return Ok(());
+    };
+    let found = crate::core::users::revoked_certificates(incoming, &m.revoked);
+    if found.is_empty() || allow {
+        return Ok(());
+    }
+    let list: Vec<String> = found
+        .iter()
+        .map(|(f, r)| {
+            format!(
+                "{f}: user `{}`, serial {}, revoked {}",
+                r.user, r.serial, r.revoked_at
+            )
+        })
+        .collect();
+    Err(Error::input(
+        format!(
+            "{what} holds certificate(s) revoked since, which would log in again:\n  - {}",
+            list.join("\n  - ")
+        ),
+        "pass --allow-revoked to bring them back anyway, or `provision user add` the user again for a new certificate; nothing was changed",
+    ))
+}
+
 /// Single-quotes a value for POSIX shells (`'` becomes `'\''`).
 pub fn shell_quote(v: &str) -> String {
     format!("'{}'", v.replace('\'', r"'\''"))

@@ -31,6 +31,9 @@ const CLEAR: [&str; 6] = [
     "-@all",
 ];
 
+/// The name of the short-lived probe user a verification makes.
+const PROBE_PREFIX: &str = "provision-verify-";
+
 /// One session on a node as the admin.
 struct Session<'a> {
     node: &'a str,
@@ -131,13 +134,24 @@ pub fn set_user(
     kill: bool,
 ) -> Result<Pushed, Error> {
     let mut s = Session::open(node, creds)?;
+    let pushed = set_in(&mut s, acl_name, rules)?;
+    if kill {
+        s.run(&["CLIENT", "KILL", "USER", acl_name])
+            .or_else(|e| match &e {
+                // No connection of that user: nothing to close.
+                Error::Refused { detail, .. } if detail.contains("No such") => Ok(Value::Okay),
+                _ => Err(e),
+            })?;
+    }
+    Ok(pushed)
+}
+
+/// `set_user` within a session, without closing connections.
+fn set_in(s: &mut Session, acl_name: &str, rules: &[String]) -> Result<Pushed, Error> {
     let want_on = rules.iter().rev().find(|r| *r == "on" || *r == "off") == Some(&"on".into());
     // What the file's rules make of a user on this server, learnt from a probe user that
     // cannot log in (`off`), removed at once.
-    let probe = format!(
-        "provision-verify-{}",
-        crate::core::password::random_token(12)
-    );
+    let probe = format!("{PROBE_PREFIX}{}", crate::core::password::random_token(12));
     let mut args: Vec<&str> = vec!["ACL", "SETUSER", &probe];
     args.extend(CLEAR);
     args.extend(
@@ -154,34 +168,56 @@ pub fn set_user(
         u.map(split_flags)
             .is_some_and(|(on, rest)| on == want_on && rest == expected)
     };
-    let before = s.getuser(acl_name)?;
-    let in_sync = matches(before);
-    if !in_sync {
-        let mut args: Vec<&str> = vec!["ACL", "SETUSER", acl_name];
-        args.extend(CLEAR);
-        args.extend(rules.iter().map(String::as_str));
-        s.run(&args)?;
-        if !matches(s.getuser(acl_name)?) {
-            return Err(Error::Unexpected {
-                node: node.to_string(),
-                command: "ACL GETUSER".into(),
-                reply: format!("user `{acl_name}` does not match users.acl after ACL SETUSER"),
-            });
+    if matches(s.getuser(acl_name)?) {
+        return Ok(Pushed::InSync);
+    }
+    let mut args: Vec<&str> = vec!["ACL", "SETUSER", acl_name];
+    args.extend(CLEAR);
+    args.extend(rules.iter().map(String::as_str));
+    s.run(&args)?;
+    if !matches(s.getuser(acl_name)?) {
+        return Err(Error::Unexpected {
+            node: s.node.to_string(),
+            command: "ACL GETUSER".into(),
+            reply: format!("user `{acl_name}` does not match users.acl after ACL SETUSER"),
+        });
+    }
+    Ok(Pushed::Updated)
+}
+
+/// Makes `node`'s users equal `acl` (a whole users.acl): each line set as `set_user` does, and
+/// every user the file does not name deleted. Returns the users it changed or deleted.
+pub fn converge(node: &str, creds: &Creds, acl: &str) -> Result<Vec<String>, Error> {
+    let mut s = Session::open(node, creds)?;
+    let mut changed = Vec::new();
+    let mut named = Vec::new();
+    for line in acl.lines() {
+        let t: Vec<&str> = line.split_ascii_whitespace().collect();
+        if t.len() < 2 || t[0] != "user" {
+            continue;
+        }
+        named.push(t[1].to_string());
+        let rules: Vec<String> = t[2..].iter().map(|r| r.to_string()).collect();
+        if set_in(&mut s, t[1], &rules)? == Pushed::Updated {
+            changed.push(t[1].to_string());
         }
     }
-    if kill {
-        s.run(&["CLIENT", "KILL", "USER", acl_name])
-            .or_else(|e| match &e {
-                // No connection of that user: nothing to close.
-                Error::Refused { detail, .. } if detail.contains("No such") => Ok(Value::Okay),
-                _ => Err(e),
-            })?;
+    let live = match s.run(&["ACL", "USERS"])? {
+        Value::Array(a) => a,
+        _ => vec![],
+    };
+    for u in live {
+        let name = match u {
+            Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+            Value::SimpleString(x) => x,
+            _ => continue,
+        };
+        if !named.contains(&name) {
+            s.run(&["ACL", "DELUSER", &name])?;
+            changed.push(name);
+        }
     }
-    Ok(if in_sync {
-        Pushed::InSync
-    } else {
-        Pushed::Updated
-    })
+    Ok(changed)
 }
 
 /// Deletes `acl_name` on `node` (`ACL DELUSER` closes its connections) and verifies it is gone.

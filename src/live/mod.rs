@@ -13,7 +13,7 @@ mod nodes;
 mod server;
 mod tls;
 
-pub use acl::{delete_user, set_user, Pushed};
+pub use acl::{converge, delete_user, set_user, Pushed};
 pub use conn::{command, command_ok, connect, parse_node, Creds};
 pub use nodes::{admin_creds, node_failures, nodes, reload_nodes, renamed_config};
 pub use server::detect_server;

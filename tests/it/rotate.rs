@@ -206,26 +206,83 @@ fn live_rotation_of_the_admin_itself() {
     );
 }
 
+/// How many password hashes `user` has on the live node.
+fn live_hashes(r: &Redis, user: &str) -> usize {
+    r.cli_as("admin", &["ACL", "GETUSER", user])
+        .lines()
+        .filter(|l| l.len() == 64 && l.bytes().all(|b| b.is_ascii_hexdigit()))
+        .count()
+}
+
 #[test]
-fn live_rotation_failing_on_one_node_undoes_the_others_and_changes_no_file() {
+fn live_rotation_refused_by_one_node_undoes_the_others_and_changes_no_file() {
     let (t, dir, port) = live_bundle(&[]);
     let r = Redis::start(&dir, port, t.path());
     let ds = dir.to_str().unwrap();
+    // A second node from the same bundle (its redis.conf on another port), whose admin may
+    // not run ACL SETUSER: reachable, but it refuses the change.
+    let port2 = free_port();
+    let dir2 = t.path().join("second");
+    std::fs::create_dir(&dir2).unwrap();
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() != "redis.conf" {
+            std::os::unix::fs::symlink(e.path(), dir2.join(e.file_name())).unwrap();
+        }
+    }
+    let conf =
+        read(&dir, "redis.conf").replace(&format!("tls-port {port}"), &format!("tls-port {port2}"));
+    std::fs::write(dir2.join("redis.conf"), conf).unwrap();
+    let work2 = tempdir();
+    let r2 = Redis::start(&dir2, port2, work2.path());
+    assert_eq!(
+        r2.cli_as("admin", &["ACL", "SETUSER", "admin", "-acl|setuser"]),
+        "OK"
+    );
     let before = snapshot(&dir);
+    run(&[
+        "rotate",
+        "--dir",
+        ds,
+        "--user",
+        "app",
+        "--reload",
+        "--redis",
+        &format!("127.0.0.1:{port2}"),
+    ])
+    .code(1)
+    .stderr_has(&format!("127.0.0.1:{port2}"))
+    .stderr_has("undone")
+    .stderr_has("unchanged");
+    assert_eq!(snapshot(&dir), before, "bundle unchanged");
+    assert_eq!(live_hashes(&r, "app"), 1, "the live node was undone");
+    assert_eq!(r.cli_as("app", &["PING"]), "PONG");
+}
+
+#[test]
+fn live_rotation_with_a_node_down_changes_the_others_and_the_bundle() {
+    let (t, dir, port) = live_bundle(&[]);
+    let r = Redis::start(&dir, port, t.path());
+    let ds = dir.to_str().unwrap();
+    let mut held = app_client(&dir, &dir, port);
+    let old = read(&dir, "app.password");
     let dead = format!("127.0.0.1:{}", free_port());
     run(&[
         "rotate", "--dir", ds, "--user", "app", "--reload", "--redis", &dead,
     ])
     .code(1)
     .stderr_has(&dead)
-    .stderr_has("undone")
-    .stderr_has("unchanged");
-    assert_eq!(snapshot(&dir), before, "bundle unchanged");
-    let getuser = r.cli_as("admin", &["ACL", "GETUSER", "app"]);
-    let live_hashes = getuser
-        .lines()
-        .filter(|l| l.len() == 64 && l.bytes().all(|b| b.is_ascii_hexdigit()))
-        .count();
-    assert_eq!(live_hashes, 1, "the live node was undone: {getuser}");
+    .stderr_has("could not be reached")
+    .stdout_has(&format!("unreachable {dead}"));
+    // The live node and the bundle both have the rotation; old and new passwords log in.
+    assert_ne!(read(&dir, "app.password"), old);
+    assert_eq!(acl_hashes_of(&read(&dir, "users.acl"), "app").len(), 2);
+    assert_eq!(live_hashes(&r, "app"), 2);
+    assert_eq!(
+        r.cli_raw(Some(("app", &old)), Some("app"), &["PING"]),
+        "PONG"
+    );
     assert_eq!(r.cli_as("app", &["PING"]), "PONG");
+    assert_eq!(ping(&mut held), "PONG");
+    run(&["check", "--dir", ds]).code(0);
 }

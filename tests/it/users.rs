@@ -392,3 +392,107 @@ fn a_replication_bundle_with_a_node_down_changes_the_others_and_the_bundle() {
     }
     assert_eq!(ping(&mut held), "PONG");
 }
+
+#[test]
+fn push_converges_a_node_that_drifted_and_names_one_that_is_down() {
+    let (_t, dir, port) = live_bundle(&[]);
+    let d = dir.as_path();
+    let ds = d.to_str().unwrap();
+    let work = tempdir();
+    let redis = Redis::start(d, port, work.path());
+    let mut held = app_client(d, d, port);
+    // Drift by hand: monitor deleted, a rogue user added, app's patterns widened.
+    assert_eq!(redis.cli_as("admin", &["ACL", "DELUSER", "monitor"]), "1");
+    assert_eq!(
+        redis.cli_as(
+            "admin",
+            &["ACL", "SETUSER", "rogue", "on", ">pw", "~*", "+@all"]
+        ),
+        "OK"
+    );
+    // And a renewed certificate the node does not serve yet.
+    run(&["renew", "--dir", ds, "--force"]).success();
+    let out = run(&["push", "--dir", ds, "--reload", "--json"]).success();
+    let j: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let n = &j["nodes"][0];
+    assert_eq!(n["state"], "updated", "{n}");
+    let mut changed: Vec<String> = n["users_changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap().to_string())
+        .collect();
+    changed.sort();
+    assert_eq!(changed, ["monitor", "rogue"]);
+    assert_eq!(n["certificate_reloaded"], true);
+    assert_eq!(getuser(&redis, "rogue"), "");
+    assert_eq!(redis.cli_as("monitor", &["PING"]), "PONG");
+    assert_eq!(ping(&mut held), "PONG");
+    // Now in line: a second push changes nothing.
+    run(&["push", "--dir", ds, "--reload"])
+        .success()
+        .stdout_has(&format!("in sync     127.0.0.1:{port}"));
+    // A node that is down.
+    let dead = format!("127.0.0.1:{}", free_port());
+    run(&["push", "--dir", ds, "--redis", &dead])
+        .code(1)
+        .stdout_has(&format!("unreachable {dead}"))
+        .stderr_has(&dead);
+    run(&["push", "--dir", ds]).code(2);
+}
+
+#[test]
+fn a_revoked_certificate_does_not_come_back_with_rollback_or_restore() {
+    let b = Bundle::init(&[]);
+    let (d, ds) = (b.dir.as_path(), b.d());
+    let pass = b.tmp.path().join("pass");
+    std::fs::write(&pass, "a backup passphrase for this test\n").unwrap();
+    let archive = b.tmp.path().join("before.age");
+    let (archive_s, pass_s) = (archive.to_str().unwrap(), pass.to_str().unwrap());
+    run(&[
+        "backup",
+        "--dir",
+        ds,
+        "--passphrase-file",
+        pass_s,
+        "-o",
+        archive_s,
+    ])
+    .success();
+    run(&["user", "remove", "app", "--dir", ds]).success();
+    let after_remove = snapshot(d);
+    run(&["rollback", "--dir", ds])
+        .code(2)
+        .stderr_has("revoked since")
+        .stderr_has("app.crt: user `app`")
+        .stderr_has("--allow-revoked");
+    run(&[
+        "restore",
+        archive_s,
+        "--dir",
+        ds,
+        "--passphrase-file",
+        pass_s,
+        "--force",
+    ])
+    .code(2)
+    .stderr_has("revoked since");
+    assert_eq!(
+        snapshot(d),
+        after_remove,
+        "a refused rollback or restore changed the bundle"
+    );
+    run(&[
+        "restore",
+        archive_s,
+        "--dir",
+        ds,
+        "--passphrase-file",
+        pass_s,
+        "--force",
+        "--allow-revoked",
+    ])
+    .success();
+    assert!(d.join("app.crt").exists());
+    run(&["check", "--dir", ds]).code(0);
+}

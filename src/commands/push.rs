@@ -1,0 +1,143 @@
+//! `provision push`: converge live nodes to the bundle on disk. Users: every users.acl line
+//! set where a node differs, users the file does not name deleted (`live::converge`).
+//! Certificates: reloaded where a node serves an older one and the server can (`live::reload_nodes`).
+//! Nothing on disk changes.
+
+use crate::cli::PushArgs;
+use crate::error::{Error, ExitStatus, Result};
+use crate::live;
+use crate::output::{Output, Report};
+use crate::store::Store;
+use std::fmt::Write;
+use std::path::Path;
+
+/// One node's state after the push.
+#[derive(serde::Serialize)]
+struct Node {
+    node: String,
+    /// `in_sync`, `updated`, `unreachable` or `failed`.
+    state: &'static str,
+    /// Users set or deleted on the node.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    users_changed: Vec<String>,
+    /// Whether the node now serves the bundle's certificate after a reload.
+    certificate_reloaded: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+pub fn run(args: &PushArgs, out: Output) -> Result<ExitStatus> {
+    let store = Store::open_readonly(args.bundle.path())?;
+    let files = store.read_generation(None)?;
+    // A tampered bundle is not pushed to a fleet.
+    super::refuse_if_inconsistent(&files, &store.dir, false)?;
+    let m = super::manifest_of(&files, &store.dir)?;
+    let nodes = live::nodes(args.reload, &args.redis, &m)?;
+    let acl = files.text(crate::core::bundle::USERS_ACL).unwrap_or("");
+    let creds = live::admin_creds(&files, &m, &[])?;
+    let mut results = Vec::new();
+    for n in &nodes {
+        let r = match live::converge(n, &creds, acl) {
+            Ok(changed) => Node {
+                node: n.clone(),
+                state: if changed.is_empty() {
+                    "in_sync"
+                } else {
+                    "updated"
+                },
+                users_changed: changed,
+                certificate_reloaded: false,
+                error: None,
+            },
+            Err(e) => Node {
+                node: n.clone(),
+                state: match e {
+                    live::Error::Login { .. } | live::Error::Address(_) => "unreachable",
+                    _ => "failed",
+                },
+                users_changed: vec![],
+                certificate_reloaded: false,
+                error: Some(e.to_string()),
+            },
+        };
+        results.push(r);
+    }
+    // Certificates, on the nodes that answered, where the server can reload them.
+    let reachable: Vec<String> = results
+        .iter()
+        .filter(|r| r.error.is_none())
+        .map(|r| r.node.clone())
+        .collect();
+    let certs = live::reload_nodes(&reachable, &files, &files, &m);
+    match certs {
+        Ok(certs) => {
+            for c in certs {
+                let r = results
+                    .iter_mut()
+                    .find(|r| r.node == c.node)
+                    .expect("reloaded a pushed node");
+                if !c.ok {
+                    r.state = "failed";
+                    r.error = c.error;
+                } else if c.presented_serial.is_some() {
+                    r.state = "updated";
+                    r.certificate_reloaded = true;
+                }
+            }
+        }
+        // A bundle whose nodes cannot hot-reload (CONFIG disabled): users only.
+        Err(e) => eprintln!("note: certificates not pushed: {e}"),
+    }
+    out.report(&Pushed {
+        action: "push",
+        dir: &store.dir,
+        generation: &m.generation,
+        nodes: &results,
+    });
+    let bad: Vec<String> = results
+        .iter()
+        .filter(|r| r.error.is_some())
+        .map(|r| format!("{} ({})", r.node, r.state))
+        .collect();
+    if !bad.is_empty() {
+        return Err(Error::failed(
+            format!("{} node(s) are not in line with the bundle: {}", bad.len(), bad.join(", ")),
+            Some("bring the node back and run `provision push` again; a node restarted from the bundle reads the same users".into()),
+        ));
+    }
+    Ok(ExitStatus::Success)
+}
+
+#[derive(serde::Serialize)]
+struct Pushed<'a> {
+    action: &'static str,
+    dir: &'a Path,
+    generation: &'a str,
+    nodes: &'a [Node],
+}
+
+impl Report for Pushed<'_> {
+    fn human(&self, w: &mut String) -> std::fmt::Result {
+        writeln!(
+            w,
+            "Pushed generation {} of {}:",
+            self.generation,
+            self.dir.display()
+        )?;
+        for n in self.nodes {
+            let state = n.state.replace('_', " ");
+            write!(w, "  {state:<11} {}", n.node)?;
+            if !n.users_changed.is_empty() {
+                write!(w, "  users: {}", n.users_changed.join(", "))?;
+            }
+            if n.certificate_reloaded {
+                write!(w, "  certificate reloaded")?;
+            }
+            if let Some(e) = &n.error {
+                write!(w, ": {e}")?;
+            }
+            writeln!(w)?;
+        }
+        Ok(())
+    }
+}
