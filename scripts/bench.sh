@@ -32,7 +32,8 @@
 # RUNS_SCALE (10, the 1000-user rows; the 1- and 100-user rows use RUNS_FAST), RSS_RUNS (3,
 # /usr/bin/time -v runs per command; the largest is kept), RESULTS (bench/results),
 # SETTLE (360: seconds to leave between the previous run's deletion and this run's timing),
-# DURABILITY_RUNS (3), FOREIGN_MB (2000: the other process's dirty data for those rows).
+# DURABILITY_RUNS (3), FOREIGN_MB (2000: the other process's dirty data for those rows),
+# USERS_RUNS (11: `user add`/`user remove --reload` on a 6-node cluster, scripts/bench/users.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -284,6 +285,10 @@ done | jq -s . >"$work/scale.json"
 echo "==> durability: init --force and renew --force, idle and under ${FOREIGN_MB:-2000} MiB of foreign dirty data"
 "$root/scripts/bench/durability.sh" "$bin" "$work/durability" "${DURABILITY_RUNS:-3}" >"$work/durability.json"
 
+# --- users: a change pushed to a 6-node cluster (issue 18) ------------------------------
+echo "==> users: user add / remove --reload on a 6-node cluster bundle (real redis-server nodes)"
+"$root/scripts/bench/users.sh" "$bin" "$work/users" "${USERS_RUNS:-11}" >"$work/users.json"
+
 # --- results: JSON with the machine, a table ------------------------------------------
 version() { "$@" 2>/dev/null | head -n1 || true; }
 host=$(hostname -s 2>/dev/null | tr -cd 'A-Za-z0-9-' || true)
@@ -316,6 +321,7 @@ jq -n \
   --slurpfile fast "$work/fast.json" --slurpfile slow "$work/slow.json" \
   --slurpfile scale "$work/scale.json" \
   --slurpfile durability "$work/durability.json" \
+  --slurpfile users "$work/users.json" \
   --slurpfile skipped "$work/skipped.json" '
   def ms: if . == null then null else . * 1000000 | round / 1000 end; # s -> ms, 3 decimals (null: one run has no σ)
   def row: {name: .command, runs: (.times | length), median_ms: (.median | ms),
@@ -341,6 +347,7 @@ jq -n \
                                init: (.init | row), check: (.check | row),
                                init_peak_rss_kib, check_peak_rss_kib})),
       durability: $durability[0],
+      users: $users[0],
       skipped: $skipped[0]
     }' >"$work/result.json"
 mv "$work/result.json" "$result" # complete or not at all
@@ -363,6 +370,11 @@ mv "$work/result.json" "$result" # complete or not at all
   echo "|---|---|--:|--:|--:|--:|"
   jq -r '.durability[] | [.command, .condition, (.dirty_mib_at_start | min), .worst_ms, .median_ms, .runs] | @tsv' "$result" |
     awk -F'\t' '{printf "| %s | %s | %s | %.1f | %.1f | %d |\n", $1, ($2 == "idle" ? "idle" : "under foreign dirty data"), $3, $4, $5, $6}'
+  echo
+  echo "| command | nodes | median (ms) | worst (ms) | runs |"
+  echo "|---|--:|--:|--:|--:|"
+  jq -r '.users[] | [.command, .nodes, .median_ms, .worst_ms, .runs] | @tsv' "$result" |
+    awk -F'\t' '{printf "| %s | %d | %.1f | %.1f | %d |\n", $1, $2, $3, $4, $5}'
 } >"${result%.json}.md"
 
 echo

@@ -103,6 +103,8 @@ fn add_change(a: &crate::cli::UserAddArgs) -> Result<Change> {
 #[derive(serde::Serialize)]
 struct NodeState {
     node: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    sentinel: bool,
     /// `in_sync`, `updated`, or `unreachable` / `failed` (with `error`).
     state: &'static str,
     ok: bool,
@@ -176,40 +178,23 @@ fn change_users(
     } else {
         Some(live::admin_creds(&files, &m_new, &[])?)
     };
-    let results: Vec<NodeState> = nodes
+    let mut results: Vec<NodeState> = nodes
         .iter()
-        .map(|n| {
-            let creds = creds.as_ref().expect("creds when there are nodes");
-            let r = match &outcome.live {
-                Live::Set {
-                    acl_name,
-                    rules,
-                    kill,
-                } => live::set_user(n, creds, acl_name, rules, *kill),
-                Live::Delete { acl_name } => live::delete_user(n, creds, acl_name),
-            };
-            match r {
-                Ok(p) => NodeState {
-                    node: n.clone(),
-                    state: match p {
-                        Pushed::InSync => "in_sync",
-                        Pushed::Updated => "updated",
-                    },
-                    ok: true,
-                    error: None,
-                },
-                Err(e) => NodeState {
-                    node: n.clone(),
-                    state: match e {
-                        live::Error::Login { .. } | live::Error::Address(_) => "unreachable",
-                        _ => "failed",
-                    },
-                    ok: false,
-                    error: Some(e.to_string()),
-                },
-            }
-        })
+        .map(|n| push(n, creds.as_ref(), &outcome.live, false))
         .collect();
+    // Sentinels keep an ACL of their own (admin, app and monitor users): with --reload they
+    // are changed too.
+    if let (true, Some(change)) = (target.reload, &outcome.sentinel) {
+        let creds = live::admin_creds(&files, &m_new, &[])?;
+        for s in m_new
+            .spec
+            .instances()
+            .into_iter()
+            .filter(|i| i.kind == crate::core::topology::InstanceKind::Sentinel)
+        {
+            results.push(push(&s.address, Some(&creds), change, true));
+        }
+    }
     out.report(&Changed {
         action: format!("user-{}", change.verb()),
         dir: &store.dir,
@@ -235,6 +220,34 @@ fn change_users(
         ));
     }
     Ok(ExitStatus::Success)
+}
+
+/// Applies `change` on one node (or Sentinel) and says how it went.
+fn push(node: &str, creds: Option<&live::Creds>, change: &Live, sentinel: bool) -> NodeState {
+    let creds = creds.expect("credentials when there are nodes");
+    let r = match change {
+        Live::Set {
+            acl_name,
+            rules,
+            kill,
+        } => live::set_user(node, creds, acl_name, rules, *kill),
+        Live::Delete { acl_name } => live::delete_user(node, creds, acl_name),
+    };
+    let (state, error) = match r {
+        Ok(Pushed::InSync) => ("in_sync", None),
+        Ok(Pushed::Updated) => ("updated", None),
+        Err(e @ (live::Error::Login { .. } | live::Error::Address(_))) => {
+            ("unreachable", Some(e.to_string()))
+        }
+        Err(e) => ("failed", Some(e.to_string())),
+    };
+    NodeState {
+        node: node.to_string(),
+        sentinel,
+        state,
+        ok: error.is_none(),
+        error,
+    }
 }
 
 /// A refused change is bad input (exit 2, nothing written) with a hint; a bundle that
@@ -296,9 +309,10 @@ impl Report for Changed<'_> {
         }
         for n in self.nodes {
             let state = n.state.replace('_', " ");
+            let what = if n.sentinel { " (Sentinel)" } else { "" };
             match &n.error {
-                None => writeln!(w, "  {state:<11} {}", n.node)?,
-                Some(e) => writeln!(w, "  {state:<11} {}: {e}", n.node)?,
+                None => writeln!(w, "  {state:<11} {}{what}", n.node)?,
+                Some(e) => writeln!(w, "  {state:<11} {}{what}: {e}", n.node)?,
             }
         }
         if self.nodes.is_empty() {

@@ -89,6 +89,9 @@ pub enum Live {
 pub struct Outcome {
     pub files: Files,
     pub live: Live,
+    /// What each Sentinel must do (its own ACL, `render::sentinel_acl`): None when the bundle
+    /// has no Sentinels or Sentinel does not know the user (a custom user).
+    pub sentinel: Option<Live>,
     /// The certificate a removal revoked.
     pub revoked: Option<Revoked>,
 }
@@ -245,6 +248,7 @@ pub fn apply(r: &Request, change: &Change) -> Result<Outcome, UserError> {
             }
         }
     };
+    let sentinel = sentinel_live(&m.spec, &spec, &entries, change, &name)?;
     out.put(OutFile::secret(
         bundle::USERS_ACL,
         Secret::from_string(text),
@@ -263,8 +267,43 @@ pub fn apply(r: &Request, change: &Change) -> Result<Outcome, UserError> {
     Ok(Outcome {
         files: out,
         live,
+        sentinel,
         revoked,
     })
+}
+
+/// The change on a Sentinel: its ACL line for the user (Sentinel knows admin, app and monitor
+/// users, with rules of its own), or its deletion.
+fn sentinel_live(
+    old: &super::spec::Spec,
+    new: &super::spec::Spec,
+    entries: &[AclEntry<'_>],
+    change: &Change,
+    name: &str,
+) -> Result<Option<Live>, UserError> {
+    if new.topology.sentinels.is_empty() {
+        return Ok(None);
+    }
+    let known = |s: &super::spec::Spec| {
+        s.users
+            .iter()
+            .find(|u| u.name == name)
+            .filter(|u| matches!(u.role, Role::Admin | Role::App | Role::Monitor))
+            .map(|u| u.acl_name().to_string())
+    };
+    if let Change::Remove(_) = change {
+        return Ok(known(old).map(|acl_name| Live::Delete { acl_name }));
+    }
+    let Some(acl_name) = known(new) else {
+        // A user Sentinel knew that is now custom: gone from Sentinel's ACL.
+        return Ok(known(old).map(|acl_name| Live::Delete { acl_name }));
+    };
+    let lines = super::render::sentinel_acl(entries).map_err(BuildError::Render)?;
+    Ok(Some(Live::Set {
+        rules: line_rules(&lines.join("\n"), &acl_name),
+        kill: matches!(change, Change::Disable(_)),
+        acl_name,
+    }))
 }
 
 /// The rules of `acl_name`'s line in users.acl (everything after `user NAME`).

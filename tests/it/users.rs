@@ -496,3 +496,114 @@ fn a_revoked_certificate_does_not_come_back_with_rollback_or_restore() {
     assert!(d.join("app.crt").exists());
     run(&["check", "--dir", ds]).code(0);
 }
+
+#[test]
+fn a_sentinel_bundle_changes_the_sentinels_acl_too() {
+    require("redis-server");
+    let base = free_ports(3, false);
+    let sbase = free_ports(3, false);
+    let b = Bundle::with_config(&sentinel_config(base, sbase, "\"127.0.0.1\""), &[]);
+    let (d, ds) = (b.dir.as_path(), b.d());
+    let start = |name: &str, port: u16| {
+        let work = b.tmp.path().join(format!("work-{name}"));
+        std::fs::create_dir_all(&work).unwrap();
+        Redis::start_conf(d, &format!("{name}.conf"), port, &work)
+    };
+    let _nodes = [
+        start("redis-1", base),
+        start("redis-2", base + 1),
+        start("redis-3", base + 2),
+    ];
+    let _sentinels: Vec<Sentinel> = (1..=3)
+        .map(|i| start_sentinel(d, &format!("sentinel-{i}"), b.tmp.path()))
+        .collect();
+    let ask = |port: u16, user: &str| {
+        cli_user(
+            d,
+            port,
+            user,
+            &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"],
+        )
+    };
+    for i in 0..3 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !ask(sbase + i, "admin").contains("127.0.0.1") {
+            assert!(std::time::Instant::now() < deadline, "Sentinel {i} not up");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    let out = run(&[
+        "user", "add", "orders", "--dir", ds, "--keys", "orders:*", "--reload",
+    ])
+    .success();
+    // Three nodes and three Sentinels.
+    assert_eq!(out.stdout.matches("updated").count(), 6, "{}", out.stdout);
+    assert_eq!(
+        out.stdout.matches("(Sentinel)").count(),
+        3,
+        "{}",
+        out.stdout
+    );
+    for i in 0..3 {
+        assert!(
+            ask(sbase + i, "orders").contains(&base.to_string()),
+            "Sentinel {i}"
+        );
+    }
+    run(&["user", "disable", "orders", "--dir", ds, "--reload"]).success();
+    for i in 0..3 {
+        let refused = ask(sbase + i, "orders");
+        assert!(
+            refused.contains("WRONGPASS") || refused.contains("disabled"),
+            "{refused}"
+        );
+    }
+    run(&["user", "remove", "orders", "--dir", ds, "--reload"]).success();
+    for i in 0..3 {
+        assert_eq!(
+            cli_user(d, sbase + i, "admin", &["ACL", "GETUSER", "orders"]),
+            "",
+            "Sentinel {i}"
+        );
+    }
+}
+
+#[test]
+fn a_cluster_bundle_changes_every_node() {
+    require("redis-server");
+    let base = free_ports(6, true);
+    let b = Bundle::init(&[
+        "--topology",
+        "cluster",
+        "--nodes",
+        "6",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &base.to_string(),
+    ]);
+    let (d, ds) = (b.dir.as_path(), b.d());
+    // ACL is per node and needs no slots: the nodes run in cluster mode, not yet joined.
+    let nodes: Vec<Redis> = (0..6u16)
+        .map(|i| {
+            let work = b.tmp.path().join(format!("work-{i}"));
+            std::fs::create_dir_all(&work).unwrap();
+            Redis::start_conf(d, &format!("redis-{}.conf", i + 1), base + i, &work)
+        })
+        .collect();
+    let mut held = app_client(d, d, base);
+    let out = run(&[
+        "user", "add", "orders", "--dir", ds, "--keys", "orders:*", "--reload",
+    ])
+    .success();
+    assert_eq!(out.stdout.matches("updated").count(), 6, "{}", out.stdout);
+    for r in &nodes {
+        let mut c = client_as(d, d, r.port, "orders", None).expect("orders on every node");
+        assert_eq!(ping(&mut c), "PONG");
+    }
+    run(&["user", "remove", "orders", "--dir", ds, "--reload"]).success();
+    for r in &nodes {
+        assert_eq!(getuser(r, "orders"), "", "node {}", r.port);
+    }
+    assert_eq!(ping(&mut held), "PONG");
+}
