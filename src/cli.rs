@@ -8,12 +8,15 @@ use std::path::PathBuf;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  init, renew, rotate, rollback, env, schedule,
-  backup, restore, seal, unseal, alerts, compose:  0 success · 1 failure (the bundle is unchanged or fully
-                                                   updated; also a bundle that fails its integrity audit)
-                                                   · 2 bad input or usage error, nothing changed
-  check:                                           0 OK · 1 WARNING · 2 CRITICAL · 3 UNKNOWN (bundle missing
-                                                   or unreadable, or a usage error: monitoring-plugin convention)";
+  init, renew, rotate, user, push, rollback, env, schedule, backup, restore, seal, unseal,
+  alerts, compose:
+    0 success
+    1 failure: the bundle is unchanged or fully updated (also a bundle that fails its
+      integrity audit, or a node that is down: the bundle and the other nodes have the change)
+    2 bad input or usage error, nothing changed
+  check:
+    0 OK · 1 WARNING · 2 CRITICAL · 3 UNKNOWN (bundle missing or unreadable, or a usage
+    error: the monitoring-plugin convention)";
 
 /// The bundle a command works on: `--dir`, shared by every command that opens one.
 #[derive(Args, Debug, Clone, Default)]
