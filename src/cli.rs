@@ -8,12 +8,13 @@ use std::path::PathBuf;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  init, renew, rotate, user, push, rollback, env, schedule, backup, restore, seal, unseal,
-  alerts, compose:
+  init, renew, rotate, user, push, apply, rollback, env, schedule, backup, restore, seal,
+  unseal, alerts, compose:
     0 success
     1 failure: the bundle is unchanged or fully updated (also a bundle that fails its
       integrity audit, or a node that is down: the bundle and the other nodes have the change)
     2 bad input or usage error, nothing changed
+    3 apply --plan only: changes are pending
   check:
     0 OK · 1 WARNING · 2 CRITICAL · 3 UNKNOWN (bundle missing or unreadable, or a usage
     error: the monitoring-plugin convention)";
@@ -90,6 +91,9 @@ pub enum Command {
     /// Bring live nodes back in line with the bundle on disk: users, and certificates where the server can reload.
     #[command(after_help = PUSH_HELP)]
     Push(PushArgs),
+    /// Make the bundle's users what a config file says (`--plan`: only show the difference).
+    #[command(after_help = APPLY_HELP)]
+    Apply(ApplyArgs),
     /// Make the previous generation of the bundle current again.
     Rollback(RollbackArgs),
     /// Print the environment a client or CI job needs (paths, user, topology and addresses; no secret by default).
@@ -604,6 +608,34 @@ Examples:
   provision push --redis 10.0.0.7:6379 --json
 
 Exit codes: 0 every node in line with the bundle, 1 a node unreachable or refusing, 2 bad input.";
+
+const APPLY_HELP: &str = "\
+The config file's [[users]] are the desired state (names, roles, patterns, rules, `disabled`);
+users the file does not list are removed, except the replication and Sentinel users a topology
+needs. All changes go into one new generation (all or nothing), one audit line; with --reload or
+--redis every node is then brought in line as `provision push` does (and a newly disabled user's
+connections closed). A user whose role or way of logging in changes must be removed and added.
+
+Examples:
+  provision apply --config provision.toml --plan      # what would change; nothing written
+  provision apply --config provision.toml --reload
+
+Exit codes: 0 done (or, with --plan, nothing to change), 1 a node did not take the change (the
+bundle has it), 2 bad input (nothing written), 3 with --plan: changes are pending.";
+
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    /// The provision.toml whose [[users]] the bundle should have.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Print the changes (users to add, change, disable, enable, remove) and change nothing.
+    #[arg(long)]
+    pub plan: bool,
+    #[command(flatten)]
+    pub unlock: UnlockArgs,
+    #[command(flatten)]
+    pub target: UserTarget,
+}
 
 #[derive(Args, Debug)]
 pub struct PushArgs {

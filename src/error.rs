@@ -17,6 +17,8 @@ pub enum ExitStatus {
     /// 2: bad input (invalid flag, value or config file, or a bundle already present without
     /// `--force`). Nothing was changed.
     BadInput,
+    /// 3: `apply --plan` found changes to make (nothing was changed); CI gates on it.
+    Pending,
     /// `check`: the monitoring-plugin state (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN). A usage
     /// error of `check` is UNKNOWN, whatever global flags come first.
     Check(crate::core::checkup::Status),
@@ -28,6 +30,7 @@ impl ExitStatus {
             ExitStatus::Success => 0,
             ExitStatus::Failure => 1,
             ExitStatus::BadInput => 2,
+            ExitStatus::Pending => 3,
             ExitStatus::Check(s) => s.code(),
         }
     }

@@ -204,6 +204,24 @@ fn change_users(
         nodes: &results,
         generation_dir: &generation,
     });
+    nodes_failed(&results)
+}
+
+/// One line per node (or Sentinel): its state, and why for one that did not take the change.
+fn write_nodes(w: &mut String, nodes: &[NodeState]) -> std::fmt::Result {
+    for n in nodes {
+        let state = n.state.replace('_', " ");
+        let what = if n.sentinel { " (Sentinel)" } else { "" };
+        match &n.error {
+            None => writeln!(w, "  {state:<11} {}{what}", n.node)?,
+            Some(e) => writeln!(w, "  {state:<11} {}{what}: {e}", n.node)?,
+        }
+    }
+    Ok(())
+}
+
+/// Exit 1 naming every node that did not take the change (the bundle on disk has it).
+fn nodes_failed(results: &[NodeState]) -> Result<ExitStatus> {
     let failed: Vec<String> = results
         .iter()
         .filter(|r| !r.ok)
@@ -216,7 +234,7 @@ fn change_users(
                 failed.len(),
                 failed.join("\n  - ")
             ),
-            Some("the other nodes were changed; once the node is back, run the same command again (a node that already has the change reports in_sync), or restart it from the bundle".into()),
+            Some("the other nodes were changed; once the node is back, run `provision push --reload` (or the same command again), or restart it from the bundle".into()),
         ));
     }
     Ok(ExitStatus::Success)
@@ -307,14 +325,7 @@ impl Report for Changed<'_> {
                 u = self.user
             )?;
         }
-        for n in self.nodes {
-            let state = n.state.replace('_', " ");
-            let what = if n.sentinel { " (Sentinel)" } else { "" };
-            match &n.error {
-                None => writeln!(w, "  {state:<11} {}{what}", n.node)?,
-                Some(e) => writeln!(w, "  {state:<11} {}{what}: {e}", n.node)?,
-            }
-        }
+        write_nodes(w, self.nodes)?;
         if self.nodes.is_empty() {
             writeln!(w, "  (files only: no --reload or --redis was given; running nodes keep their users until you apply it or restart them)")?;
         }
@@ -422,5 +433,274 @@ impl Report for UserList<'_> {
             )?;
         }
         Ok(())
+    }
+}
+
+/// `provision apply --config FILE [--plan]`: the declarative form of `user`. The file's users
+/// are the desired state; every change it implies goes into one generation.
+pub fn apply(args: &crate::cli::ApplyArgs, out: Output) -> Result<ExitStatus> {
+    let path = &args.config;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+    let cfg = crate::core::spec::ConfigFile::parse(&text).map_err(|e| {
+        Error::input(
+            format!("`{}`: {e}", path.display()),
+            "fix the config file (provision.example.toml shows every key)",
+        )
+    })?;
+    let Some(listed) = cfg.users else {
+        return Err(Error::input(
+            format!("`{}` has no [[users]]", path.display()),
+            "list every user the bundle should have, as in provision.example.toml",
+        ));
+    };
+    let target = &args.target;
+    let store = if args.plan {
+        Store::open_readonly(target.bundle.path())?
+    } else {
+        Store::open(target.bundle.path())?
+    };
+    let key = if args.plan {
+        None
+    } else {
+        super::key_from_args(&args.unlock)?
+    };
+    let _lock = if args.plan {
+        None
+    } else {
+        let l = store.lock(target.lock.timeout())?;
+        store.cleanup();
+        Some(l)
+    };
+    let before = store.read_generation(None)?;
+    super::refuse_if_inconsistent(&before, &store.dir, false)?;
+    let m = manifest_of(&before, &store.dir)?;
+    let desired = users::desired(&m.spec, &listed, cfg.user_auth);
+    let mut want = m.spec.clone();
+    want.users = desired.clone();
+    want.validate().map_err(|e| {
+        Error::input(
+            format!(
+                "`{}`: {}; nothing was changed",
+                path.display(),
+                e.join("; ")
+            ),
+            "fix the users in the config file",
+        )
+    })?;
+    let changes = users::plan(&m.spec, &desired).map_err(|e| {
+        Error::input(
+            format!("{e}; nothing was changed"),
+            "a role or login change is a removal and an addition",
+        )
+    })?;
+    let planned: Vec<Planned> = changes
+        .iter()
+        .map(|c| Planned {
+            action: c.verb(),
+            user: c.user().to_string(),
+        })
+        .collect();
+    if args.plan {
+        out.report(&Plan {
+            action: "apply-plan",
+            dir: &store.dir,
+            generation: &m.generation,
+            changes: &planned,
+        });
+        return Ok(if changes.is_empty() {
+            ExitStatus::Success
+        } else {
+            ExitStatus::Pending
+        });
+    }
+    let nodes = live::nodes(target.reload, &target.redis, &m)?;
+    if changes.is_empty() {
+        out.report(&Plan {
+            action: "apply",
+            dir: &store.dir,
+            generation: &m.generation,
+            changes: &planned,
+        });
+        return Ok(ExitStatus::Success);
+    }
+    let (templates, _) = super::templates_for(target.templates.templates.as_deref(), &m.spec)?;
+    let ca_key = if changes.iter().any(|c| matches!(c, Change::Add(_))) {
+        Some(
+            super::unlock_ca_key(
+                &before,
+                &m,
+                key.as_ref(),
+                &store.dir,
+                "issuing the certificates of new users",
+                Slot::Current,
+            )?
+            .0,
+        )
+    } else {
+        None
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let gen_id = store::new_generation_id(now);
+    let (mut files, mut manifest) = (before.clone(), m.clone());
+    let mut sentinel_changes = Vec::new();
+    let mut revoked = Vec::new();
+    for c in &changes {
+        let o = users::apply(
+            &users::Request {
+                templates: &templates,
+                files: &files,
+                manifest: &manifest,
+                now,
+                generation: &gen_id,
+                ca_key: ca_key.as_ref(),
+            },
+            c,
+        )
+        .map_err(|e| user_error(e, c))?;
+        files = o.files;
+        manifest = manifest_of(&files, &store.dir)?;
+        sentinel_changes.extend(o.sentinel);
+        revoked.extend(o.revoked);
+    }
+    drop(ca_key);
+    let mut entry = super::audit_entry("apply", &gen_id, &files);
+    entry["config"] = json!(path);
+    entry["changes"] = json!(planned);
+    entry["nodes"] = json!(nodes);
+    if !revoked.is_empty() {
+        entry["revoked"] = json!(revoked);
+    }
+    let generation = store.commit(&files, &gen_id, &entry)?;
+
+    // Live: every node converged to the new users.acl, then the connections of users
+    // disabled now closed; the Sentinels' ACL change by change.
+    let acl = files.text(crate::core::bundle::USERS_ACL).unwrap_or("");
+    let creds = live::admin_creds(&files, &manifest, &[])?;
+    let disabled: Vec<&Change> = changes
+        .iter()
+        .filter(|c| matches!(c, Change::Disable(_)))
+        .collect();
+    let mut results: Vec<NodeState> = Vec::new();
+    for n in &nodes {
+        let r = live::converge(n, &creds, acl).and_then(|changed| {
+            for c in &disabled {
+                let name = manifest.spec.acl_name_of(c.user()).to_string();
+                let rules = users::line_rules(acl, &name);
+                live::set_user(n, &creds, &name, &rules, true)?;
+            }
+            Ok(changed)
+        });
+        results.push(match r {
+            Ok(changed) => NodeState {
+                node: n.clone(),
+                sentinel: false,
+                state: if changed.is_empty() {
+                    "in_sync"
+                } else {
+                    "updated"
+                },
+                ok: true,
+                error: None,
+            },
+            Err(e) => NodeState {
+                node: n.clone(),
+                sentinel: false,
+                state: match e {
+                    live::Error::Login { .. } | live::Error::Address(_) => "unreachable",
+                    _ => "failed",
+                },
+                ok: false,
+                error: Some(e.to_string()),
+            },
+        });
+    }
+    if target.reload {
+        for s in manifest
+            .spec
+            .instances()
+            .into_iter()
+            .filter(|i| i.kind == crate::core::topology::InstanceKind::Sentinel)
+        {
+            for c in &sentinel_changes {
+                results.push(push(&s.address, Some(&creds), c, true));
+            }
+        }
+    }
+    out.report(&Applied {
+        action: "apply",
+        dir: &store.dir,
+        generation: &gen_id,
+        changes: &planned,
+        nodes: &results,
+        generation_dir: &generation,
+    });
+    nodes_failed(&results)
+}
+
+/// One change of a plan, as `apply` prints it.
+#[derive(serde::Serialize)]
+struct Planned {
+    action: &'static str,
+    user: String,
+}
+
+/// `apply --plan` (or `apply` with nothing to do).
+#[derive(serde::Serialize)]
+struct Plan<'a> {
+    action: &'static str,
+    dir: &'a Path,
+    generation: &'a str,
+    changes: &'a [Planned],
+}
+
+impl Report for Plan<'_> {
+    fn human(&self, w: &mut String) -> std::fmt::Result {
+        if self.changes.is_empty() {
+            return writeln!(
+                w,
+                "In sync: the users of {} are what the config file says.",
+                self.dir.display()
+            );
+        }
+        writeln!(
+            w,
+            "{} change(s) for {} (nothing was changed):",
+            self.changes.len(),
+            self.dir.display()
+        )?;
+        write_changes(w, self.changes)
+    }
+}
+
+fn write_changes(w: &mut String, changes: &[Planned]) -> std::fmt::Result {
+    for c in changes {
+        writeln!(w, "  {:<8} {}", c.action, c.user)?;
+    }
+    Ok(())
+}
+
+/// What `apply` did.
+#[derive(serde::Serialize)]
+struct Applied<'a> {
+    action: &'static str,
+    dir: &'a Path,
+    generation: &'a str,
+    changes: &'a [Planned],
+    nodes: &'a [NodeState],
+    #[serde(skip)]
+    generation_dir: &'a str,
+}
+
+impl Report for Applied<'_> {
+    fn human(&self, w: &mut String) -> std::fmt::Result {
+        writeln!(
+            w,
+            "Applied {} change(s) to {} (generation {}):",
+            self.changes.len(),
+            self.dir.display(),
+            self.generation_dir
+        )?;
+        write_changes(w, self.changes)?;
+        write_nodes(w, self.nodes)
     }
 }

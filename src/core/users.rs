@@ -145,7 +145,18 @@ pub fn apply(r: &Request, change: &Change) -> Result<Outcome, UserError> {
                 )
                 .to_lowercase()));
             }
-            spec.users.push(u.clone());
+            let mut u = u.clone();
+            if u.cert_login() && !m.spec.cert_identity() {
+                return Err(UserError::Refused(format!(
+                    "`{}` would log in by certificate, but this bundle was made without certificate users (its configs have no tls-auth-clients-user, and its other certificates name their users)",
+                    u.name
+                )));
+            }
+            // In a URI-identity bundle a certificate user is named by its SPIFFE ID.
+            if u.cert_login() && u.uri.is_none() && m.spec.cert_identity_mode() == Some("URI") {
+                u.uri = Some(pki::client_uri(&spec.trust_domain, &u.name));
+            }
+            spec.users.push(u);
         }
         (_, None) => return Err(UserError::NoSuchUser(name)),
         (change, Some(i)) => {
@@ -215,8 +226,9 @@ pub fn apply(r: &Request, change: &Change) -> Result<Outcome, UserError> {
     }
     spec.validate().map_err(UserError::Invalid)?;
 
-    if let Change::Add(u) = change {
-        let pw = add_credentials(r, &spec, u, &mut out)?;
+    if let Change::Add(_) = change {
+        let u = spec.users.last().expect("the added user").clone();
+        let pw = add_credentials(r, &spec, &u, &mut out)?;
         new_password = pw.map(|p| sha256_hex(p.expose()));
     }
 
@@ -304,6 +316,83 @@ fn sentinel_live(
         kill: matches!(change, Change::Disable(_)),
         acl_name,
     }))
+}
+
+/// The users a config file (`provision apply --config`) asks for, completed as `init`
+/// completes them: `user_auth` for users that do not say, and the users the topology itself
+/// needs (replication, Sentinel) kept from the bundle when the file does not list them.
+pub fn desired(
+    current: &super::spec::Spec,
+    listed: &[UserSpec],
+    user_auth: Option<super::spec::UserAuth>,
+) -> Vec<UserSpec> {
+    let mut v: Vec<UserSpec> = listed.to_vec();
+    if let Some(auth) = user_auth {
+        for u in v
+            .iter_mut()
+            .filter(|u| u.auth.is_none() && !matches!(u.role, Role::Replication | Role::Sentinel))
+        {
+            u.auth = (auth != super::spec::UserAuth::Password).then_some(auth);
+        }
+    }
+    for u in &current.users {
+        if matches!(u.role, Role::Replication | Role::Sentinel)
+            && !v.iter().any(|x| x.name == u.name)
+        {
+            v.push(u.clone());
+        }
+    }
+    v
+}
+
+/// The changes that make `current`'s users `desired`: additions first, then changes, then
+/// removals (so a new admin exists before an old one goes). A user whose role or way of
+/// logging in differs cannot be changed in place: that is an error naming it.
+pub fn plan(current: &super::spec::Spec, desired: &[UserSpec]) -> Result<Vec<Change>, UserError> {
+    let mut adds = Vec::new();
+    let mut changes = Vec::new();
+    let mut removes = Vec::new();
+    for d in desired {
+        let Some(c) = current.users.iter().find(|c| c.name == d.name) else {
+            adds.push(Change::Add(d.clone()));
+            continue;
+        };
+        let uri_differs = d.uri.is_some() && d.uri != c.uri;
+        if d.role != c.role || d.auth() != c.auth() || uri_differs {
+            return Err(UserError::Refused(format!(
+                "user `{}` changes its role or the way it logs in; remove it and add it again (two `provision apply` runs, or `provision user remove` then `add`)",
+                d.name
+            )));
+        }
+        let (keys, channels, commands) = (
+            (d.keys != c.keys).then(|| d.key_patterns()),
+            (d.channels != c.channels).then(|| d.channel_patterns()),
+            (d.commands != c.commands).then(|| d.commands.clone()),
+        );
+        if keys.is_some() || channels.is_some() || commands.is_some() {
+            changes.push(Change::Set {
+                name: d.name.clone(),
+                keys,
+                channels,
+                commands,
+            });
+        }
+        if d.disabled != c.disabled {
+            changes.push(if d.disabled {
+                Change::Disable(d.name.clone())
+            } else {
+                Change::Enable(d.name.clone())
+            });
+        }
+    }
+    for c in &current.users {
+        if !desired.iter().any(|d| d.name == c.name) {
+            removes.push(Change::Remove(c.name.clone()));
+        }
+    }
+    adds.extend(changes);
+    adds.extend(removes);
+    Ok(adds)
 }
 
 /// The rules of `acl_name`'s line in users.acl (everything after `user NAME`).

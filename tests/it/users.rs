@@ -607,3 +607,90 @@ fn a_cluster_bundle_changes_every_node() {
     }
     assert_eq!(ping(&mut held), "PONG");
 }
+
+#[test]
+fn apply_makes_the_users_what_the_config_says_and_plan_gates_on_it() {
+    let (t, dir, port) = live_bundle(&[]);
+    let d = dir.as_path();
+    let ds = d.to_str().unwrap();
+    let work = tempdir();
+    let redis = Redis::start(d, port, work.path());
+    let mut held = app_client(d, d, port);
+    let cfg = t.path().join("users.toml");
+    let cfg_s = cfg.to_str().unwrap();
+    let write = |users: &str| std::fs::write(&cfg, users).unwrap();
+    let user = |name: &str, role: &str, extra: &str| {
+        format!("[[users]]\nname = \"{name}\"\nrole = \"{role}\"\n{extra}")
+    };
+    write(
+        &[
+            user("admin", "admin", ""),
+            user("app", "app", "keys = [\"app:*\"]\n"),
+            user("monitor", "monitor", "disabled = true\n"),
+            user("orders", "app", "keys = [\"orders:*\"]\nchannels = []\n"),
+        ]
+        .concat(),
+    );
+    let before = snapshot(d);
+    let plan = run(&["apply", "--dir", ds, "--config", cfg_s, "--plan"]).code(3);
+    for line in ["add      orders", "set      app", "disable  monitor"] {
+        assert!(plan.stdout.contains(line), "{line}:\n{}", plan.stdout);
+    }
+    assert_eq!(snapshot(d), before, "--plan wrote something");
+
+    let out = run(&["apply", "--dir", ds, "--config", cfg_s, "--reload"]).success();
+    assert!(
+        out.stdout
+            .contains(&format!("updated     127.0.0.1:{port}")),
+        "{}",
+        out.stdout
+    );
+    let mut orders = client_as(d, d, port, "orders", None).expect("orders added live");
+    assert_eq!(ping(&mut orders), "PONG");
+    assert!(redis.cli_as("monitor", &["PING"]).contains("WRONGPASS"));
+    assert!(redis
+        .cli_as("app", &["SET", "other:1", "x"])
+        .contains("NOPERM"));
+    assert_eq!(redis.cli_as("app", &["SET", "app:1", "x"]), "OK");
+    assert_eq!(ping(&mut held), "PONG");
+    run(&["apply", "--dir", ds, "--config", cfg_s, "--plan"])
+        .success()
+        .stdout_has("In sync");
+    run(&["check", "--dir", ds]).code(0);
+    let audit = read(d, "audit.log");
+    assert_eq!(audit.matches("\"apply\"").count(), 1);
+
+    // A user the file no longer lists is removed (certificate revoked), live too.
+    write(
+        &[
+            user("admin", "admin", ""),
+            user("app", "app", "keys = [\"app:*\"]\n"),
+            user("monitor", "monitor", "disabled = true\n"),
+        ]
+        .concat(),
+    );
+    run(&["apply", "--dir", ds, "--config", cfg_s, "--plan"])
+        .code(3)
+        .stdout_has("remove   orders");
+    run(&["apply", "--dir", ds, "--config", cfg_s, "--reload"]).success();
+    assert!(!d.join("orders.crt").exists());
+    assert_eq!(getuser(&redis, "orders"), "");
+    assert!(read(d, "manifest.json").contains("\"revoked\""));
+
+    // Bad input: nothing written, exit 2.
+    let before = snapshot(d);
+    write(&user("admin", "admin", "").replace("admin\"\nrole", "ad min\"\nrole"));
+    run(&["apply", "--dir", ds, "--config", cfg_s])
+        .code(2)
+        .stderr_has("invalid user name");
+    write(&[user("admin", "admin", ""), user("app", "monitor", "")].concat());
+    run(&["apply", "--dir", ds, "--config", cfg_s, "--plan"])
+        .code(2)
+        .stderr_has("remove it and add it again");
+    write("colour = 1\n");
+    run(&["apply", "--dir", ds, "--config", cfg_s])
+        .code(2)
+        .stderr_has("unknown field");
+    assert_eq!(snapshot(d), before);
+    assert_eq!(ping(&mut held), "PONG");
+}
