@@ -79,12 +79,35 @@ pub fn audit_entry(action: &str, gen_id: &str, files: &Files) -> serde_json::Val
         .collect();
     json!({
         "time": bundle::rfc3339(time::OffsetDateTime::now_utc()),
+        "by": who(),
         "action": action,
         "generation": gen_id,
         "certificates": certs,
         "password_hash_prefixes": hashes,
         "tool_version": env!("CARGO_PKG_VERSION"),
     })
+}
+
+/// Who makes a change, for its audit line: the real uid, its name from /etc/passwd (the uid is
+/// what the kernel vouches for; the name is for people), and `SUDO_USER` when run through sudo.
+fn who() -> serde_json::Value {
+    let uid = rustix::process::getuid().as_raw();
+    let name = std::fs::File::open("/etc/passwd").ok().and_then(|f| {
+        use std::io::{BufRead, Read};
+        std::io::BufReader::new(f.take(1 << 20))
+            .lines()
+            .map_while(|l| l.ok())
+            .find_map(|l| {
+                let mut p = l.split(':');
+                let name = p.next()?.to_string();
+                (p.nth(1)?.parse::<u32>().ok()? == uid).then_some(name)
+            })
+    });
+    let mut v = json!({"uid": uid, "user": name});
+    if let Ok(s) = std::env::var("SUDO_USER") {
+        v["sudo_user"] = json!(s.chars().take(64).collect::<String>());
+    }
+    v
 }
 
 /// Refuses to change a bundle that `check` finds inconsistent (anything CRITICAL but expiry):

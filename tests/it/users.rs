@@ -167,8 +167,14 @@ fn user_changes_on_disk_each_make_one_signed_generation() {
     );
     run(&["check", "--dir", ds]).code(0);
 
-    // One audit line per change, never a password.
+    // One audit line per change, naming who made it, never a password.
     let audit = read(d, "audit.log");
+    let uid = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout).unwrap();
+    for line in audit.lines().filter(|l| l.contains("\"user-")) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["by"]["uid"].to_string(), uid.trim(), "{line}");
+        assert_eq!(v["user"], "orders", "{line}");
+    }
     for a in [
         "user-add",
         "user-set",
