@@ -51,9 +51,10 @@ pub fn run(args: &PushArgs, out: Output) -> Result<ExitStatus> {
             },
             Err(e) => Node {
                 node: n.clone(),
-                state: match e {
-                    live::Error::Login { .. } | live::Error::Address(_) => "unreachable",
-                    _ => "failed",
+                state: if e.is_unreachable() {
+                    "unreachable"
+                } else {
+                    "failed"
                 },
                 users_changed: vec![],
                 certificate_reloaded: false,

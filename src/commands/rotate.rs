@@ -137,7 +137,7 @@ pub fn run(args: &RotateArgs, out: Output) -> Result<ExitStatus> {
                 applied.push((n, is_sentinel));
                 results.push(json!({"node": n, "ok": true}));
             }
-            Err(e @ (live::Error::Login { .. } | live::Error::Address(_))) => {
+            Err(e) if e.is_unreachable() => {
                 results.push(
                     json!({"node": n, "ok": false, "state": "unreachable", "error": e.to_string()}),
                 );

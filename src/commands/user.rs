@@ -254,10 +254,14 @@ fn push(node: &str, creds: Option<&live::Creds>, change: &Live, sentinel: bool) 
     let (state, error) = match r {
         Ok(Pushed::InSync) => ("in_sync", None),
         Ok(Pushed::Updated) => ("updated", None),
-        Err(e @ (live::Error::Login { .. } | live::Error::Address(_))) => {
-            ("unreachable", Some(e.to_string()))
-        }
-        Err(e) => ("failed", Some(e.to_string())),
+        Err(e) => (
+            if e.is_unreachable() {
+                "unreachable"
+            } else {
+                "failed"
+            },
+            Some(e.to_string()),
+        ),
     };
     NodeState {
         node: node.to_string(),
@@ -605,9 +609,10 @@ pub fn apply(args: &crate::cli::ApplyArgs, out: Output) -> Result<ExitStatus> {
             Err(e) => NodeState {
                 node: n.clone(),
                 sentinel: false,
-                state: match e {
-                    live::Error::Login { .. } | live::Error::Address(_) => "unreachable",
-                    _ => "failed",
+                state: if e.is_unreachable() {
+                    "unreachable"
+                } else {
+                    "failed"
                 },
                 ok: false,
                 error: Some(e.to_string()),

@@ -668,41 +668,37 @@ mod tests {
         assert_eq!(f.file, bundle::CA_CRT);
     }
 
+    fn set(
+        keys: Option<Vec<String>>,
+        channels: Option<Vec<String>>,
+        commands: Option<Vec<String>>,
+    ) -> Vec<String> {
+        let (files, m, key) = bundle();
+        let name = "app".into();
+        let o = run(
+            &files,
+            &m,
+            &key,
+            Change::Set {
+                name,
+                keys,
+                channels,
+                commands,
+            },
+        )
+        .unwrap();
+        let Live::Set { rules, .. } = o.live else {
+            panic!("{:?}", o.live)
+        };
+        rules
+    }
+
     #[test]
     fn set_changes_patterns_and_rules() {
-        let (files, m, key) = bundle();
-        let o = run(
-            &files,
-            &m,
-            &key,
-            Change::Set {
-                name: "app".into(),
-                keys: Some(vec!["cache:*".into()]),
-                channels: Some(vec![]),
-                commands: None,
-            },
-        )
-        .unwrap();
-        let Live::Set { rules, .. } = &o.live else {
-            panic!()
-        };
+        let rules = set(Some(vec!["cache:*".into()]), Some(vec![]), None);
         assert!(rules.contains(&"~cache:*".to_string()), "{rules:?}");
         assert!(!rules.iter().any(|r| r.starts_with('&')), "{rules:?}");
-        let o = run(
-            &files,
-            &m,
-            &key,
-            Change::Set {
-                name: "app".into(),
-                keys: None,
-                channels: None,
-                commands: Some(vec!["+get".into(), "+set".into()]),
-            },
-        )
-        .unwrap();
-        let Live::Set { rules, .. } = &o.live else {
-            panic!()
-        };
+        let rules = set(None, None, Some(vec!["+get".into(), "+set".into()]));
         assert_eq!(&rules[rules.len() - 3..], ["-@all", "+get", "+set"]);
     }
 }

@@ -56,3 +56,11 @@ pub enum Error {
     #[error("{0}")]
     Tls(String),
 }
+
+impl Error {
+    /// The node could not be reached or logged in to (down, moved, another bundle's node),
+    /// as opposed to a node that answered and refused: a change goes on without it.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Error::Login { .. } | Error::Address(_))
+    }
+}

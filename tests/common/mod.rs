@@ -698,3 +698,40 @@ pub fn renamed_in(dir: &Path, command: &str) -> String {
     );
     command.to_string()
 }
+
+/// Starts node `name` of a topology bundle (`DIR/<name>.conf`) from its own working directory
+/// under `root` (a replica writes dump.rdb on its first sync; cluster nodes their nodes.conf).
+pub fn start_node(dir: &Path, name: &str, port: u16, root: &Path) -> Redis {
+    let work = root.join(format!("work-{name}"));
+    std::fs::create_dir_all(&work).unwrap();
+    Redis::start_conf(dir, &format!("{name}.conf"), port, &work)
+}
+
+/// A `--topology KIND --nodes N` bundle of nodes on 127.0.0.1 from port `base`.
+pub fn topology_bundle(kind: &str, nodes: u16, base: u16) -> Bundle {
+    Bundle::init(&[
+        "--topology",
+        kind,
+        "--nodes",
+        &nodes.to_string(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &base.to_string(),
+    ])
+}
+
+/// ACL LIST output with each line's rules as a sorted set, lines sorted (Redis prints a
+/// user's commands in hash-table order, which differs between a live change and a restart).
+pub fn normalized_acl(acl: &str) -> Vec<Vec<String>> {
+    let mut v: Vec<Vec<String>> = acl
+        .lines()
+        .map(|l| {
+            let mut t: Vec<String> = l.split_whitespace().map(str::to_string).collect();
+            t.sort();
+            t
+        })
+        .collect();
+    v.sort();
+    v
+}

@@ -160,16 +160,7 @@ impl Deployment {
         require("redis-server");
         require("redis-cli");
         let base = free_ports(6, true);
-        let Bundle { tmp: t, dir } = Bundle::init(&[
-            "--topology",
-            "cluster",
-            "--nodes",
-            "6",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &base.to_string(),
-        ]);
+        let Bundle { tmp: t, dir } = topology_bundle("cluster", 6, base);
         let nodes: Vec<Option<Redis>> = (0..6u16)
             .map(|i| {
                 let name = format!("redis-{}", i + 1);

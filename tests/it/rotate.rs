@@ -6,20 +6,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// ACL LIST with each user's rules as a sorted set (Redis prints them in hash-table order).
-fn normalized(acl: &str) -> Vec<Vec<String>> {
-    let mut v: Vec<Vec<String>> = acl
-        .lines()
-        .map(|l| {
-            let mut t: Vec<String> = l.split_whitespace().map(str::to_string).collect();
-            t.sort();
-            t
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 fn hashes_of(acl: &str, user: &str) -> usize {
     acl_hashes_of(acl, user).len()
 }
@@ -169,8 +155,8 @@ fn live_rotation_has_no_failed_login_and_drops_no_connection() {
     drop(r);
     let r2 = Redis::start(&dir, port, t.path());
     assert_eq!(
-        normalized(&r2.cli_as("admin", &["ACL", "LIST"])),
-        normalized(&live_acl)
+        normalized_acl(&r2.cli_as("admin", &["ACL", "LIST"])),
+        normalized_acl(&live_acl)
     );
     assert!(r2
         .cli_raw(Some(("app", &old)), Some("app"), &["PING"])

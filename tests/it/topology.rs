@@ -27,12 +27,6 @@ fn field(info: &str, key: &str) -> Option<String> {
     })
 }
 
-fn start_node(dir: &Path, name: &str, port: u16, root: &Path) -> Redis {
-    let work = root.join(format!("work-{name}"));
-    std::fs::create_dir_all(&work).unwrap();
-    Redis::start_conf(dir, &format!("{name}.conf"), port, &work)
-}
-
 fn link_up(r: &Redis) -> bool {
     field(
         &r.cli_as("admin", &["INFO", "replication"]),
@@ -162,16 +156,7 @@ fn cluster_of_three_created_over_tls_serves_keys_across_slots() {
     require("redis-server");
     require("redis-cli");
     let base = free_ports(3, true);
-    let b = Bundle::init(&[
-        "--topology",
-        "cluster",
-        "--nodes",
-        "3",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &base.to_string(),
-    ]);
+    let b = topology_bundle("cluster", 3, base);
     let dir = b.dir.as_path();
     let conf = read(dir, "redis-1.conf");
     assert!(conf.contains("cluster-enabled yes") && conf.contains("tls-cluster yes"));

@@ -189,20 +189,33 @@ fn user_changes_on_disk_each_make_one_signed_generation() {
     }
 }
 
-/// ACL LIST with each line's rules as a sorted set (Redis prints commands in hash-table
-/// order, which differs between a live change and a restart).
+/// A standalone bundle with its redis-server running, and app's connection held open.
+struct LiveNode {
+    b: Bundle,
+    port: u16,
+    redis: Redis,
+    held: redis::Connection,
+    _work: tempfile::TempDir,
+}
+
+fn live_node() -> LiveNode {
+    let port = free_port();
+    let b = Bundle::init(&["--port", &port.to_string()]);
+    let work = tempdir();
+    let redis = Redis::start(&b.dir, port, work.path());
+    let held = app_client(&b.dir, &b.dir, port);
+    LiveNode {
+        b,
+        port,
+        redis,
+        held,
+        _work: work,
+    }
+}
+
+/// ACL LIST, normalized (see `normalized_acl`).
 fn acl_list(r: &Redis) -> Vec<Vec<String>> {
-    let mut v: Vec<Vec<String>> = r
-        .cli_as("admin", &["ACL", "LIST"])
-        .lines()
-        .map(|l| {
-            let mut t: Vec<String> = l.split_whitespace().map(str::to_string).collect();
-            t.sort();
-            t
-        })
-        .collect();
-    v.sort();
-    v
+    normalized_acl(&r.cli_as("admin", &["ACL", "LIST"]))
 }
 
 /// ACL GETUSER as the admin, by redis-cli.
@@ -212,14 +225,16 @@ fn getuser(r: &Redis, user: &str) -> String {
 
 #[test]
 fn user_changes_apply_live_and_other_connections_survive() {
-    let (_t, dir, port) = live_bundle(&[]);
-    let d = dir.as_path();
-    let ds = d.to_str().unwrap();
-    let work = tempdir();
-    let mut redis = Redis::start(d, port, work.path());
-    let node = format!("127.0.0.1:{port}");
     // app's connection is held open across every command below.
-    let mut held = app_client(d, d, port);
+    let LiveNode {
+        b,
+        port,
+        mut redis,
+        mut held,
+        _work: work,
+    } = live_node();
+    let (d, ds) = (b.dir.as_path(), b.d());
+    let node = format!("127.0.0.1:{port}");
     let held_id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut held).unwrap();
     let still_there = |held: &mut redis::Connection| {
         let id: i64 = redis::cmd("CLIENT")
@@ -347,23 +362,9 @@ fn user_changes_apply_live_and_other_connections_survive() {
 fn a_replication_bundle_with_a_node_down_changes_the_others_and_the_bundle() {
     require("redis-server");
     let base = free_ports(3, false);
-    let b = Bundle::init(&[
-        "--topology",
-        "replication",
-        "--nodes",
-        "3",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &base.to_string(),
-    ]);
+    let b = topology_bundle("replication", 3, base);
     let (d, ds) = (b.dir.as_path(), b.d());
-    // Each node in its own working directory (a replica writes dump.rdb on its first sync).
-    let start = |name: &str, port: u16| {
-        let work = b.tmp.path().join(format!("work-{name}"));
-        std::fs::create_dir_all(&work).unwrap();
-        Redis::start_conf(d, &format!("{name}.conf"), port, &work)
-    };
+    let start = |name: &str, port: u16| start_node(d, name, port, b.tmp.path());
     let r1 = start("redis-1", base);
     let r2 = start("redis-2", base + 1);
     // redis-3 is down.
@@ -401,12 +402,14 @@ fn a_replication_bundle_with_a_node_down_changes_the_others_and_the_bundle() {
 
 #[test]
 fn push_converges_a_node_that_drifted_and_names_one_that_is_down() {
-    let (_t, dir, port) = live_bundle(&[]);
-    let d = dir.as_path();
-    let ds = d.to_str().unwrap();
-    let work = tempdir();
-    let redis = Redis::start(d, port, work.path());
-    let mut held = app_client(d, d, port);
+    let LiveNode {
+        b,
+        port,
+        redis,
+        mut held,
+        ..
+    } = live_node();
+    let ds = b.d();
     // Drift by hand: monitor deleted, a rogue user added, app's patterns widened.
     assert_eq!(redis.cli_as("admin", &["ACL", "DELUSER", "monitor"]), "1");
     assert_eq!(
@@ -510,11 +513,7 @@ fn a_sentinel_bundle_changes_the_sentinels_acl_too() {
     let sbase = free_ports(3, false);
     let b = Bundle::with_config(&sentinel_config(base, sbase, "\"127.0.0.1\""), &[]);
     let (d, ds) = (b.dir.as_path(), b.d());
-    let start = |name: &str, port: u16| {
-        let work = b.tmp.path().join(format!("work-{name}"));
-        std::fs::create_dir_all(&work).unwrap();
-        Redis::start_conf(d, &format!("{name}.conf"), port, &work)
-    };
+    let start = |name: &str, port: u16| start_node(d, name, port, b.tmp.path());
     let _nodes = [
         start("redis-1", base),
         start("redis-2", base + 1),
@@ -578,24 +577,11 @@ fn a_sentinel_bundle_changes_the_sentinels_acl_too() {
 fn a_cluster_bundle_changes_every_node() {
     require("redis-server");
     let base = free_ports(6, true);
-    let b = Bundle::init(&[
-        "--topology",
-        "cluster",
-        "--nodes",
-        "6",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &base.to_string(),
-    ]);
+    let b = topology_bundle("cluster", 6, base);
     let (d, ds) = (b.dir.as_path(), b.d());
     // ACL is per node and needs no slots: the nodes run in cluster mode, not yet joined.
     let nodes: Vec<Redis> = (0..6u16)
-        .map(|i| {
-            let work = b.tmp.path().join(format!("work-{i}"));
-            std::fs::create_dir_all(&work).unwrap();
-            Redis::start_conf(d, &format!("redis-{}.conf", i + 1), base + i, &work)
-        })
+        .map(|i| start_node(d, &format!("redis-{}", i + 1), base + i, b.tmp.path()))
         .collect();
     let mut held = app_client(d, d, base);
     let out = run(&[
@@ -616,13 +602,15 @@ fn a_cluster_bundle_changes_every_node() {
 
 #[test]
 fn apply_makes_the_users_what_the_config_says_and_plan_gates_on_it() {
-    let (t, dir, port) = live_bundle(&[]);
-    let d = dir.as_path();
-    let ds = d.to_str().unwrap();
-    let work = tempdir();
-    let redis = Redis::start(d, port, work.path());
-    let mut held = app_client(d, d, port);
-    let cfg = t.path().join("users.toml");
+    let LiveNode {
+        b,
+        port,
+        redis,
+        mut held,
+        ..
+    } = live_node();
+    let (d, ds) = (b.dir.as_path(), b.d());
+    let cfg = b.tmp.path().join("users.toml");
     let cfg_s = cfg.to_str().unwrap();
     let write = |users: &str| std::fs::write(&cfg, users).unwrap();
     let user = |name: &str, role: &str, extra: &str| {
