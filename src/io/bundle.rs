@@ -1,10 +1,10 @@
 //! Reading a bundle for a command: its manifest, its files, what is due, and the audit line
 //! of a change.
 
+use super::store::Store;
 use crate::core::bundle::{self, Files, Manifest};
 use crate::core::inspect;
 use crate::error::{Error, Result};
-use crate::store::Store;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
