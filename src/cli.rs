@@ -600,6 +600,7 @@ const PUSH_HELP: &str = "\
 For every node named: each users.acl line is set with ACL SETUSER where the node differs (and
 verified with ACL GETUSER), every user the file does not name is deleted, and the node's TLS
 certificate is hot-reloaded (CONFIG SET, verified by a fresh handshake) if it serves an older one.
+With --reload the Sentinels' own ACL (the `user` lines of their configs) is converged too.
 Reports per node `in sync`, `updated` or `unreachable` (--json too). Use it after a node was
 down during `user`, `rotate` or `renew`, or to undo a hand edit on a node.
 

@@ -1,6 +1,7 @@
 //! `provision push`: converge live nodes to the bundle on disk. Users: every users.acl line
 //! set where a node differs, users the file does not name deleted (`live::converge`).
 //! Certificates: reloaded where a node serves an older one and the server can (`live::reload_nodes`).
+//! With `--reload`, each Sentinel's own ACL (the `user` lines of its config) is converged too.
 //! Nothing on disk changes.
 
 use crate::cli::PushArgs;
@@ -15,6 +16,8 @@ use std::path::Path;
 #[derive(serde::Serialize)]
 struct Node {
     node: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    sentinel: bool,
     /// `in_sync`, `updated`, `unreachable` or `failed`.
     state: &'static str,
     /// Users set or deleted on the node.
@@ -35,11 +38,36 @@ pub fn run(args: &PushArgs, out: Output) -> Result<ExitStatus> {
     let nodes = live::nodes(args.reload, &args.redis, &m)?;
     let acl = files.text(crate::core::bundle::USERS_ACL).unwrap_or("");
     let creds = live::admin_creds(&files, &m, &[])?;
+    // The Sentinels (with --reload), each with the ACL its config in the bundle holds.
+    let sentinels: Vec<(String, String)> = if args.reload {
+        m.spec
+            .instances()
+            .into_iter()
+            .filter(|i| i.kind == crate::core::topology::InstanceKind::Sentinel)
+            .map(|i| {
+                let acl: String = files
+                    .text(&i.conf)
+                    .unwrap_or("")
+                    .lines()
+                    .filter(|l| l.starts_with("user "))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                (i.address, acl)
+            })
+            .collect()
+    } else {
+        vec![]
+    };
+    let targets = nodes
+        .iter()
+        .map(|n| (n, acl, false))
+        .chain(sentinels.iter().map(|(n, a)| (n, a.as_str(), true)));
     let mut results = Vec::new();
-    for n in &nodes {
+    for (n, acl, sentinel) in targets {
         let r = match live::converge(n, &creds, acl) {
             Ok(changed) => Node {
                 node: n.clone(),
+                sentinel,
                 state: if changed.is_empty() {
                     "in_sync"
                 } else {
@@ -51,6 +79,7 @@ pub fn run(args: &PushArgs, out: Output) -> Result<ExitStatus> {
             },
             Err(e) => Node {
                 node: n.clone(),
+                sentinel,
                 state: if e.is_unreachable() {
                     "unreachable"
                 } else {
@@ -66,7 +95,7 @@ pub fn run(args: &PushArgs, out: Output) -> Result<ExitStatus> {
     // Certificates, on the nodes that answered, where the server can reload them.
     let reachable: Vec<String> = results
         .iter()
-        .filter(|r| r.error.is_none())
+        .filter(|r| r.error.is_none() && !r.sentinel)
         .map(|r| r.node.clone())
         .collect();
     let certs = live::reload_nodes(&reachable, &files, &files, &m);
@@ -128,6 +157,9 @@ impl Report for Pushed<'_> {
         for n in self.nodes {
             let state = n.state.replace('_', " ");
             write!(w, "  {state:<11} {}", n.node)?;
+            if n.sentinel {
+                write!(w, " (Sentinel)")?;
+            }
             if !n.users_changed.is_empty() {
                 write!(w, "  users: {}", n.users_changed.join(", "))?;
             }

@@ -92,7 +92,11 @@ fn pairs(v: Value) -> Vec<(String, Value)> {
     }
 }
 
-/// The flags of a GETUSER reply, and the reply without `on`/`off` among them.
+/// Whether a GETUSER reply's user is `on`, and the reply without the flags a users.acl line
+/// does not decide: `on`/`off` (returned apart), and `sanitize-payload` /
+/// `skip-sanitize-payload`, which follow from how the user came to be (a Sentinel's `default`
+/// user has `sanitize-payload` from birth, a user made by ACL SETUSER does not; no token clears
+/// it) and concern only RESTORE payloads.
 fn split_flags(user: Vec<(String, Value)>) -> (bool, Vec<(String, Value)>) {
     let mut on = false;
     let rest = user
@@ -113,7 +117,7 @@ fn split_flags(user: Vec<(String, Value)>) -> (bool, Vec<(String, Value)>) {
                 };
                 match s.as_str() {
                     "on" => on = true,
-                    "off" => {}
+                    "off" | "sanitize-payload" | "skip-sanitize-payload" => {}
                     _ => kept.push(f),
                 }
             }

@@ -555,6 +555,24 @@ fn a_sentinel_bundle_changes_the_sentinels_acl_too() {
             "Sentinel {i}"
         );
     }
+    // A Sentinel that lost the user (by hand, or restarted from an old copy): push restores it.
+    assert_eq!(
+        cli_user(d, sbase, "admin", &["ACL", "DELUSER", "orders"]),
+        "1"
+    );
+    let out = run(&["push", "--dir", ds, "--reload", "--json"]).success();
+    let j: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let first = format!("127.0.0.1:{sbase}");
+    for n in j["nodes"].as_array().unwrap() {
+        let want = if n["node"] == first.as_str() {
+            "updated"
+        } else {
+            "in_sync"
+        };
+        assert_eq!(n["state"], want, "{n}");
+    }
+    assert_eq!(j["nodes"].as_array().unwrap().len(), 6);
+    assert!(ask(sbase, "orders").contains(&base.to_string()));
     run(&["user", "disable", "orders", "--dir", ds, "--reload"]).success();
     for i in 0..3 {
         let refused = ask(sbase + i, "orders");
@@ -593,6 +611,18 @@ fn a_cluster_bundle_changes_every_node() {
         let mut c = client_as(d, d, r.port, "orders", None).expect("orders on every node");
         assert_eq!(ping(&mut c), "PONG");
     }
+    assert_eq!(ping(&mut held), "PONG");
+    // Each node restarted from the bundle has the same users as it had live.
+    drop(held);
+    let live: Vec<_> = nodes.iter().map(acl_list).collect();
+    drop(nodes);
+    let nodes: Vec<Redis> = (0..6u16)
+        .map(|i| start_node(d, &format!("redis-{}", i + 1), base + i, b.tmp.path()))
+        .collect();
+    for (r, before) in nodes.iter().zip(&live) {
+        assert_eq!(&acl_list(r), before, "node {} after a restart", r.port);
+    }
+    let mut held = app_client(d, d, base);
     run(&["user", "remove", "orders", "--dir", ds, "--reload"]).success();
     for r in &nodes {
         assert_eq!(getuser(r, "orders"), "", "node {}", r.port);
