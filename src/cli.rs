@@ -580,8 +580,8 @@ Each change is one new generation (all or nothing) and one audit line. With --re
 of the bundle's topology) or --redis HOST:PORT it is applied live with ACL SETUSER / ACL DELUSER,
 never ACL LOAD, and verified with ACL GETUSER; no other user's connection is touched. A node
 that cannot be reached is named, the others are still changed, the bundle is committed, and the
-command exits 1: run it again (or `provision rotate`/`renew` later) once the node is back; a
-restarted node reads the same users from users.acl.
+command exits 1: once the node is back, `provision push --reload` brings it in line (a node
+restarted from the bundle reads the same users from users.acl).
 
 Examples:
   provision user add orders --keys 'orders:*' --channels 'orders:*' --reload
