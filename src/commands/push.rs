@@ -64,33 +64,20 @@ pub fn run(args: &PushArgs, out: Output) -> Result<ExitStatus> {
         .chain(sentinels.iter().map(|(n, a)| (n, a.as_str(), true)));
     let mut results = Vec::new();
     for (n, acl, sentinel) in targets {
-        let r = match live::converge(n, &creds, acl) {
-            Ok(changed) => Node {
-                node: n.clone(),
-                sentinel,
-                state: if changed.is_empty() {
-                    "in_sync"
-                } else {
-                    "updated"
-                },
-                users_changed: changed,
-                certificate_reloaded: false,
-                error: None,
-            },
-            Err(e) => Node {
-                node: n.clone(),
-                sentinel,
-                state: if e.is_unreachable() {
-                    "unreachable"
-                } else {
-                    "failed"
-                },
-                users_changed: vec![],
-                certificate_reloaded: false,
-                error: Some(e.to_string()),
-            },
+        let (state, users_changed, error) = match live::converge(n, &creds, acl, &[]) {
+            Ok(changed) if changed.is_empty() => ("in_sync", changed, None),
+            Ok(changed) => ("updated", changed, None),
+            Err(e) if e.is_unreachable() => ("unreachable", vec![], Some(e.to_string())),
+            Err(e) => ("failed", vec![], Some(e.to_string())),
         };
-        results.push(r);
+        results.push(Node {
+            node: n.clone(),
+            sentinel,
+            state,
+            users_changed,
+            certificate_reloaded: false,
+            error,
+        });
     }
     // Certificates, on the nodes that answered, where the server can reload them.
     let reachable: Vec<String> = results

@@ -251,24 +251,25 @@ fn push(node: &str, creds: Option<&live::Creds>, change: &Live, sentinel: bool) 
         } => live::set_user(node, creds, acl_name, rules, *kill),
         Live::Delete { acl_name } => live::delete_user(node, creds, acl_name),
     };
-    let (state, error) = match r {
-        Ok(Pushed::InSync) => ("in_sync", None),
-        Ok(Pushed::Updated) => ("updated", None),
-        Err(e) => (
-            if e.is_unreachable() {
-                "unreachable"
-            } else {
-                "failed"
-            },
-            Some(e.to_string()),
-        ),
-    };
-    NodeState {
-        node: node.to_string(),
-        sentinel,
-        state,
-        ok: error.is_none(),
-        error,
+    NodeState::of(node, sentinel, r)
+}
+
+impl NodeState {
+    /// A node's state from what a push answered.
+    fn of(node: &str, sentinel: bool, r: std::result::Result<Pushed, live::Error>) -> Self {
+        let (state, error) = match r {
+            Ok(Pushed::InSync) => ("in_sync", None),
+            Ok(Pushed::Updated) => ("updated", None),
+            Err(e) if e.is_unreachable() => ("unreachable", Some(e.to_string())),
+            Err(e) => ("failed", Some(e.to_string())),
+        };
+        NodeState {
+            node: node.to_string(),
+            sentinel,
+            state,
+            ok: error.is_none(),
+            error,
+        }
     }
 }
 
@@ -339,7 +340,7 @@ impl Report for Changed<'_> {
 
 /// `user list`: the bundle's users as its manifest declares them.
 fn list(dir: &Path, out: Output) -> Result<ExitStatus> {
-    let (dir, files, m) = super::open_bundle(dir)?;
+    let (dir, _files, m) = super::open_bundle(dir)?;
     let users: Vec<Listed> = m
         .spec
         .users
@@ -360,7 +361,6 @@ fn list(dir: &Path, out: Output) -> Result<ExitStatus> {
                 .map(|c| c.not_after.clone()),
         })
         .collect();
-    drop(files);
     out.report(&UserList {
         dir: &dir,
         generation: &m.generation,
@@ -580,45 +580,24 @@ pub fn apply(args: &crate::cli::ApplyArgs, out: Output) -> Result<ExitStatus> {
     // disabled now closed; the Sentinels' ACL change by change.
     let acl = files.text(crate::core::bundle::USERS_ACL).unwrap_or("");
     let creds = live::admin_creds(&files, &manifest, &[])?;
-    let disabled: Vec<&Change> = changes
+    let disabled: Vec<String> = changes
         .iter()
         .filter(|c| matches!(c, Change::Disable(_)))
+        .map(|c| manifest.spec.acl_name_of(c.user()).to_string())
         .collect();
-    let mut results: Vec<NodeState> = Vec::new();
-    for n in &nodes {
-        let r = live::converge(n, &creds, acl).and_then(|changed| {
-            for c in &disabled {
-                let name = manifest.spec.acl_name_of(c.user()).to_string();
-                let rules = users::line_rules(acl, &name);
-                live::set_user(n, &creds, &name, &rules, true)?;
-            }
-            Ok(changed)
-        });
-        results.push(match r {
-            Ok(changed) => NodeState {
-                node: n.clone(),
-                sentinel: false,
-                state: if changed.is_empty() {
-                    "in_sync"
+    let mut results: Vec<NodeState> = nodes
+        .iter()
+        .map(|n| {
+            let r = live::converge(n, &creds, acl, &disabled).map(|changed| {
+                if changed.is_empty() {
+                    Pushed::InSync
                 } else {
-                    "updated"
-                },
-                ok: true,
-                error: None,
-            },
-            Err(e) => NodeState {
-                node: n.clone(),
-                sentinel: false,
-                state: if e.is_unreachable() {
-                    "unreachable"
-                } else {
-                    "failed"
-                },
-                ok: false,
-                error: Some(e.to_string()),
-            },
-        });
-    }
+                    Pushed::Updated
+                }
+            });
+            NodeState::of(n, false, r)
+        })
+        .collect();
     if target.reload {
         for s in manifest
             .spec

@@ -127,10 +127,9 @@ pub fn apply(r: &Request, change: &Change) -> Result<Outcome, UserError> {
     let pos = spec.users.iter().position(|u| u.name == name);
     let mut out = r.files.clone();
     let mut revoked = None;
-    let mut new_password = None;
     match (change, pos) {
-        (Change::Add(_), Some(_)) => return Err(UserError::Exists(name)),
-        (Change::Add(u), None) => {
+        // Names are unique regardless of case (their files are on any filesystem).
+        (Change::Add(u), _) => {
             if let Some(other) = spec
                 .users
                 .iter()
@@ -226,11 +225,13 @@ pub fn apply(r: &Request, change: &Change) -> Result<Outcome, UserError> {
     }
     spec.validate().map_err(UserError::Invalid)?;
 
-    if let Change::Add(_) = change {
-        let u = spec.users.last().expect("the added user").clone();
-        let pw = add_credentials(r, &spec, &u, &mut out)?;
-        new_password = pw.map(|p| sha256_hex(p.expose()));
-    }
+    let new_password = match change {
+        Change::Add(_) => {
+            let u = spec.users.last().expect("the added user").clone();
+            add_credentials(r, &spec, &u, &mut out)?.map(|p| sha256_hex(p.expose()))
+        }
+        _ => None,
+    };
 
     // users.acl: every user keeps the hashes it has (both, during a rotation).
     let acl = r.files.text(bundle::USERS_ACL).unwrap_or("").to_string();

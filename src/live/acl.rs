@@ -5,7 +5,7 @@
 //! and never `ACL SAVE` (users.acl belongs to the bundle). Each change is verified with
 //! `ACL GETUSER`: the live user must equal what the file's rules make of it on that server.
 
-use super::conn::{connect, parse_node, Creds};
+use super::conn::{Creds, Session};
 use super::Error;
 use redis::Value;
 
@@ -34,37 +34,7 @@ const CLEAR: [&str; 6] = [
 /// The name of the short-lived probe user a verification makes.
 const PROBE_PREFIX: &str = "provision-verify-";
 
-/// One session on a node as the admin.
-struct Session<'a> {
-    node: &'a str,
-    con: redis::Connection,
-}
-
-impl<'a> Session<'a> {
-    fn open(node: &'a str, creds: &Creds) -> Result<Self, Error> {
-        let (host, port) = parse_node(node)?;
-        let con = connect(&host, port, creds).map_err(|e| Error::Login {
-            node: node.to_string(),
-            user: creds.user.clone(),
-            detail: e.to_string(),
-        })?;
-        Ok(Session { node, con })
-    }
-
-    /// Runs a command; `public` names it in errors (never a password: no argument beyond the
-    /// subcommand is shown).
-    fn run(&mut self, args: &[&str]) -> Result<Value, Error> {
-        let mut cmd = redis::cmd(args[0]);
-        for a in &args[1..] {
-            cmd.arg(*a);
-        }
-        cmd.query(&mut self.con).map_err(|e| Error::Refused {
-            node: self.node.to_string(),
-            command: args.iter().take(2).copied().collect::<Vec<_>>().join(" "),
-            detail: e.to_string(),
-        })
-    }
-
+impl Session<'_> {
     /// `ACL GETUSER name` as (field, value) pairs, or None when there is no such user.
     fn getuser(&mut self, name: &str) -> Result<Option<Vec<(String, Value)>>, Error> {
         Ok(match self.run(&["ACL", "GETUSER", name])? {
@@ -140,14 +110,20 @@ pub fn set_user(
     let mut s = Session::open(node, creds)?;
     let pushed = set_in(&mut s, acl_name, rules)?;
     if kill {
-        s.run(&["CLIENT", "KILL", "USER", acl_name])
-            .or_else(|e| match &e {
-                // No connection of that user: nothing to close.
-                Error::Refused { detail, .. } if detail.contains("No such") => Ok(Value::Okay),
-                _ => Err(e),
-            })?;
+        kill_in(&mut s, acl_name)?;
     }
     Ok(pushed)
+}
+
+/// Closes every connection of `acl_name` (`CLIENT KILL USER`).
+fn kill_in(s: &mut Session, acl_name: &str) -> Result<(), Error> {
+    s.run(&["CLIENT", "KILL", "USER", acl_name])
+        .map(|_| ())
+        .or_else(|e| match &e {
+            // No such user on the node: no connection to close.
+            Error::Refused { detail, .. } if detail.contains("No such") => Ok(()),
+            _ => Err(e),
+        })
 }
 
 /// `set_user` within a session, without closing connections.
@@ -190,8 +166,14 @@ fn set_in(s: &mut Session, acl_name: &str, rules: &[String]) -> Result<Pushed, E
 }
 
 /// Makes `node`'s users equal `acl` (a whole users.acl): each line set as `set_user` does, and
-/// every user the file does not name deleted. Returns the users it changed or deleted.
-pub fn converge(node: &str, creds: &Creds, acl: &str) -> Result<Vec<String>, Error> {
+/// every user the file does not name deleted; then the connections of the users in `kill`
+/// (disabled now) closed. Returns the users it changed or deleted.
+pub fn converge(
+    node: &str,
+    creds: &Creds,
+    acl: &str,
+    kill: &[String],
+) -> Result<Vec<String>, Error> {
     let mut s = Session::open(node, creds)?;
     let mut changed = Vec::new();
     let mut named = Vec::new();
@@ -220,6 +202,9 @@ pub fn converge(node: &str, creds: &Creds, acl: &str) -> Result<Vec<String>, Err
             s.run(&["ACL", "DELUSER", &name])?;
             changed.push(name);
         }
+    }
+    for name in kill {
+        kill_in(&mut s, name)?;
     }
     Ok(changed)
 }

@@ -89,25 +89,41 @@ fn public_name(args: &[&str]) -> String {
     }
 }
 
+/// One logged-in connection to a node as the admin: the commands of one change share it.
+pub(super) struct Session<'a> {
+    pub(super) node: &'a str,
+    con: redis::Connection,
+}
+
+impl<'a> Session<'a> {
+    pub(super) fn open(node: &'a str, creds: &Creds) -> Result<Self, Error> {
+        let (host, port) = parse_node(node)?;
+        let con = connect(&host, port, creds).map_err(|e| Error::Login {
+            node: node.to_string(),
+            user: creds.user.clone(),
+            detail: e.to_string(),
+        })?;
+        Ok(Session { node, con })
+    }
+
+    /// Runs one command; an error names it by `public_name` (never a secret renamed command,
+    /// never an argument that may be a password).
+    pub(super) fn run(&mut self, args: &[&str]) -> Result<redis::Value, Error> {
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query(&mut self.con).map_err(|e| Error::Refused {
+            node: self.node.to_string(),
+            command: public_name(args),
+            detail: e.to_string(),
+        })
+    }
+}
+
 /// Connects as admin and runs one command; returns the reply as text.
 pub fn command(node: &str, creds: &Creds, args: &[&str]) -> Result<String, Error> {
-    let (host, port) = parse_node(node)?;
-    let mut con = connect(&host, port, creds).map_err(|e| Error::Login {
-        node: node.to_string(),
-        user: creds.user.clone(),
-        detail: e.to_string(),
-    })?;
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    // A renamed command is named by its public prefix (`CONFIG_…` → `CONFIG`), never its secret name.
-    let v: redis::Value = cmd.query(&mut con).map_err(|e| Error::Refused {
-        node: node.to_string(),
-        command: args[0].split('_').next().unwrap_or(args[0]).to_string(),
-        detail: e.to_string(),
-    })?;
-    Ok(match v {
+    Ok(match Session::open(node, creds)?.run(args)? {
         redis::Value::Okay => "OK".into(),
         redis::Value::SimpleString(s) => s,
         redis::Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
