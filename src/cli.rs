@@ -176,6 +176,8 @@ pub enum ExportFormat {
     Age,
     /// Kubernetes Secret manifests.
     K8s,
+    /// cert-manager Issuer and Certificates, a trust-manager Bundle, and provision's Secrets.
+    CertManager,
 }
 
 const RESTORE_HELP: &str = "\
@@ -202,16 +204,18 @@ Examples:
 pub struct BackupArgs {
     #[command(flatten)]
     pub bundle: DirArgs,
-    /// What to write: an age-encrypted archive, or Kubernetes Secret manifests.
+    /// What to write: an age-encrypted archive, Kubernetes Secret manifests, or cert-manager objects.
     #[arg(long, value_enum, default_value = "age")]
     pub format: ExportFormat,
-    /// k8s: prefix of the Secrets' names (a DNS label: lowercase letters, digits, `-`). [default: redis]
+    #[command(flatten)]
+    pub cert_manager: CertManagerArgs,
+    /// k8s, cert-manager: prefix of the objects' names (a DNS label: lowercase letters, digits, `-`). [default: redis]
     #[arg(long, value_name = "PREFIX")]
     pub name: Option<String>,
-    /// k8s: namespace of the Secrets. [default: none, kubectl's current namespace]
+    /// k8s, cert-manager: namespace of the objects (required for cert-manager). [default: none, kubectl's current namespace]
     #[arg(long, value_name = "NS")]
     pub namespace: Option<String>,
-    /// k8s: replace an existing -o FILE (age archives are never replaced).
+    /// k8s, cert-manager: replace an existing -o FILE (age archives are never replaced).
     #[arg(long)]
     pub force: bool,
     /// Encrypt to this age recipient (age1..., repeatable).
@@ -220,10 +224,12 @@ pub struct BackupArgs {
     /// Encrypt to the recipients in this file (one per line, `#` comments, as `age -R`).
     #[arg(long, short = 'R', value_name = "FILE")]
     pub recipients_file: Option<PathBuf>,
-    /// Encrypt with the passphrase in this file (first line).
+    /// Encrypt with the passphrase in this file (first line); cert-manager: open a
+    /// passphrase-protected ca.key.age with it.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["recipients", "recipients_file", "passphrase", "remember"])]
     pub passphrase_file: Option<PathBuf>,
-    /// Encrypt with a passphrase read from the terminal (asked twice).
+    /// Encrypt with a passphrase read from the terminal (asked twice); cert-manager: open a
+    /// passphrase-protected ca.key.age with a passphrase typed once.
     #[arg(long, conflicts_with_all = ["recipients", "recipients_file", "remember"])]
     pub passphrase: bool,
     /// ASCII-armored output (PEM-like), for mail or pasting.
@@ -237,6 +243,53 @@ pub struct BackupArgs {
     pub remember: bool,
     #[command(flatten)]
     pub lock: LockArgs,
+}
+
+/// `--format cert-manager` only.
+#[derive(Args, Debug, Default)]
+pub struct CertManagerArgs {
+    /// cert-manager: a ClusterIssuer instead of an Issuer in --namespace (its CA Secret goes to
+    /// --cluster-resource-namespace).
+    #[arg(long)]
+    pub cluster_issuer: bool,
+    /// cert-manager: the namespace a ClusterIssuer reads its CA Secret from (cert-manager's
+    /// --cluster-resource-namespace). [default: cert-manager]
+    #[arg(long, value_name = "NS", requires = "cluster_issuer")]
+    pub cluster_resource_namespace: Option<String>,
+    /// cert-manager: the cluster's DNS domain, for the Pods' DNS names. [default: cluster.local]
+    #[arg(long, value_name = "DOMAIN")]
+    pub cluster_domain: Option<String>,
+    /// cert-manager: another namespace whose clients get the CA bundle (repeatable; the
+    /// --namespace always gets it).
+    #[arg(long = "client-namespace", value_name = "NS")]
+    pub client_namespaces: Vec<String>,
+    /// cert-manager: put the decrypted CA key of a --protect-ca-key bundle into the CA Secret
+    /// (it then leaves the bundle's protection). Needs --identity or --passphrase-file.
+    #[arg(long)]
+    pub include_ca_key: bool,
+    /// cert-manager: age identity file that opens ca.key.age (repeatable).
+    #[arg(long, short, value_name = "KEYFILE")]
+    pub identity: Vec<PathBuf>,
+}
+
+impl CertManagerArgs {
+    /// The first cert-manager-only flag given, to refuse it with another format.
+    pub fn first_given(&self) -> Option<&'static str> {
+        [
+            (self.cluster_issuer, "--cluster-issuer"),
+            (
+                self.cluster_resource_namespace.is_some(),
+                "--cluster-resource-namespace",
+            ),
+            (self.cluster_domain.is_some(), "--cluster-domain"),
+            (!self.client_namespaces.is_empty(), "--client-namespace"),
+            (self.include_ca_key, "--include-ca-key"),
+            (!self.identity.is_empty(), "--identity"),
+        ]
+        .into_iter()
+        .find(|(set, _)| *set)
+        .map(|(_, f)| f)
+    }
 }
 
 #[derive(Args, Debug)]

@@ -48,8 +48,11 @@ pub fn main_entry() -> ExitCode {
         cli::Command::Apply(a) => commands::user::apply(a, out),
         cli::Command::Env(a) => commands::env::run(a, out),
         cli::Command::Schedule(a) => commands::schedule::run(a, out),
-        // One subcommand, two outputs: an age archive or Kubernetes Secrets.
+        // One subcommand, three outputs: an age archive, Kubernetes Secrets or cert-manager objects.
         cli::Command::Backup(a) if a.format == cli::ExportFormat::K8s => commands::k8s::run(a, out),
+        cli::Command::Backup(a) if a.format == cli::ExportFormat::CertManager => {
+            commands::certmanager::run(a, out)
+        }
         cli::Command::Backup(a) => commands::backup::run(a, out),
         cli::Command::Restore(a) => commands::restore::run(a, out),
         cli::Command::Seal(a) => commands::seal::seal(a, out),

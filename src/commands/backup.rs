@@ -24,6 +24,12 @@ pub fn run(args: &BackupArgs, out: Output) -> Result<ExitStatus> {
             ));
         }
     }
+    if let Some(flag) = args.cert_manager.first_given() {
+        return Err(Error::input(
+            format!("{flag} is for --format cert-manager"),
+            "drop it, or add --format cert-manager",
+        ));
+    }
     let store = Store::open(args.bundle.path())?;
     if args.output.is_none() && !args.remember {
         return Err(Error::input(

@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod backup;
+pub mod certmanager;
 pub mod check;
 pub mod compose;
 pub mod env;

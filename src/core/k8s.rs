@@ -32,12 +32,12 @@ struct Object {
 }
 
 #[derive(Serialize)]
-struct Metadata {
-    name: String,
+pub struct Metadata {
+    pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    namespace: Option<String>,
-    labels: BTreeMap<&'static str, String>,
-    annotations: BTreeMap<String, String>,
+    pub namespace: Option<String>,
+    pub labels: BTreeMap<&'static str, String>,
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// Keys of the server Secret and the bundle files they hold.
@@ -90,13 +90,6 @@ pub fn user_secret_name(prefix: &str, user: &str) -> String {
     format!("{prefix}-user-{}", u.trim_matches('-'))
 }
 
-fn b64(files: &Files, name: &str) -> Result<String, K8sError> {
-    files
-        .get(name)
-        .map(|f| base64::engine::general_purpose::STANDARD.encode(f.data.expose()))
-        .ok_or_else(|| K8sError::Missing(name.into()))
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum K8sError {
     #[error(transparent)]
@@ -106,14 +99,79 @@ pub enum K8sError {
     Missing(String),
     #[error("users `{}` and `{}` would both be the Secret `{secret}`; rename one of them", .users[0], .users[1])]
     SecretNameClash { users: [String; 2], secret: String },
+    /// cert-manager objects name Pods and the Issuer in one namespace.
+    #[error("the cert-manager export needs a namespace: its Certificates name the Pods' DNS names in it, and the Issuer lives there")]
+    NeedsNamespace,
+    /// cert-manager refuses certificates shorter than an hour.
+    #[error("the bundle's certificates last {0}; cert-manager issues certificates of at least 1h")]
+    TooShort(String),
 }
 
-/// The Secrets for `files` (one generation) as a YAML stream, with a header comment.
-pub fn secrets(files: &Files, m: &Manifest, opts: &Options) -> Result<Secret, K8sError> {
+/// The metadata every exported object carries: its name, the namespace (None for
+/// cluster-scoped objects and exports without --namespace), the labels that select the whole
+/// export and the generation annotation (plus `provision/KEY` annotations from `extra`).
+pub fn metadata(
+    opts: &Options,
+    m: &Manifest,
+    name: String,
+    component: &str,
+    extra: &[(&str, &str)],
+) -> Metadata {
+    let mut annotations =
+        BTreeMap::from([("provision/generation".to_string(), m.generation.clone())]);
+    for (k, v) in extra {
+        annotations.insert(format!("provision/{k}"), v.to_string());
+    }
+    Metadata {
+        name,
+        namespace: opts.namespace.clone(),
+        labels: labels(&opts.prefix, component),
+        annotations,
+    }
+}
+
+/// The labels of every object of an export (`kubectl get secret,certificate -l
+/// app.kubernetes.io/instance=PREFIX` lists them all).
+pub fn labels(prefix: &str, component: &str) -> BTreeMap<&'static str, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name", "redis".to_string()),
+        ("app.kubernetes.io/instance", prefix.to_string()),
+        ("app.kubernetes.io/component", component.to_string()),
+        ("app.kubernetes.io/managed-by", "provision".to_string()),
+    ])
+}
+
+/// `header` then each object as a JSON document after `---`.
+pub fn stream<T: Serialize>(header: String, objects: &[T]) -> Secret {
+    let mut out = header;
+    for o in objects {
+        out.push_str("---\n");
+        out.push_str(&serde_json::to_string_pretty(o).expect("json"));
+        out.push('\n');
+    }
+    Secret::from_string(out)
+}
+
+/// The bytes of bundle file `name`, base64 (a Secret's `data` value).
+pub fn b64(files: &Files, name: &str) -> Result<String, K8sError> {
+    files
+        .get(name)
+        .map(|f| base64::engine::general_purpose::STANDARD.encode(f.data.expose()))
+        .ok_or_else(|| K8sError::Missing(name.into()))
+}
+
+/// Checks the export's names: the prefix and the namespace are DNS labels.
+pub fn check_names(opts: &Options) -> Result<(), Invalid> {
     dns_label("the name prefix", &opts.prefix, 40)?;
     if let Some(ns) = &opts.namespace {
         dns_label("the namespace", ns, 63)?;
     }
+    Ok(())
+}
+
+/// The Secrets for `files` (one generation) as a YAML stream, with a header comment.
+pub fn secrets(files: &Files, m: &Manifest, opts: &Options) -> Result<Secret, K8sError> {
+    check_names(opts)?;
     let p = &opts.prefix;
     let object = |name: String,
                   kind: &'static str,
@@ -121,25 +179,10 @@ pub fn secrets(files: &Files, m: &Manifest, opts: &Options) -> Result<Secret, K8
                   extra: &[(&str, &str)],
                   data: Vec<(&str, String)>|
      -> Object {
-        let mut annotations =
-            BTreeMap::from([("provision/generation".to_string(), m.generation.clone())]);
-        for (k, v) in extra {
-            annotations.insert(format!("provision/{k}"), v.to_string());
-        }
         Object {
             api_version: "v1",
             kind: "Secret",
-            metadata: Metadata {
-                name,
-                namespace: opts.namespace.clone(),
-                labels: BTreeMap::from([
-                    ("app.kubernetes.io/name", "redis".to_string()),
-                    ("app.kubernetes.io/instance", p.clone()),
-                    ("app.kubernetes.io/component", component.to_string()),
-                    ("app.kubernetes.io/managed-by", "provision".to_string()),
-                ]),
-                annotations,
-            },
+            metadata: metadata(opts, m, name, component, extra),
             kind_type: kind,
             data: data.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         }
@@ -199,18 +242,13 @@ pub fn secrets(files: &Files, m: &Manifest, opts: &Options) -> Result<Secret, K8
         objects.push(object(name, "Opaque", "client", &[("user", &u.name)], data));
     }
 
-    let mut out = format!(
+    let header = format!(
         "# Kubernetes Secrets for a Redis TLS + ACL bundle (generation {}), by provision {}.\n\
          # Holds private keys and passwords: keep this file 0600; `kubectl apply -f` it, then delete it.\n",
         m.generation,
         env!("CARGO_PKG_VERSION")
     );
-    for o in &objects {
-        out.push_str("---\n");
-        out.push_str(&serde_json::to_string_pretty(o).expect("json"));
-        out.push('\n');
-    }
-    Ok(Secret::from_string(out))
+    Ok(stream(header, &objects))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod bundle;
 pub mod cakey;
+pub mod certmanager;
 pub mod checkup;
 pub mod conf;
 pub mod duration;

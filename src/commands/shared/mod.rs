@@ -4,9 +4,11 @@
 
 mod args;
 mod live;
+mod manifests;
 
 pub use crate::io::bundle::*;
 pub use crate::io::cakey::*;
 pub use crate::io::templates::*;
 pub use args::*;
 pub use live::*;
+pub use manifests::{check_names, count, destination, export_error, warn_mount, write};
