@@ -91,6 +91,9 @@ pub enum Command {
     /// Bring live nodes back in line with the bundle on disk: users, and certificates where the server can reload.
     #[command(after_help = PUSH_HELP)]
     Push(PushArgs),
+    /// Sidecar: watch a mounted certificate Secret and hot-reload Redis, verified, when it changes.
+    #[command(after_help = RELOAD_HELP)]
+    Reload(ReloadArgs),
     /// Make the bundle's users what a config file says (`--plan`: only show the difference).
     #[command(after_help = APPLY_HELP)]
     Apply(ApplyArgs),
@@ -566,6 +569,29 @@ pub struct RenewArgs {
     pub lock: LockArgs,
 }
 
+#[derive(Args, Debug)]
+pub struct ReloadArgs {
+    /// The mounted directory the node's tls-cert-file, tls-key-file and tls-ca-cert-file are in.
+    #[arg(long, value_name = "DIR")]
+    pub watch: PathBuf,
+    /// The node to reload, as HOST:PORT (a name or IP its certificate holds: hostname
+    /// verification is on).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub redis: String,
+    /// Directory with the login's `password`, `tls.crt`, `tls.key` (and optionally `ca.crt`).
+    #[arg(long, value_name = "DIR")]
+    pub credentials: PathBuf,
+    /// The ACL user to log in as (it needs the renamed CONFIG command).
+    #[arg(long, value_name = "NAME", default_value = "admin")]
+    pub user: String,
+    /// How often to look at the files.
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub interval: Dur,
+    /// Check and reload once, then exit.
+    #[arg(long)]
+    pub once: bool,
+}
+
 /// What opens a protected CA key (`ca.key.age`). Read only when the key is needed.
 #[derive(Args, Debug, Default)]
 pub struct UnlockArgs {
@@ -587,6 +613,33 @@ impl UnlockArgs {
         !self.identity.is_empty() || self.passphrase_file.is_some() || self.passphrase
     }
 }
+
+const RELOAD_HELP: &str = "\
+For Kubernetes with cert-manager (`provision export --format cert-manager`): cert-manager
+renews the certificate Secrets and the kubelet swaps the mounted files, but Redis does not
+watch its files. Run this in a sidecar container of each Redis or Sentinel pod, with the same
+volume mounted at the same path as in the server container.
+
+Every --interval it reads the files the node serves from (asked with `CONFIG GET
+tls-cert-file tls-key-file tls-ca-cert-file` through the renamed CONFIG command, which must
+name files in --watch DIR) as one version: through the kubelet's `..data` link, so a
+certificate is never paired with the previous key. When that version changes (and once at
+start) and the files form a valid pair that the CA bundle trusts, it runs the same reload as
+`renew --reload` (`CONFIG SET tls-cert-file ... tls-key-file ... tls-ca-cert-file ...`) and a
+fresh TLS handshake, hostname verified, must present the new certificate. A failed reload is
+retried at the next interval; a half-updated volume is waited out. It logs in as --user with
+the files in --credentials DIR: `password` (absent for a certificate-login user), `tls.crt`,
+`tls.key` and optionally `ca.crt` (mount the user's password Secret and its cert-manager
+Secret there). Nothing secret is printed. Valkey 9.1 and newer re-read their files by
+themselves (`tls-auto-reload-interval`, set in bundles made with --server valkey-9.1) and need
+no sidecar.
+
+Exit codes: runs until stopped (SIGTERM); with --once, 0 when the node serves the mounted
+certificate, 1 when it does not, 2 on bad input.
+
+Examples:
+  provision reload --watch /etc/redis/tls --redis localhost:6379 --credentials /etc/redis/admin
+  provision reload --watch /etc/redis/tls --redis localhost:6379 --credentials /etc/redis/admin --once";
 
 const ROTATE_HELP: &str = "\
 Runbook:

@@ -45,6 +45,7 @@ pub fn main_entry() -> ExitCode {
         cli::Command::Rotate(a) => commands::rotate::run(a, out),
         cli::Command::User(a) => commands::user::run(a, out),
         cli::Command::Push(a) => commands::push::run(a, out),
+        cli::Command::Reload(a) => commands::reload::run(a, out),
         cli::Command::Apply(a) => commands::user::apply(a, out),
         cli::Command::Env(a) => commands::env::run(a, out),
         cli::Command::Schedule(a) => commands::schedule::run(a, out),

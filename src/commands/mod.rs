@@ -10,6 +10,7 @@ pub mod env;
 pub mod init;
 pub mod k8s;
 pub mod push;
+pub mod reload;
 pub mod renew;
 pub mod restore;
 pub mod rollback;

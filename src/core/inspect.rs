@@ -166,6 +166,48 @@ pub fn verify_signed_by(child: &[u8], issuer: &[u8]) -> Result<(), InspectError>
         .map_err(|_| InspectError::BadSignature)
 }
 
+/// Whether a certificate file, its key and a CA bundle can be served together: the first
+/// certificate of `cert_pem` is valid at `now`, `key_pem` is its key, and one CA of `ca_pem`
+/// signed it. Returns the certificate, or what is wrong (a half-written update, a key from
+/// another version, a CA that does not trust it).
+pub fn servable(
+    cert_pem: &[u8],
+    key_pem: &str,
+    ca_pem: &[u8],
+    now: OffsetDateTime,
+) -> Result<CertInfo, String> {
+    let der = pem_certificates(cert_pem)
+        .map_err(|e| format!("the certificate: {e}"))?
+        .into_iter()
+        .next()
+        .ok_or("the certificate file holds no certificate")?;
+    let cert = inspect(&der).map_err(|e| e.to_string())?;
+    match key_spki_as(key_pem, &cert.key_algorithm) {
+        Ok(spki) if spki == cert.spki_der => {}
+        Ok(_) => {
+            return Err(format!(
+                "the key is not the key of certificate {}",
+                cert.serial
+            ))
+        }
+        Err(e) => return Err(format!("the key: {e}")),
+    }
+    let cas = pem_certificates(ca_pem).map_err(|e| format!("the CA bundle: {e}"))?;
+    if !cas.iter().any(|ca| verify_signed_by(&der, ca).is_ok()) {
+        return Err(format!(
+            "no CA of the CA bundle signed certificate {}",
+            cert.serial
+        ));
+    }
+    if now < cert.not_before || now > cert.not_after {
+        return Err(format!(
+            "certificate {} is not valid now (valid {} to {})",
+            cert.serial, cert.not_before, cert.not_after
+        ));
+    }
+    Ok(cert)
+}
+
 /// Verifies an ECDSA P-256 / SHA-256 signature (ASN.1 DER, as `openssl dgst -sha256 -sign`
 /// makes) over `msg` with the public key of the certificate `cert` (DER). Only P-256 is
 /// accepted: the bundle's signer is always a P-256 key, whatever the bundle's key type.

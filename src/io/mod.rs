@@ -16,6 +16,7 @@ pub mod age;
 pub mod bundle;
 pub mod cakey;
 pub mod dir;
+pub mod mounted;
 pub mod read;
 pub mod store;
 pub mod templates;

@@ -167,3 +167,40 @@ pub fn reload_tls(
         format!("{node} still presents another certificate after the reload")
     })
 }
+
+/// The files a node serves TLS from (`CONFIG GET tls-cert-file tls-key-file
+/// tls-ca-cert-file` through the renamed CONFIG command): cert, key, CA bundle.
+pub fn tls_files(node: &str, creds: &Creds, config_cmd: &str) -> Result<[String; 3], Error> {
+    let keys = ["tls-cert-file", "tls-key-file", "tls-ca-cert-file"];
+    let mut s = super::conn::Session::open(node, creds)?;
+    let reply = s.run(&[config_cmd, "GET", keys[0], keys[1], keys[2]])?;
+    let text = |v: &redis::Value| match v {
+        redis::Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        redis::Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    };
+    let pairs: Vec<(String, String)> = match &reply {
+        redis::Value::Array(items) => items
+            .chunks(2)
+            .filter_map(|p| Some((text(p.first()?)?, text(p.get(1)?)?)))
+            .collect(),
+        redis::Value::Map(items) => items
+            .iter()
+            .filter_map(|(k, v)| Some((text(k)?, text(v)?)))
+            .collect(),
+        _ => vec![],
+    };
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| Error::Unexpected {
+                node: node.to_string(),
+                command: "CONFIG GET".into(),
+                reply: format!("no {k}"),
+            })
+    };
+    Ok([get(keys[0])?, get(keys[1])?, get(keys[2])?])
+}

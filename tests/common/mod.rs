@@ -735,3 +735,50 @@ pub fn normalized_acl(acl: &str) -> Vec<Vec<String>> {
     v.sort();
     v
 }
+
+/// kubernetes-validate from PATH (scripts/test.sh puts its venv first), else from the venv
+/// scripts/test.sh makes; missing is a failure, never a skip.
+pub fn kubernetes_validate() -> std::path::PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache")))
+        .unwrap_or_default();
+    let venv = cache.join("provision/venv/bin/kubernetes-validate");
+    if venv.exists() {
+        return venv;
+    }
+    require("kubernetes-validate");
+    "kubernetes-validate".into()
+}
+
+/// `kubernetes-validate --strict FILE`: (success, everything it printed).
+pub fn k8s_validate(file: &Path) -> (bool, String) {
+    let out = std::process::Command::new(kubernetes_validate())
+        .arg("--strict")
+        .arg(file)
+        .output()
+        .expect("run kubernetes-validate");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The JSON documents of an exported YAML stream.
+pub fn k8s_docs(text: &str) -> Vec<serde_json::Value> {
+    text.split("\n---\n")
+        .skip(1)
+        .map(|d| serde_json::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")))
+        .collect()
+}
+
+pub fn b64decode(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .unwrap_or_else(|e| panic!("not base64 ({e}): {s}"))
+}

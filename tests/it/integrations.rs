@@ -998,53 +998,6 @@ fn broken_override_template_names_file_and_line_and_writes_nothing() {
     assert!(!fresh.exists());
 }
 
-/// kubernetes-validate from PATH (scripts/test.sh puts its venv first), else from the venv
-/// scripts/test.sh makes; missing is a failure, never a skip.
-fn kubernetes_validate() -> std::path::PathBuf {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
-        .unwrap_or_default();
-    let venv = cache.join("provision/venv/bin/kubernetes-validate");
-    if venv.exists() {
-        return venv;
-    }
-    require("kubernetes-validate");
-    "kubernetes-validate".into()
-}
-
-/// `kubernetes-validate --strict FILE`: (success, everything it printed).
-fn k8s_validate(file: &Path) -> (bool, String) {
-    let out = Command::new(kubernetes_validate())
-        .arg("--strict")
-        .arg(file)
-        .output()
-        .expect("run kubernetes-validate");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-/// The JSON documents of an exported YAML stream.
-fn k8s_docs(text: &str) -> Vec<serde_json::Value> {
-    text.split("\n---\n")
-        .skip(1)
-        .map(|d| serde_json::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")))
-        .collect()
-}
-
-fn b64decode(s: &str) -> Vec<u8> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .unwrap_or_else(|e| panic!("not base64 ({e}): {s}"))
-}
-
 #[test]
 fn export_k8s_writes_secrets_kubernetes_validate_accepts() {
     let b = Bundle::init(&["--mount-dir", "/etc/redis/tls", "--bind", "0.0.0.0"]);

@@ -6,6 +6,7 @@
 mod common;
 
 mod backups;
+mod certmanager;
 mod certs;
 mod cli;
 mod clients;
