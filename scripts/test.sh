@@ -116,7 +116,7 @@ fi
 # The live suites again on every other server: each is put first on PATH as redis-server and
 # redis-cli (target/server-shims/NAME-VERSION), and tests/it/live.rs checks that it is the one
 # answering. Everything that starts a server: standalone, replication, Sentinel and Cluster.
-LIVE='test(/^(live|servers|lifecycle|rotate|topology|clients|users)::/) | test(accepted_users_load_into_redis)'
+LIVE='test(/^(live|servers|lifecycle|rotate|topology|clients|users|reload)::/) | test(accepted_users_load_into_redis)'
 failed=()
 while read -r name version bindir; do
   label="$name-$(echo "$version" | cut -d. -f1,2)"

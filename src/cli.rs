@@ -15,6 +15,9 @@ Exit codes:
       integrity audit, or a node that is down: the bundle and the other nodes have the change)
     2 bad input or usage error, nothing changed
     3 apply --plan only: changes are pending
+  reload:
+    runs until stopped; with --once 0 when the node serves the mounted certificate, 1 when
+    not, 2 bad input
   check:
     0 OK · 1 WARNING · 2 CRITICAL · 3 UNKNOWN (bundle missing or unreadable, or a usage
     error: the monitoring-plugin convention)";
@@ -166,12 +169,27 @@ the directory the StatefulSet mounts the secrets at (`init --mount-dir /etc/redi
 0.0.0.0`); the README's Kubernetes section has a StatefulSet that does. Re-export and apply
 after every `renew` or `rotate`.
 
+--format cert-manager: for clusters where cert-manager issues the leaf certificates and
+provision keeps the CA, the users, their passwords and the configs. Writes PREFIX-ca-key
+(kubernetes.io/tls: the issuing CA and its key) with the Issuer PREFIX-ca over it
+(--cluster-issuer: a ClusterIssuer, its Secret in --cluster-resource-namespace), a Certificate
+per Redis and Sentinel process (secret PREFIX-tls for a standalone server, PREFIX-NODE-tls in
+a topology: the node's hosts plus the Pod and Service DNS names of StatefulSet PREFIX, or
+PREFIX-sentinel, in --namespace; server and client auth; the bundle's key type, validity and
+renew-before of a third) and per ACL user (PREFIX-user-NAME-tls, client auth), a trust-manager
+Bundle PREFIX-ca publishing the whole ca.crt to --namespace and each --client-namespace, and
+the Secrets PREFIX-config and PREFIX-user-NAME (password). --namespace is required. The CA key
+leaves the bundle: a bundle made with --protect-ca-key is exported only with --include-ca-key
+and --identity KEYFILE (or --passphrase-file). Redis does not watch its files: run `provision
+reload --watch` as a sidecar (Valkey 9.1 reloads by itself).
+
 Examples:
   provision backup --dir /etc/redis/tls --recipient age1... -o redis-tls.tar.age
   provision backup --dir /etc/redis/tls --recipients-file ops.txt --remember
   provision backup --dir /etc/redis/tls -o - --armor | ssh backup 'cat > tls.age'
   provision export --dir ./secrets --format k8s --namespace cache -o redis-secrets.yaml
-  provision export --dir ./secrets --format k8s -o - | kubectl apply -f -";
+  provision export --dir ./secrets --format k8s -o - | kubectl apply -f -
+  provision export --dir ./secrets --format cert-manager --namespace cache -o redis-cert-manager.yaml";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {

@@ -191,7 +191,7 @@ fn check_usage_errors_are_unknown_whatever_global_flags_come_first() {
         .filter_map(|l| l.split_whitespace().next())
         .filter(|n| *n != "help")
         .collect();
-    assert_eq!(names.len(), 16, "{names:?}");
+    assert_eq!(names.len(), 17, "{names:?}");
     for n in names {
         assert!(
             codes

@@ -1497,3 +1497,70 @@ fn certificate_identity_users_have_no_password_anywhere() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("no user to rotate"), "{}", r.stderr);
 }
+
+#[test]
+fn readme_cert_manager_statefulset_validates_and_mounts_what_the_export_names() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let marker = "<!-- k8s-cert-manager-statefulset";
+    let after = &readme[readme
+        .find(marker)
+        .expect("README has the cert-manager snippet")..];
+    let start = after.find("```yaml\n").unwrap() + 8;
+    let len = after[start..].find("\n```").unwrap();
+    let block = &after[start..start + len + 1];
+    let t = tempdir();
+    let file = t.path().join("statefulset.yaml");
+    std::fs::write(&file, block).unwrap();
+    let (ok, report) = k8s_validate(&file);
+    assert!(ok, "{report}\n{block}");
+    assert!(
+        report.contains("passed for resource statefulset/redis"),
+        "{report}"
+    );
+    // Every Secret and ConfigMap it mounts is one the export writes (or trust-manager makes
+    // from its Bundle), under the names redis.conf expects.
+    let b = Bundle::init(&["--mount-dir", "/etc/redis/tls", "--bind", "0.0.0.0"]);
+    let (_, docs) = crate::certmanager::export_cm(&b, &[]);
+    let named = |kind: &str, name: &str| {
+        docs.iter().any(|d| {
+            d["kind"] == kind && (d["metadata"]["name"] == name || d["spec"]["secretName"] == name)
+        })
+    };
+    for (kind, name) in [
+        ("Certificate", "redis-tls"),
+        ("Bundle", "redis-ca"),
+        ("Secret", "redis-config"),
+        ("Secret", "redis-user-admin"),
+        ("Certificate", "redis-user-admin-tls"),
+    ] {
+        assert!(named(kind, name), "the export has no {kind} {name}");
+        assert!(
+            block.contains(&format!("name: {name} ")) || block.contains(&format!("name: {name}\n")),
+            "README snippet does not mount {name}"
+        );
+    }
+    for want in [
+        "command: [\"redis-server\", \"/etc/redis/tls/redis.conf\"]",
+        "path: redis.crt",
+        "path: redis.key",
+        "path: ca.crt",
+        "\"--watch\", \"/etc/redis/tls\"",
+        "\"--credentials\", \"/etc/redis/admin\"",
+        "mountPath: /etc/redis/admin",
+    ] {
+        assert!(block.contains(want), "README snippet lacks {want:?}");
+    }
+    // The sidecar's command line is one provision accepts.
+    let args: Vec<&str> = vec![
+        "reload",
+        "--watch",
+        "/nonexistent/tls",
+        "--redis",
+        "localhost:6379",
+        "--credentials",
+        "/nonexistent/admin",
+    ];
+    let r = run(&args);
+    assert!(!r.stderr.contains("Usage:"), "{}", r.stderr);
+}

@@ -19,6 +19,7 @@ mod openssl;
 mod pkilint;
 mod props;
 mod readme;
+mod reload;
 mod rotate;
 mod secrets;
 mod servers;
