@@ -1035,3 +1035,61 @@ fn restore_into_another_directory_moves_the_paths_and_serves() {
     assert_eq!(reply, "OK");
     assert_eq!(redis.cli_as("app", &["GET", "moved"]), "yes");
 }
+
+#[test]
+fn cert_manager_export_of_a_protected_ca_key_needs_include_ca_key_and_the_identity() {
+    let b = Bundle::empty();
+    let dir = b.dir.as_path();
+    let (ca_key, ca_pub) = keygen(b.tmp.path(), "ca-admin.txt");
+    let (other_key, _) = keygen(b.tmp.path(), "other.txt");
+    run(&["init", "--dir", s(dir), "--protect-ca-key", &ca_pub, "-q"]).success();
+    let before = crate::common::snapshot(dir);
+    let out = b.path("cm.yaml");
+    let export = |extra: &[&str]| {
+        let mut a = vec![
+            "export",
+            "--dir",
+            s(dir),
+            "--format",
+            "cert-manager",
+            "--namespace",
+            "cache",
+            "-o",
+            s(&out),
+        ];
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    // Without --include-ca-key: refused, and the refusal says the key would leave the bundle.
+    export(&["--identity", s(&ca_key)])
+        .code(2)
+        .stderr_has("where it leaves that protection")
+        .stderr_has("--include-ca-key");
+    // Without the identity, or with another one: refused.
+    export(&["--include-ca-key"])
+        .code(2)
+        .stderr_has("--identity");
+    export(&["--include-ca-key", "--identity", s(&other_key)]).code(2);
+    assert!(!out.exists());
+    // With both: the Secret holds the key that ca.key.age decrypts to, and the note says so.
+    export(&["--include-ca-key", "--identity", s(&ca_key)])
+        .success()
+        .stderr_has("decrypted from ca.key.age");
+    let docs = k8s_docs(&std::fs::read_to_string(&out).unwrap());
+    let secret = docs
+        .iter()
+        .find(|d| d["metadata"]["name"] == "redis-ca-key")
+        .unwrap();
+    require("age");
+    let plain = Command::new("age")
+        .args(["-d", "-i", s(&ca_key), s(&dir.join("ca.key.age"))])
+        .output()
+        .unwrap();
+    assert!(plain.status.success());
+    assert_eq!(
+        b64decode(secret["data"]["tls.key"].as_str().unwrap()),
+        plain.stdout
+    );
+    // The bundle itself is unchanged: still no plaintext ca.key.
+    assert_eq!(crate::common::snapshot(dir), before);
+}

@@ -548,6 +548,24 @@ fn cert_manager_export_refuses_bad_input_and_terminals() {
         &r.stdout[..80]
     );
     assert!(r.stderr.contains("Wrote 11 objects"), "{}", r.stderr);
+    // A real terminal (script(1) gives the command a pty) never sees the objects.
+    require("script");
+    let cmd = format!(
+        "{} export --dir {} --format cert-manager --namespace cache -o -",
+        bin().display(),
+        b.d()
+    );
+    let tty = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    let seen = String::from_utf8_lossy(&tty.stdout);
+    assert_eq!(tty.status.code(), Some(2), "{seen}");
+    assert!(seen.contains("refusing to print private keys"), "{seen}");
+    assert!(
+        !seen.contains("PRIVATE KEY") && !seen.contains("\"data\""),
+        "{seen}"
+    );
     // A ClusterIssuer's Secret lives in cert-manager's namespace.
     let (_, docs) = export_cm(
         &b,
