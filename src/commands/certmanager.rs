@@ -107,7 +107,14 @@ pub fn run(args: &BackupArgs, out: Output) -> Result<ExitStatus> {
         "note: the Secret {p}-ca-key holds the CA's private key{}: anyone who can read it can issue certificates every node and client trusts; limit `get secrets` in its namespace to cert-manager",
         if protected { ", decrypted from ca.key.age" } else { "" }
     );
+    // How nodes pick up what cert-manager renews: by themselves, or through the sidecar.
+    let reload = if m.spec.target().caps().tls_auto_reload {
+        Reload::TlsAutoReloadInterval
+    } else {
+        Reload::Sidecar
+    };
     let r = Exported {
+        reload,
         action: "export",
         format: "cert-manager",
         dir,
@@ -143,6 +150,16 @@ struct Exported {
     objects: usize,
     namespace: String,
     issuer: String,
+    reload: Reload,
+}
+
+#[derive(serde::Serialize, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+enum Reload {
+    /// The server re-reads its files (Valkey 9.1 and newer).
+    TlsAutoReloadInterval,
+    /// `provision reload --watch` beside each Redis node.
+    Sidecar,
 }
 
 impl Report for Exported {
@@ -167,6 +184,15 @@ impl Report for Exported {
                 p.display()
             )?;
         }
-        Ok(())
+        match self.reload {
+            Reload::TlsAutoReloadInterval => writeln!(
+                w,
+                "Renewed certificates: the bundle's server re-reads its files (tls-auto-reload-interval); no sidecar needed."
+            ),
+            Reload::Sidecar => writeln!(
+                w,
+                "Renewed certificates: run `provision reload --watch` beside each Redis node (README: Kubernetes with cert-manager); Sentinels need a restart."
+            ),
+        }
     }
 }

@@ -33,6 +33,12 @@ pub fn run(args: &ReloadArgs, out: Output) -> Result<ExitStatus> {
     let creds = login(args, &credentials, &watch.snapshot(&[], &[bundle::CA_CRT])?)?;
     let config = config_command(&watch)?;
     let paths = live::tls_files(node, &creds, &config).map_err(|e| {
+        if live::is_sentinel(node, &creds) {
+            return Error::failed(
+                format!("{node} is a Sentinel, which cannot reload TLS certificates at run time (redis#12028)"),
+                Some("do not run this sidecar beside Sentinels: restart a Sentinel's pod when its certificate Secret changes (a rolling restart before renewBefore runs out, or a controller that restarts on Secret changes)".into()),
+            );
+        }
         Error::failed(
             e.to_string(),
             Some(format!(
@@ -45,6 +51,8 @@ pub fn run(args: &ReloadArgs, out: Output) -> Result<ExitStatus> {
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
 
     let mut done: Option<String> = None;
+    // The last problem printed: one that persists is printed once, not every interval.
+    let mut said = String::new();
     loop {
         let result = step(args, &watch, &credentials, &config, &paths, &names, &done);
         let ok = match result {
@@ -53,14 +61,21 @@ pub fn run(args: &ReloadArgs, out: Output) -> Result<ExitStatus> {
                 if ok {
                     done = Some(ev.version_stamp.clone());
                 }
-                out.report(&ev);
+                let key = format!("{}{:?}", ev.version_stamp, ev.error);
+                if ok || key != said {
+                    out.report(&ev);
+                }
+                said = if ok { String::new() } else { key };
                 ok
             }
             // Nothing changed since the last reload.
             Ok(None) => true,
             Err(e) if args.once => return Err(e),
             Err(e) => {
-                eprintln!("provision reload: {e}");
+                if e.to_string() != said {
+                    eprintln!("provision reload: {e}");
+                }
+                said = e.to_string();
                 false
             }
         };

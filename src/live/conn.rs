@@ -116,9 +116,24 @@ impl<'a> Session<'a> {
         cmd.query(&mut self.con).map_err(|e| Error::Refused {
             node: self.node.to_string(),
             command: public_name(args),
-            detail: e.to_string(),
+            detail: redact(&e.to_string(), args),
         })
     }
+}
+
+/// A server's error text with the command's secret words taken out: Redis quotes an unknown
+/// command by its name (`unknown command 'CONFIG_x7…'`, the secret rename) and echoes its
+/// first arguments, which may be a password or a hash.
+fn redact(detail: &str, args: &[&str]) -> String {
+    let mut d = detail.to_string();
+    let public = args[0].split('_').next().unwrap_or(args[0]);
+    if public != args[0] {
+        d = d.replace(args[0], &format!("{public}_…"));
+    }
+    for a in args.iter().skip(2).filter(|a| a.len() >= 8) {
+        d = d.replace(a, "…");
+    }
+    d
 }
 
 /// Connects as admin and runs one command; returns the reply as text.
@@ -130,4 +145,17 @@ pub fn command(node: &str, creds: &Creds, args: &[&str]) -> Result<String, Error
         redis::Value::Int(i) => i.to_string(),
         other => format!("{other:?}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn errors_never_carry_a_renamed_command_or_an_argument() {
+        let d = super::redact(
+            "ResponseError: unknown command 'CONFIG_j70ji0inujnfv4de7im397sse8', with args beginning with: 'GET' 'tls-cert-file' '>s3cretpassword1'",
+            &["CONFIG_j70ji0inujnfv4de7im397sse8", "GET", "tls-cert-file", ">s3cretpassword1"],
+        );
+        assert!(!d.contains("j70ji0") && !d.contains("s3cret"), "{d}");
+        assert!(d.contains("unknown command 'CONFIG_…'"), "{d}");
+    }
 }

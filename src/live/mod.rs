@@ -17,7 +17,9 @@ pub use acl::{converge, delete_user, set_user, Pushed};
 pub use conn::{command, command_ok, connect, parse_node, Creds};
 pub use nodes::{admin_creds, node_failures, nodes, reload_nodes, renamed_config};
 pub use server::detect_server;
-pub use tls::{presented_certificate, reload_tls, tls_files, wait_for_certificate, NodeResult};
+pub use tls::{
+    is_sentinel, presented_certificate, reload_tls, tls_files, wait_for_certificate, NodeResult,
+};
 
 use std::time::Duration;
 

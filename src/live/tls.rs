@@ -204,3 +204,13 @@ pub fn tls_files(node: &str, creds: &Creds, config_cmd: &str) -> Result<[String;
     };
     Ok([get(keys[0])?, get(keys[1])?, get(keys[2])?])
 }
+
+/// Whether `node` is a Sentinel (`INFO server` says `redis_mode:sentinel`, Valkey 8 and newer
+/// `server_mode:sentinel`): Sentinels cannot
+/// reload TLS files at run time (redis#12028), so they are restarted instead.
+pub fn is_sentinel(node: &str, creds: &Creds) -> bool {
+    super::conn::command(node, creds, &["INFO", "server"]).is_ok_and(|info| {
+        info.lines()
+            .any(|l| matches!(l.trim(), "redis_mode:sentinel" | "server_mode:sentinel"))
+    })
+}

@@ -566,6 +566,46 @@ fn cert_manager_export_refuses_bad_input_and_terminals() {
         !seen.contains("PRIVATE KEY") && !seen.contains("\"data\""),
         "{seen}"
     );
+    // The reload path fits the server: a sidecar for this one, none for Valkey 9.1.
+    run(&[
+        "export",
+        "--dir",
+        b.d(),
+        "--format",
+        "cert-manager",
+        "--namespace",
+        "cache",
+        "-o",
+        o,
+        "--force",
+    ])
+    .success()
+    .stdout_has("run `provision reload --watch` beside each Redis node");
+    let v91 = Bundle::init(&[
+        "--server",
+        "valkey-9.1",
+        "--mount-dir",
+        "/etc/redis/tls",
+        "--bind",
+        "0.0.0.0",
+    ]);
+    let r = run(&[
+        "--json",
+        "export",
+        "--dir",
+        v91.d(),
+        "--format",
+        "cert-manager",
+        "--namespace",
+        "cache",
+        "-o",
+        o,
+        "--force",
+    ])
+    .success();
+    let j: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(j["reload"], "tls-auto-reload-interval", "{j}");
+    assert!(read(&v91.dir, "redis.conf").contains("tls-auto-reload-interval"));
     // A ClusterIssuer's Secret lives in cert-manager's namespace.
     let (_, docs) = export_cm(
         &b,

@@ -288,3 +288,48 @@ fn reload_refuses_files_outside_the_watched_directory() {
     .success()
     .stdout_has("reloaded, presents certificate");
 }
+
+#[test]
+fn reload_refuses_to_watch_a_sentinel_and_says_to_restart_it() {
+    let base = free_ports(3, false);
+    let sbase = free_ports(3, false);
+    let b = Bundle::with_config(&sentinel_config(base, sbase, "\"127.0.0.1\""), &[]);
+    let _primary = start_node(&b.dir, "redis-1", base, b.tmp.path());
+    let _sentinel = start_sentinel(&b.dir, "sentinel-1", b.tmp.path());
+    let node = format!("127.0.0.1:{sbase}");
+    let admin = creds_of(&b.dir, &b.dir, "admin", None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while provision::live::presented_certificate(&node, &admin).is_err() {
+        assert!(Instant::now() < deadline, "the Sentinel never answered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let creds = b.path("admin");
+    std::fs::create_dir_all(&creds).unwrap();
+    for (from, to) in [
+        ("admin.crt", "tls.crt"),
+        ("admin.key", "tls.key"),
+        ("admin.password", "password"),
+        ("ca.crt", "ca.crt"),
+    ] {
+        std::fs::copy(b.dir.join(from), creds.join(to)).unwrap();
+    }
+    let r = run(&[
+        "reload",
+        "--watch",
+        b.d(),
+        "--redis",
+        &node,
+        "--credentials",
+        creds.to_str().unwrap(),
+        "--once",
+    ])
+    .code(1)
+    .stderr_has("is a Sentinel, which cannot reload TLS certificates")
+    .stderr_has("restart a Sentinel's pod");
+    // The error names CONFIG by its public name only.
+    assert!(
+        !r.stderr.contains(&renamed_in(&b.dir, "CONFIG")),
+        "{}",
+        r.stderr
+    );
+}
