@@ -112,17 +112,12 @@ fn private_key(kt: KeyType) -> Value {
 
 /// The key usages of a bundle leaf: digital signature (plus key encipherment for RSA, as the
 /// bundle's own leaves have), then the extended ones.
-fn usages(kt: KeyType, extended: &[&str]) -> Vec<&'static str> {
+fn usages(kt: KeyType, extended: &[&'static str]) -> Vec<&'static str> {
     let mut v = vec!["digital signature"];
     if kt.is_rsa() {
         v.push("key encipherment");
     }
-    for e in extended {
-        v.push(match *e {
-            "server auth" => "server auth",
-            _ => "client auth",
-        });
-    }
+    v.extend_from_slice(extended);
     v
 }
 
