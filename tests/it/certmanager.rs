@@ -615,3 +615,64 @@ fn cert_manager_export_refuses_bad_input_and_terminals() {
     assert_eq!(docs[1]["kind"], "ClusterIssuer");
     assert!(docs[1]["metadata"].get("namespace").is_none());
 }
+
+#[test]
+fn a_ca_rollover_publishes_both_cas_then_moves_the_issuer() {
+    require("openssl");
+    let b = Bundle::init(&["--mount-dir", "/etc/redis/tls", "--bind", "0.0.0.0"]);
+    let pems = |text: &str| {
+        text.split_inclusive("-----END CERTIFICATE-----\n")
+            .filter(|p| p.contains("BEGIN CERTIFICATE"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let issuer_and_trust = || {
+        let (_, docs) = export_cm(&b, &[]);
+        let ca = docs
+            .iter()
+            .find(|d| d["metadata"]["name"] == "redis-ca-key")
+            .unwrap();
+        let issuer = String::from_utf8(b64decode(ca["data"]["tls.crt"].as_str().unwrap())).unwrap();
+        let key = b64decode(ca["data"]["tls.key"].as_str().unwrap());
+        let trust = by_kind(&docs, "Bundle")[0]["spec"]["sources"][0]["inLine"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let spec = by_kind(&docs, "Certificate")[0]["spec"].clone();
+        (issuer, key, trust, spec)
+    };
+    let (first, first_key, trust, _) = issuer_and_trust();
+    assert_eq!(pems(&trust), [first.clone()]);
+
+    // Step 1: the new CA is published to every namespace; the Issuer still signs with the old.
+    run(&["renew", "--dir", b.d(), "--rollover-ca", "--overlap", "1s"]).success();
+    let (issuer, key, trust, spec) = issuer_and_trust();
+    assert_eq!(issuer, first);
+    assert_eq!(key, first_key);
+    assert_eq!(trust, read(&b.dir, "ca.crt"));
+    assert_eq!(pems(&trust).len(), 2);
+    assert_eq!(pems(&trust)[0], first);
+
+    // Step 2: the Issuer moves to the new CA; both stay trusted, so a leaf of either verifies.
+    wait_overlap(&b.dir);
+    run(&["renew", "--dir", b.d(), "--rollover-ca", "--finish"]).success();
+    let (issuer, key, trust, _) = issuer_and_trust();
+    assert_ne!(issuer, first);
+    assert_eq!(pems(&trust)[0], issuer);
+    assert!(pems(&trust).contains(&first));
+    let work = b.path("rollover");
+    std::fs::create_dir_all(&work).unwrap();
+    let trust_file = work.join("trust.pem");
+    std::fs::write(&trust_file, &trust).unwrap();
+    for (name, crt, k) in [("old", &first, &first_key), ("new", &issuer, &key)] {
+        let (c, kf) = (
+            work.join(format!("{name}-ca.crt")),
+            work.join(format!("{name}-ca.key")),
+        );
+        std::fs::write(&c, crt).unwrap();
+        std::fs::write(&kf, k).unwrap();
+        let (leaf, _) = openssl_sign(&spec, &c, &kf, &work, name);
+        let (ok, out) = verify(&trust_file, &leaf, "sslserver", None);
+        assert!(ok, "a leaf of the {name} CA: {out}");
+    }
+}
