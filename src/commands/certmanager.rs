@@ -131,11 +131,7 @@ pub fn run(args: &BackupArgs, out: Output) -> Result<ExitStatus> {
             }
         ),
     };
-    if r.output.is_none() {
-        out.report_beside_data(&r);
-    } else {
-        out.report(&r);
-    }
+    super::report(out, &r, r.output.as_ref());
     Ok(ExitStatus::Success)
 }
 
@@ -171,10 +167,7 @@ impl Report for Exported {
             self.objects,
             self.issuer,
             self.generation,
-            self.output
-                .as_ref()
-                .map(|p| format!("{} (0600)", p.display()))
-                .unwrap_or_else(|| "stdout".into()),
+            super::shown(self.output.as_ref()),
         )?;
         if let Some(p) = &self.output {
             writeln!(

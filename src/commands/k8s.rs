@@ -46,29 +46,23 @@ pub fn run(args: &BackupArgs, out: Output) -> Result<ExitStatus> {
     let text = k8s::secrets(&files, &m, &opts).map_err(super::export_error)?;
     let count = super::count(&text);
     super::write(dest.as_ref(), &text, args.force)?;
-    let written = dest;
     let ns = opts
         .namespace
         .as_deref()
         .map(|n| format!(" -n {n}"))
         .unwrap_or_default();
-    let to_stdout = written.is_none();
     let r = Exported {
         action: "export",
         format: "k8s",
         dir,
-        output: written,
+        output: dest,
         generation: m.generation,
         secrets: count,
         namespace: opts.namespace,
         prefix: opts.prefix,
         ns,
     };
-    if to_stdout {
-        out.report_beside_data(&r);
-    } else {
-        out.report(&r);
-    }
+    super::report(out, &r, r.output.as_ref());
     Ok(ExitStatus::Success)
 }
 
@@ -96,10 +90,7 @@ impl Report for Exported {
             w,
             "Wrote {count} Kubernetes Secrets ({p}-tls, {p}-ca, {p}-config, {p}-user-*) of generation {} to {}.",
             self.generation,
-            self.output
-                .as_ref()
-                .map(|p| format!("{} (0600)", p.display()))
-                .unwrap_or_else(|| "stdout".into()),
+            super::shown(self.output.as_ref()),
             count = self.secrets,
             p = self.prefix,
         )?;

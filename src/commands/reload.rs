@@ -5,8 +5,9 @@
 use crate::cli::ReloadArgs;
 use crate::core::bundle;
 use crate::core::password::sha256_hex;
+use crate::core::secret::Secret;
 use crate::error::{Error, ExitStatus, Result};
-use crate::io::mounted::{Mounted, Snapshot};
+use crate::io::mounted::Mounted;
 use crate::live;
 use crate::output::{Output, Report};
 use std::path::Path;
@@ -30,7 +31,8 @@ pub fn run(args: &ReloadArgs, out: Output) -> Result<ExitStatus> {
     let node = args.redis.as_str();
 
     // What the node serves from, asked once: the paths do not change while it runs.
-    let creds = login(args, &credentials, &watch.snapshot(&[], &[bundle::CA_CRT])?)?;
+    let trust = watch.snapshot(&[], &[bundle::CA_CRT])?;
+    let creds = login(args, &credentials, trust.get(bundle::CA_CRT))?;
     let config = config_command(&watch)?;
     let paths = live::tls_files(node, &creds, &config).map_err(|e| {
         if live::is_sentinel(node, &creds) {
@@ -138,7 +140,7 @@ fn step(
         }
     };
     ev.serial = Some(want.serial.clone());
-    let creds = login(args, credentials, &snap_with_ca(&snap, names[2]))?;
+    let creds = login(args, credentials, Some(ca))?;
     let r = live::reload_tls(
         &args.redis,
         config,
@@ -153,27 +155,12 @@ fn step(
     Ok(Some(ev))
 }
 
-/// The snapshot's CA bundle under the name `login` looks for.
-fn snap_with_ca(snap: &Snapshot, ca_name: &str) -> Snapshot {
-    let mut files = std::collections::BTreeMap::new();
-    if let Some(ca) = snap.get(ca_name) {
-        files.insert(bundle::CA_CRT.to_string(), ca.clone());
-    }
-    Snapshot {
-        version: snap.version.clone(),
-        files,
-    }
-}
-
-/// The login from --credentials, trusting the watched CA bundle (`trust`'s ca.crt) and the
-/// credentials' own ca.crt.
-fn login(args: &ReloadArgs, credentials: &Mounted, trust: &Snapshot) -> Result<live::Creds> {
+/// The login from --credentials, trusting the watched CA bundle `trust` and the credentials'
+/// own ca.crt.
+fn login(args: &ReloadArgs, credentials: &Mounted, trust: Option<&Secret>) -> Result<live::Creds> {
     let c = credentials.snapshot(&[TLS_CRT, TLS_KEY], &[PASSWORD, bundle::CA_CRT])?;
     let mut ca = Vec::new();
-    for s in [trust.get(bundle::CA_CRT), c.get(bundle::CA_CRT)]
-        .into_iter()
-        .flatten()
-    {
+    for s in [trust, c.get(bundle::CA_CRT)].into_iter().flatten() {
         ca.extend_from_slice(s.expose());
         ca.push(b'\n');
     }
@@ -181,7 +168,7 @@ fn login(args: &ReloadArgs, credentials: &Mounted, trust: &Snapshot) -> Result<l
         return Err(Error::input(
             format!(
                 "no CA to verify the node with: neither `{}` nor `{}` holds a ca.crt",
-                trust_path(args),
+                args.watch.join(bundle::CA_CRT).display(),
                 credentials.path.join(bundle::CA_CRT).display()
             ),
             "mount the trust bundle (the ConfigMap trust-manager writes) or the user's cert-manager Secret there",
@@ -189,7 +176,7 @@ fn login(args: &ReloadArgs, credentials: &Mounted, trust: &Snapshot) -> Result<l
     }
     let password = c
         .get(PASSWORD)
-        .map(|p| crate::core::secret::Secret::from_string(p.expose_str().trim_end().to_string()));
+        .map(|p| Secret::from_string(p.expose_str().trim_end().to_string()));
     Ok(live::Creds {
         user: args.user.clone(),
         password,
@@ -197,10 +184,6 @@ fn login(args: &ReloadArgs, credentials: &Mounted, trust: &Snapshot) -> Result<l
         key_pem: c.get(TLS_KEY).expect("required").clone(),
         ca_pem: ca,
     })
-}
-
-fn trust_path(args: &ReloadArgs) -> String {
-    args.watch.join(bundle::CA_CRT).display().to_string()
 }
 
 /// CONFIG's name from the watched directory's `renamed-commands` (the config Secret mounted

@@ -61,21 +61,6 @@ struct Object {
     body: BTreeMap<&'static str, Value>,
 }
 
-/// `PREFIX-PART`, PART lowercased with anything but letters and digits as `-`.
-pub fn object_name(prefix: &str, part: &str) -> String {
-    let p: String = part
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    format!("{prefix}-{}", p.trim_matches('-'))
-}
-
 /// A Go duration as cert-manager reads it: `8760h`, `2920h`, `1h20m`, `40m30s`.
 pub fn go_duration(secs: u64) -> String {
     let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
@@ -148,7 +133,7 @@ pub fn server_secret(spec: &Spec, prefix: &str, node: &str) -> String {
     if spec.topology.is_standalone() {
         format!("{prefix}-tls")
     } else {
-        format!("{}-tls", object_name(prefix, node))
+        format!("{}-tls", k8s::object_name(prefix, node))
     }
 }
 
@@ -229,11 +214,6 @@ pub fn objects(
         .into_iter()
         .next()
         .ok_or_else(|| K8sError::Missing(bundle::CA_CRT.into()))?;
-    let enc = |b: &[u8]| {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(b)
-    };
-
     let mut out = Vec::new();
     // The CA: a Secret cert-manager's CA issuer signs with, and the issuer.
     let issuer_name = format!("{p}-ca");
@@ -249,7 +229,7 @@ pub fn objects(
             ("type", json!("kubernetes.io/tls")),
             (
                 "data",
-                json!({"tls.crt": enc(issuing.as_bytes()), "tls.key": enc(ca_key.expose())}),
+                json!({"tls.crt": k8s::encode(issuing.as_bytes()), "tls.key": k8s::encode(ca_key.expose())}),
             ),
         ],
     ));
@@ -428,18 +408,9 @@ fn valid_domain(d: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::k8s::tests::{bundle_for, docs};
     use crate::core::spec::{Role, UserSpec};
     use crate::core::topology::{Kind, Topology};
-
-    fn bundle_for(spec: &Spec) -> (Files, Manifest) {
-        let f = bundle::generate(
-            spec,
-            &bundle::Gen::new("/etc/redis/tls", "g1", time::OffsetDateTime::now_utc()),
-        )
-        .unwrap();
-        let m = serde_json::from_str(f.text(bundle::MANIFEST).unwrap()).unwrap();
-        (f, m)
-    }
 
     fn opts(ns: Option<&str>) -> CmOptions {
         CmOptions {
@@ -452,14 +423,6 @@ mod tests {
             cluster_domain: CLUSTER_DOMAIN.into(),
             client_namespaces: vec!["apps".into()],
         }
-    }
-
-    fn docs(s: &Secret) -> Vec<Value> {
-        s.expose_str()
-            .split("---\n")
-            .skip(1)
-            .map(|d| serde_json::from_str(d).unwrap())
-            .collect()
     }
 
     fn ca_key(f: &Files) -> Secret {

@@ -75,9 +75,9 @@ pub fn dns_label(what: &str, v: &str, max: usize) -> Result<(), Invalid> {
     }
 }
 
-/// The Secret name for a user: lowercase, `_` and `.` as `-`.
-pub fn user_secret_name(prefix: &str, user: &str) -> String {
-    let u: String = user
+/// `PREFIX-PART`, PART lowercased with anything but letters and digits as `-`.
+pub fn object_name(prefix: &str, part: &str) -> String {
+    let p: String = part
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
@@ -87,7 +87,12 @@ pub fn user_secret_name(prefix: &str, user: &str) -> String {
             }
         })
         .collect();
-    format!("{prefix}-user-{}", u.trim_matches('-'))
+    format!("{prefix}-{}", p.trim_matches('-'))
+}
+
+/// The Secret name for a user: `PREFIX-user-NAME`, lowercase, `_` and `.` as `-`.
+pub fn user_secret_name(prefix: &str, user: &str) -> String {
+    object_name(prefix, &format!("user-{user}"))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -152,11 +157,16 @@ pub fn stream<T: Serialize>(header: String, objects: &[T]) -> Secret {
     Secret::from_string(out)
 }
 
-/// The bytes of bundle file `name`, base64 (a Secret's `data` value).
+/// Bytes as a Secret's `data` value (base64).
+pub fn encode(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// The bytes of bundle file `name`, base64.
 pub fn b64(files: &Files, name: &str) -> Result<String, K8sError> {
     files
         .get(name)
-        .map(|f| base64::engine::general_purpose::STANDARD.encode(f.data.expose()))
+        .map(|f| encode(f.data.expose()))
         .ok_or_else(|| K8sError::Missing(name.into()))
 }
 
@@ -252,12 +262,13 @@ pub fn secrets(files: &Files, m: &Manifest, opts: &Options) -> Result<Secret, K8
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::core::spec::{Role, Spec, UserSpec};
     use serde_json::Value;
 
-    fn bundle_for(spec: &Spec) -> (Files, Manifest) {
+    /// A generation made from `spec` (generation id `g1`) and its manifest.
+    pub(crate) fn bundle_for(spec: &Spec) -> (Files, Manifest) {
         let f = bundle::generate(
             spec,
             &bundle::Gen::new("/etc/redis/tls", "g1", time::OffsetDateTime::now_utc()),
@@ -267,7 +278,8 @@ mod tests {
         (f, m)
     }
 
-    fn docs(s: &Secret) -> Vec<Value> {
+    /// The JSON documents of an exported stream.
+    pub(crate) fn docs(s: &Secret) -> Vec<Value> {
         s.expose_str()
             .split("---\n")
             .skip(1)

@@ -15,7 +15,11 @@ pub enum ReadError {
     Missing,
     /// Not a regular file: what it is instead ("a symbolic link", "a FIFO", ...).
     NotRegular(&'static str),
-    TooLarge(u64),
+    /// Its size and the limit it exceeds.
+    TooLarge {
+        size: u64,
+        cap: u64,
+    },
     Io(std::io::Error),
 }
 
@@ -24,11 +28,8 @@ impl std::fmt::Display for ReadError {
         match self {
             ReadError::Missing => write!(f, "missing"),
             ReadError::NotRegular(k) => write!(f, "is {k}, not a regular file"),
-            ReadError::TooLarge(n) => {
-                write!(
-                    f,
-                    "is {n} bytes, more than the {MAX_FILE}-byte limit of a bundle file"
-                )
+            ReadError::TooLarge { size, cap } => {
+                write!(f, "is {size} bytes, more than the {cap}-byte limit")
             }
             ReadError::Io(e) => write!(f, "unreadable: {e}"),
         }
@@ -82,7 +83,7 @@ pub fn read_at(dir: impl AsFd, name: &str, cap: u64) -> Result<Read1, ReadError>
     }
     let len = st.st_size as u64;
     if len > cap {
-        return Err(ReadError::TooLarge(len));
+        return Err(ReadError::TooLarge { size: len, cap });
     }
     let mut data = Vec::with_capacity(len as usize);
     let mut f = std::fs::File::from(fd);
@@ -92,7 +93,10 @@ pub fn read_at(dir: impl AsFd, name: &str, cap: u64) -> Result<Read1, ReadError>
         .read_to_end(&mut data)
         .map_err(ReadError::Io)?;
     if data.len() as u64 > cap {
-        return Err(ReadError::TooLarge(data.len() as u64));
+        return Err(ReadError::TooLarge {
+            size: data.len() as u64,
+            cap,
+        });
     }
     Ok(Read1 {
         data,
@@ -121,14 +125,20 @@ pub fn read_path(path: &std::path::Path, cap: u64) -> Result<Vec<u8>, ReadError>
         return Err(ReadError::NotRegular(kind_name(t)));
     }
     if st.st_size as u64 > cap {
-        return Err(ReadError::TooLarge(st.st_size as u64));
+        return Err(ReadError::TooLarge {
+            size: st.st_size as u64,
+            cap,
+        });
     }
     let mut data = Vec::with_capacity(st.st_size as usize);
     f.take(cap + 1)
         .read_to_end(&mut data)
         .map_err(ReadError::Io)?;
     if data.len() as u64 > cap {
-        return Err(ReadError::TooLarge(data.len() as u64));
+        return Err(ReadError::TooLarge {
+            size: data.len() as u64,
+            cap,
+        });
     }
     Ok(data)
 }

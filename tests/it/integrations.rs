@@ -6,17 +6,18 @@ use crate::common::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// The bash block that follows `marker` in README.md.
-fn readme_block(marker: &str) -> String {
+/// The ```LANG block that follows `marker` in README.md.
+fn readme_block(marker: &str, lang: &str) -> String {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
         .expect("README.md");
     let after = &readme[readme
         .find(marker)
         .unwrap_or_else(|| panic!("README.md has no {marker:?}"))..];
+    let fence = format!("```{lang}\n");
     let start = after
-        .find("```bash\n")
-        .expect("a ```bash block after the marker")
-        + 8;
+        .find(&fence)
+        .unwrap_or_else(|| panic!("a {fence:?} block after {marker:?}"))
+        + fence.len();
     let len = after[start..].find("\n```").expect("closed block");
     after[start..start + len + 1].to_string()
 }
@@ -37,7 +38,7 @@ fn readme_ci_recipe_runs_against_a_real_redis() {
     require("redis-cli");
     let t = tempdir();
     let script = t.path().join("with-redis.sh");
-    std::fs::write(&script, readme_block("<!-- ci-recipe")).unwrap();
+    std::fs::write(&script, readme_block("<!-- ci-recipe", "bash")).unwrap();
     let port = free_port();
     let bin_dir = bin().parent().unwrap().to_path_buf();
     let path = format!(
@@ -1232,13 +1233,7 @@ fn export_k8s_writes_secrets_kubernetes_validate_accepts() {
 
 #[test]
 fn readme_kubernetes_statefulset_validates_and_matches_the_export() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let marker = "<!-- k8s-statefulset";
-    let after = &readme[readme.find(marker).expect("README has the k8s snippet")..];
-    let start = after.find("```yaml\n").unwrap() + 8;
-    let len = after[start..].find("\n```").unwrap();
-    let block = &after[start..start + len + 1];
+    let block = &readme_block("<!-- k8s-statefulset", "yaml");
     let t = tempdir();
     let file = t.path().join("statefulset.yaml");
     std::fs::write(&file, block).unwrap();
@@ -1500,15 +1495,7 @@ fn certificate_identity_users_have_no_password_anywhere() {
 
 #[test]
 fn readme_cert_manager_statefulset_validates_and_mounts_what_the_export_names() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let marker = "<!-- k8s-cert-manager-statefulset";
-    let after = &readme[readme
-        .find(marker)
-        .expect("README has the cert-manager snippet")..];
-    let start = after.find("```yaml\n").unwrap() + 8;
-    let len = after[start..].find("\n```").unwrap();
-    let block = &after[start..start + len + 1];
+    let block = &readme_block("<!-- k8s-cert-manager-statefulset", "yaml");
     let t = tempdir();
     let file = t.path().join("statefulset.yaml");
     std::fs::write(&file, block).unwrap();

@@ -38,6 +38,37 @@ fn sha_of_pem(path: &Path) -> (String, String) {
     (info.sha256_fingerprint, info.serial)
 }
 
+/// The admin's credentials laid out as its password Secret and cert-manager Secret are
+/// mounted together (`password`, `tls.crt`, `tls.key`, and `ca.crt` when `with_ca`), copied
+/// from bundle `dir` into `into`.
+fn admin_credentials(dir: &Path, into: &Path, with_ca: bool) -> PathBuf {
+    std::fs::create_dir_all(into).unwrap();
+    let files = [
+        ("admin.crt", "tls.crt"),
+        ("admin.key", "tls.key"),
+        ("admin.password", "password"),
+        ("ca.crt", "ca.crt"),
+    ];
+    for (from, to) in &files[..if with_ca { 4 } else { 3 }] {
+        std::fs::copy(dir.join(from), into.join(to)).unwrap();
+    }
+    into.to_path_buf()
+}
+
+/// `provision reload --watch WATCH --redis NODE --credentials CREDS --once`.
+fn reload_once(watch: &Path, node: &str, creds: &Path) -> Run {
+    run(&[
+        "reload",
+        "--watch",
+        watch.to_str().unwrap(),
+        "--redis",
+        node,
+        "--credentials",
+        creds.to_str().unwrap(),
+        "--once",
+    ])
+}
+
 struct Watcher {
     child: Child,
     out: PathBuf,
@@ -125,11 +156,7 @@ fn reload_watch_serves_each_certificate_the_kubelet_swaps_in() {
     let node = format!("127.0.0.1:{port}");
 
     // The admin's credentials, as its password and cert-manager Secrets would be mounted.
-    let creds_dir = b.path("admin");
-    std::fs::create_dir_all(&creds_dir).unwrap();
-    std::fs::write(creds_dir.join("tls.crt"), bundle_file("admin.crt")).unwrap();
-    std::fs::write(creds_dir.join("tls.key"), bundle_file("admin.key")).unwrap();
-    std::fs::write(creds_dir.join("password"), bundle_file("admin.password")).unwrap();
+    let creds_dir = admin_credentials(&b.dir, &b.path("admin"), false);
     let reload = |extra: &[&str]| {
         let mut c = Command::new(bin());
         c.args([
@@ -245,16 +272,8 @@ fn reload_watch_serves_each_certificate_the_kubelet_swaps_in() {
 fn reload_refuses_files_outside_the_watched_directory() {
     let (tmp, dir, port) = live_bundle(&[]);
     let _redis = Redis::start(&dir, port, tmp.path());
-    let creds = tmp.path().join("admin");
-    std::fs::create_dir_all(&creds).unwrap();
-    for (from, to) in [
-        ("admin.crt", "tls.crt"),
-        ("admin.key", "tls.key"),
-        ("admin.password", "password"),
-        ("ca.crt", "ca.crt"),
-    ] {
-        std::fs::copy(dir.join(from), creds.join(to)).unwrap();
-    }
+    let creds = admin_credentials(&dir, &tmp.path().join("admin"), true);
+    let node = format!("127.0.0.1:{port}");
     let elsewhere = tmp.path().join("elsewhere");
     std::fs::create_dir_all(&elsewhere).unwrap();
     std::fs::copy(
@@ -262,31 +281,13 @@ fn reload_refuses_files_outside_the_watched_directory() {
         elsewhere.join("renamed-commands"),
     )
     .unwrap();
-    run(&[
-        "reload",
-        "--watch",
-        elsewhere.to_str().unwrap(),
-        "--redis",
-        &format!("127.0.0.1:{port}"),
-        "--credentials",
-        creds.to_str().unwrap(),
-        "--once",
-    ])
-    .code(2)
-    .stderr_has("which is not in --watch");
+    reload_once(&elsewhere, &node, &creds)
+        .code(2)
+        .stderr_has("which is not in --watch");
     // The bundle directory itself is a plain directory: read directly, reloaded once.
-    run(&[
-        "reload",
-        "--watch",
-        dir.to_str().unwrap(),
-        "--redis",
-        &format!("127.0.0.1:{port}"),
-        "--credentials",
-        creds.to_str().unwrap(),
-        "--once",
-    ])
-    .success()
-    .stdout_has("reloaded, presents certificate");
+    reload_once(&dir, &node, &creds)
+        .success()
+        .stdout_has("reloaded, presents certificate");
 }
 
 #[test]
@@ -303,29 +304,11 @@ fn reload_refuses_to_watch_a_sentinel_and_says_to_restart_it() {
         assert!(Instant::now() < deadline, "the Sentinel never answered");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let creds = b.path("admin");
-    std::fs::create_dir_all(&creds).unwrap();
-    for (from, to) in [
-        ("admin.crt", "tls.crt"),
-        ("admin.key", "tls.key"),
-        ("admin.password", "password"),
-        ("ca.crt", "ca.crt"),
-    ] {
-        std::fs::copy(b.dir.join(from), creds.join(to)).unwrap();
-    }
-    let r = run(&[
-        "reload",
-        "--watch",
-        b.d(),
-        "--redis",
-        &node,
-        "--credentials",
-        creds.to_str().unwrap(),
-        "--once",
-    ])
-    .code(1)
-    .stderr_has("is a Sentinel, which cannot reload TLS certificates")
-    .stderr_has("restart a Sentinel's pod");
+    let creds = admin_credentials(&b.dir, &b.path("admin"), true);
+    let r = reload_once(&b.dir, &node, &creds)
+        .code(1)
+        .stderr_has("is a Sentinel, which cannot reload TLS certificates")
+        .stderr_has("restart a Sentinel's pod");
     // The error names CONFIG by its public name only.
     assert!(
         !r.stderr.contains(&renamed_in(&b.dir, "CONFIG")),

@@ -89,6 +89,21 @@ pub fn export_error(e: k8s::K8sError) -> Error {
     }
 }
 
+/// The summary of an export: beside the data (on stderr) when the manifests went to stdout.
+pub fn report(out: crate::output::Output, r: &impl crate::output::Report, dest: Option<&PathBuf>) {
+    if dest.is_none() {
+        out.report_beside_data(r);
+    } else {
+        out.report(r);
+    }
+}
+
+/// Where the manifests went, as a summary names it.
+pub fn shown(dest: Option<&PathBuf>) -> String {
+    dest.map(|p| format!("{} (0600)", p.display()))
+        .unwrap_or_else(|| "stdout".into())
+}
+
 /// The number of documents in a stream.
 pub fn count(text: &Secret) -> usize {
     text.expose_str().lines().filter(|l| *l == "---").count()

@@ -11,4 +11,6 @@ pub use crate::io::cakey::*;
 pub use crate::io::templates::*;
 pub use args::*;
 pub use live::*;
-pub use manifests::{check_names, count, destination, export_error, warn_mount, write};
+pub use manifests::{
+    check_names, count, destination, export_error, report, shown, warn_mount, write,
+};
